@@ -1,0 +1,168 @@
+"""The app factory: settings, database, plugins, routes, security."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import chain
+from pathlib import Path
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from htmx_flask import Htmx
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from appliance import __version__, api, auth
+from appliance.config import database_url, from_env, secret_key
+from appliance.db import db
+from appliance.jobs import Jobs
+from appliance.models import Enterprise
+from appliance.plugins import Plugins
+from appliance.ui import Panel, Tab
+
+
+@dataclass
+class Host:
+    """What the host offers plugins and templates: app.extensions["appliance"]."""
+
+    plugins: Plugins
+    tabs: list[Tab] = field(default_factory=list)
+    panels: list[Panel] = field(default_factory=list)
+    api_blueprints: list = field(default_factory=list)
+    jobs: Jobs | None = None
+
+    @property
+    def flags(self) -> dict:
+        return self.plugins.flags
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build an appliance app from APPLIANCE_* variables overridden by `config`."""
+    cfg = from_env()
+    cfg.update(config or {})
+    data_dir = Path(cfg["DATA_DIR"]).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cfg["DATA_DIR"] = str(data_dir)
+
+    app = Flask("appliance", instance_path=str(data_dir))
+    app.config.update(cfg)
+    app.config.update(
+        SECRET_KEY=cfg.get("SECRET_KEY") or secret_key(data_dir),
+        SQLALCHEMY_DATABASE_URI=database_url(cfg),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(cfg["BEHIND_TLS"]),
+        SESSION_COOKIE_NAME="appliance_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        JSON_SORT_KEYS=False,
+    )
+    app.session_interface = auth.Sessions()
+    if cfg.get("TRUSTED_PROXIES"):
+        hops = int(cfg["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    db.init_app(app)
+    Htmx(app)
+    csrf = CSRFProtect(app)
+
+    plugins = Plugins(cfg.get("PROFILE") or "standard", cfg.get("DISABLE_PLUGINS") or "")
+    host = Host(plugins)
+    app.extensions["appliance"] = host
+
+    app.register_blueprint(auth.bp)
+    for _, bps in plugins.call_each("appliance_blueprints"):
+        for bp in bps:
+            app.register_blueprint(bp)
+    host.api_blueprints = [api.host, *chain.from_iterable(
+        bps for _, bps in plugins.call_each("appliance_api_blueprints"))]
+    for bp in host.api_blueprints:
+        app.register_blueprint(bp)
+        csrf.exempt(bp)
+    host.tabs = sorted(chain.from_iterable(plugins.hook.appliance_nav_tabs()),
+                       key=lambda t: (t.order, t.label))
+    host.panels = sorted(chain.from_iterable(plugins.hook.appliance_dashboard_panels()),
+                         key=lambda p: (p.order, p.title))
+    host.jobs = Jobs(app, list(chain.from_iterable(plugins.hook.appliance_job_kinds())))
+    for cmds in plugins.hook.appliance_cli_commands():
+        for cmd in cmds:
+            app.cli.add_command(cmd)
+
+    app.jinja_env.filters["fromjson"] = json.loads
+    _wire_requests(app)
+    _wire_errors(app)
+
+    @app.get("/healthz")
+    def health():
+        return jsonify(status="ok", version=__version__)
+
+    return app
+
+
+def _wire_requests(app: Flask) -> None:
+    @app.before_request
+    def before():
+        auth.load_user()
+        if request.path.startswith(api.PREFIX + "/"):
+            return auth.api_guard()
+        stop = auth.guard()
+        if stop is not None:
+            return stop
+        if g.user is not None:
+            _select_enterprise()
+        return None
+
+    @app.after_request
+    def headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                "frame-ancestors 'none'")
+        if g.get("user") is not None and resp.mimetype == "text/html":
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    @app.context_processor
+    def chrome():
+        host = app.extensions["appliance"]
+        if g.get("user") is None:
+            return {"host": host}
+        enterprises = db.session.execute(
+            select(Enterprise.id, Enterprise.eid, Enterprise.name).order_by(Enterprise.name)).all()
+        return {"host": host, "tabs": host.tabs, "enterprises": enterprises,
+                "enterprise": g.get("enterprise")}
+
+    @app.teardown_appcontext
+    def _done(_exc):
+        db.session.remove()
+
+
+def _select_enterprise() -> None:
+    """Set g.enterprise from the session, falling back to the first one by name."""
+    eid = session.get("enterprise_id")
+    ent = db.session.get(Enterprise, eid) if eid else None
+    if ent is None:
+        ent = db.session.scalar(select(Enterprise).order_by(Enterprise.name).limit(1))
+        if ent is not None:
+            session["enterprise_id"] = ent.id
+    g.enterprise = ent
+
+
+def _wire_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        msg = ("The security token of this form is missing or out of date. "
+               "Reload the page and try again.")
+        if request.path.startswith("/api/"):
+            return api.error(400, "csrf", msg)
+        return render_template("error.html", code=400, message=msg), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if request.path.startswith("/api/"):
+            return api.error(exc.code or 500, exc.name.lower().replace(" ", "_"),
+                             exc.description or exc.name)
+        return render_template("error.html", code=exc.code, message=exc.description), exc.code

@@ -1,0 +1,154 @@
+"""The `appliance` command."""
+
+import json
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+from sqlalchemy import select
+
+from appliance import auth, migrate
+from appliance.db import db
+from appliance.models import User
+from appliance.plugins import PluginError
+from appliance.validation import Invalid
+
+
+def _profile(ctx, _param, value):
+    if value:
+        os.environ["APPLIANCE_PROFILE"] = value
+
+
+def _create(*_args):
+    from appliance import create_app
+
+    try:
+        return create_app()
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+cli = FlaskGroup(
+    name="appliance",
+    help="Administration appliance for a unified-communications client service.",
+    create_app=_create,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+    params=[click.Option(["--profile"], help="Deployment profile (or APPLIANCE_PROFILE).",
+                         callback=_profile, expose_value=False, is_eager=True)],
+)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(host, port, threads):
+    """Upgrade the database, then serve the appliance with waitress."""
+    from waitress import create_server
+
+    app = current_app._get_current_object()
+    moved = migrate.upgrade(app)
+    if moved:
+        click.echo(f"Database upgraded: {', '.join(moved)}")
+    jobs = app.extensions["appliance"].jobs
+    interrupted = jobs.recover()
+    if interrupted:
+        click.echo(f"{interrupted} job run(s) from the last process marked interrupted")
+    auth.prune_failures()
+    db.session.remove()
+    if not (app.static_folder and os.path.exists(os.path.join(app.static_folder, "vendor",
+                                                              "htmx.min.js"))):
+        click.echo("warning: static/vendor/htmx.min.js is missing; run `make assets`", err=True)
+    server = create_server(app, host=host, port=port, threads=threads, ident="appliance")
+    jobs.start()
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Appliance serving on http://{shown}:{server.effective_port}/", err=False)
+    sys.stdout.flush()
+    try:
+        server.run()
+    finally:
+        jobs.shutdown()
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def plugins_cmd(as_json):
+    """List every plugin: name, version, source, enabled, blocked by, hooks."""
+    host = current_app.extensions["appliance"]
+    infos = host.plugins.listing()
+    if as_json:
+        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        return
+    click.echo(f"profile: {host.plugins.profile.name}")
+    for i in infos:
+        state = "enabled" if i.enabled else f"blocked ({i.blocked_by})"
+        kind = "core" if i.core else i.source
+        click.echo(f"{i.name:<20} {i.version:<9} {kind:<12} {state}")
+        click.echo(f"{'':<20} hooks: {', '.join(i.hooks) or '-'}")
+
+
+@cli.group("db")
+def db_group():
+    """Database schema migrations."""
+
+
+@db_group.command("upgrade")
+def db_upgrade():
+    """Apply pending migrations of the host and every enabled plugin."""
+    moved = migrate.upgrade(current_app._get_current_object())
+    click.echo(f"Upgraded: {', '.join(moved)}" if moved else "Database is up to date.")
+
+
+@db_group.command("status")
+def db_status():
+    """Show each migration branch's current and head revision."""
+    for s in migrate.status(current_app._get_current_object()):
+        mark = "pending" if s["pending"] else "up to date"
+        click.echo(f"{s['owner']:<20} current={','.join(s['current']) or '-'} "
+                   f"head={','.join(s['heads']) or '-'} {mark}")
+
+
+@db_group.command("revision")
+@click.option("--plugin", "owner", default=migrate.CORE, show_default=True)
+@click.option("-m", "--message", required=True)
+@click.option("--empty", is_flag=True, help="Do not compare models with the database.")
+def db_revision(owner, message, empty):
+    """Write a new migration for the host or a plugin (developers)."""
+    migrate.revision(current_app._get_current_object(), owner, message, autogenerate=not empty)
+
+
+@cli.command("create-admin")
+@click.option("--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_admin(username, password_stdin):
+    """Create an administrator."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    migrate.upgrade(current_app._get_current_object())
+    try:
+        user = auth.create_admin(username, password)
+    except Invalid as exc:
+        raise click.ClickException(str(exc)) from exc
+    from appliance import audit
+
+    audit.record("create", "administrator", user.id, user.username,
+                 after={"username": user.username}, username="cli")
+    click.echo(f"Administrator {user.username} created.")
+
+
+@cli.command("create-token")
+@click.option("--username", required=True)
+@click.option("--label", default="", help="What the token is for.")
+def create_token(username, label):
+    """Create an API token and print it once."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"No administrator named {username!r}")
+    click.echo(auth.new_token(user, label))

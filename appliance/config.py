@@ -1,0 +1,46 @@
+"""Settings from APPLIANCE_* environment variables, overridable by create_app(config)."""
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULTS = {
+    "LOGIN_MAX_FAILURES": 5,  # per username within LOGIN_LOCK_SECONDS
+    "LOGIN_LOCK_SECONDS": 900,
+    "LOGIN_FAIL_DELAY": 0.5,  # seconds added to every failed login
+    "PAGE_SIZE": 50,
+    "JOB_WORKERS": 2,
+    "SCHEDULER_INTERVAL": 30,
+    "BEHIND_TLS": False,
+}
+
+
+def from_env(env=os.environ) -> dict:
+    """Read the APPLIANCE_* variables into a config dict."""
+    cfg = dict(DEFAULTS)
+    cfg["DATA_DIR"] = env.get("APPLIANCE_DATA_DIR", "instance")
+    for key in ("DATABASE_URL", "PROFILE", "DISABLE_PLUGINS", "SECRET_KEY", "TRUSTED_PROXIES"):
+        if env.get(f"APPLIANCE_{key}"):
+            cfg[key] = env[f"APPLIANCE_{key}"]
+    if env.get("APPLIANCE_BEHIND_TLS"):
+        cfg["BEHIND_TLS"] = env["APPLIANCE_BEHIND_TLS"].lower() in ("1", "true", "yes")
+    return cfg
+
+
+def secret_key(data_dir: Path) -> str:
+    """Return the key stored in the data dir, creating it (mode 0600) on first start."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+def database_url(cfg: dict) -> str:
+    """Return the configured database URL, or the SQLite file in the data dir."""
+    if cfg.get("DATABASE_URL"):
+        return cfg["DATABASE_URL"]
+    return "sqlite:///" + str((Path(cfg["DATA_DIR"]) / "appliance.db").resolve())

@@ -1,0 +1,358 @@
+"""Core: enterprises, their trusted servers, and the enterprise chosen in the header."""
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import func, select
+
+from appliance import audit, hookimpl
+from appliance.api import ApiBlueprint, body, error, invalid
+from appliance.db import db
+from appliance.listing import Column, paginate
+from appliance.models import Account, Contact, Enterprise, TrustedServer
+from appliance.ui import Tab, redirect_to, render, render_block
+from appliance.validation import (
+    ENTERPRISE_ID_RULES,
+    Field,
+    Invalid,
+    Schema,
+    host_or_ip,
+    length,
+    max_length,
+)
+
+ENTERPRISE = Schema(
+    "Enterprise",
+    Field("name", "Name", (length(1, 128),)),
+    Field("eid", "Enterprise ID", ENTERPRISE_ID_RULES,
+          help="4 to 32 characters: letters, digits and dashes."),
+)
+TRUSTED = Schema(
+    "TrustedServer",
+    Field("address", "IP address/hostname", (host_or_ip(),)),
+    Field("description", "Description", (max_length(64),), required=False),
+)
+COLUMNS = [
+    Column("name", "Name", Enterprise.name),
+    Column("eid", "Enterprise ID", Enterprise.eid),
+    Column("created", "Created", Enterprise.created_at),
+]
+
+bp = Blueprint("enterprises", __name__)
+api = ApiBlueprint("enterprises_api", __name__, url_prefix="/enterprises", tag="enterprises")
+
+
+# --- the service: one place for each change, used by pages and API -------------------------
+
+def as_dict(e: Enterprise) -> dict:
+    return {"id": e.id, "eid": e.eid, "name": e.name,
+            "trusted_servers": [trusted_dict(t) for t in e.trusted_servers]}
+
+
+def trusted_dict(t: TrustedServer) -> dict:
+    return {"id": t.id, "address": t.address, "description": t.description}
+
+
+def _unique_eid(eid: str, own_id: int | None = None) -> None:
+    same = func.lower(Enterprise.eid) == eid.lower()
+    clash = db.session.scalar(select(Enterprise.id).where(same))
+    if clash is not None and clash != own_id:
+        raise Invalid({"eid": ("unique", "Enterprise ID is already in use")})
+
+
+def create(data: dict) -> Enterprise:
+    data = ENTERPRISE.validate(data)
+    _unique_eid(data["eid"])
+    ent = Enterprise(**data)
+    db.session.add(ent)
+    db.session.flush()
+    audit.record("create", "enterprise", ent.id, ent.eid, after=data, commit=False)
+    db.session.commit()
+    return ent
+
+
+def update(ent: Enterprise, data: dict, partial: bool = False) -> Enterprise:
+    data = ENTERPRISE.validate(data, partial=partial)
+    if "eid" in data:
+        _unique_eid(data["eid"], ent.id)
+    before = {"name": ent.name, "eid": ent.eid}
+    for k, v in data.items():
+        setattr(ent, k, v)
+    audit.record("update", "enterprise", ent.id, ent.eid, before=before,
+                 after={"name": ent.name, "eid": ent.eid}, commit=False)
+    db.session.commit()
+    return ent
+
+
+def impact(ent: Enterprise) -> dict:
+    """What deleting `ent` also deletes, for the confirmation."""
+    def count(model):
+        return db.session.scalar(select(func.count()).select_from(model)
+                                 .where(model.enterprise_id == ent.id))
+    return {"trusted servers": len(ent.trusted_servers), "contacts": count(Contact),
+            "accounts": count(Account)}
+
+
+def delete(ent: Enterprise) -> None:
+    """Delete an enterprise with everything that belongs to it, plugins' rows included."""
+    before = {"name": ent.name, "eid": ent.eid, **impact(ent)}
+    current_app.extensions["appliance"].plugins.hook.appliance_enterprise_deleted(enterprise=ent)
+    audit.record("delete", "enterprise", ent.id, ent.eid, before=before, commit=False)
+    db.session.delete(ent)
+    db.session.commit()
+
+
+def add_trusted(ent: Enterprise, data: dict) -> TrustedServer:
+    data = TRUSTED.validate(data)
+    if any(t.address.lower() == data["address"].lower() for t in ent.trusted_servers):
+        raise Invalid({"address": ("unique", "This server is already trusted")})
+    t = TrustedServer(enterprise=ent, **data)
+    db.session.add(t)
+    db.session.flush()
+    audit.record("create", "trusted server", t.id, f"{ent.eid}: {t.address}", after=data,
+                 commit=False)
+    db.session.commit()
+    return t
+
+
+def remove_trusted(t: TrustedServer) -> None:
+    audit.record("delete", "trusted server", t.id, f"{t.enterprise.eid}: {t.address}",
+                 before=trusted_dict(t), commit=False)
+    db.session.delete(t)
+    db.session.commit()
+
+
+def _get(ent_id: int) -> Enterprise:
+    return db.session.get(Enterprise, ent_id) or abort(404, "No such enterprise")
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+def _list(values=None, errors=None, status=200):
+    page = paginate(select(Enterprise), COLUMNS, request.args, "name",
+                    search=(Enterprise.name, Enterprise.eid),
+                    per_page=current_app.config["PAGE_SIZE"], tiebreak=Enterprise.id)
+    return render("enterprises/index.html", block="table", page=page, values=values or {},
+                  errors=errors or {}), status
+
+
+@bp.get("/enterprises")
+def index():
+    return _list()
+
+
+@bp.post("/enterprises")
+def add():
+    try:
+        ent = create(request.form)
+    except Invalid as exc:
+        if request.htmx:
+            return render_block("enterprises/index.html", "add_form", values=request.form,
+                                errors=exc.messages()), 422
+        return _list(request.form, exc.messages(), 422)
+    session["enterprise_id"] = ent.id
+    flash(f"Enterprise {ent.name} ({ent.eid}) added and selected.", "success")
+    resp = redirect_to(url_for("enterprises.index"))
+    return _trigger(resp, "enterprises-changed")
+
+
+@bp.route("/enterprises/<int:ent_id>", methods=["GET", "POST"])
+def edit(ent_id):
+    ent = _get(ent_id)
+    values, errors, status = {"name": ent.name, "eid": ent.eid}, {}, 200
+    if request.method == "POST":
+        try:
+            update(ent, request.form)
+        except Invalid as exc:
+            db.session.rollback()
+            values, errors, status = request.form, exc.messages(), 422
+        else:
+            flash("Enterprise saved.", "success")
+            return _trigger(redirect_to(url_for("enterprises.edit", ent_id=ent.id)),
+                            "enterprises-changed")
+    return render("enterprises/edit.html", block="edit_form", ent=ent, values=values,
+                  errors=errors, impact=impact(ent), tvalues={}, terrors={}), status
+
+
+@bp.post("/enterprises/<int:ent_id>/delete")
+def remove(ent_id):
+    ent = _get(ent_id)
+    name = ent.name
+    delete(ent)
+    flash(f"Enterprise {name} deleted.", "success")
+    return _trigger(redirect_to(url_for("enterprises.index")), "enterprises-changed")
+
+
+@bp.post("/enterprises/<int:ent_id>/trusted")
+def trusted_add(ent_id):
+    ent = _get(ent_id)
+    tvalues, terrors, status = {}, {}, 200
+    try:
+        add_trusted(ent, request.form)
+    except Invalid as exc:
+        db.session.rollback()
+        tvalues, terrors, status = request.form, exc.messages(), 422
+    else:
+        flash("Trusted server added.", "success")
+    if not request.htmx:
+        return redirect_to(url_for("enterprises.edit", ent_id=ent.id)) if status == 200 else \
+            (render("enterprises/edit.html", ent=ent, values=as_dict(ent), errors={},
+                    impact=impact(ent), tvalues=tvalues, terrors=terrors), status)
+    db.session.refresh(ent)
+    return render("enterprises/edit.html", block="trusted", ent=ent, tvalues=tvalues,
+                  terrors=terrors), status
+
+
+@bp.post("/enterprises/<int:ent_id>/trusted/<int:tid>/delete")
+def trusted_remove(ent_id, tid):
+    t = db.session.get(TrustedServer, tid)
+    if t is None or t.enterprise_id != ent_id:
+        abort(404)
+    ent = t.enterprise
+    remove_trusted(t)
+    flash("Trusted server removed.", "success")
+    if not request.htmx:
+        return redirect_to(url_for("enterprises.edit", ent_id=ent_id))
+    db.session.refresh(ent)
+    return render("enterprises/edit.html", block="trusted", ent=ent, tvalues={}, terrors={})
+
+
+@bp.post("/session/enterprise", endpoint="select")
+def select_():
+    try:
+        ent = _get(int(request.form.get("enterprise_id", "")))
+    except ValueError:
+        abort(400, "Choose an enterprise from the list")
+    session["enterprise_id"] = ent.id
+    if request.htmx:
+        return "", 204, {"HX-Trigger": "enterprise-changed"}
+    return redirect_to(request.referrer if _same_site(request.referrer) else url_for("home.index"))
+
+
+def _same_site(url: str | None) -> bool:
+    return bool(url) and url.startswith(request.host_url)
+
+
+@bp.get("/session/switcher")
+def switcher():
+    return render_template("_switcher.html")
+
+
+def _trigger(resp, event: str):
+    if isinstance(resp, tuple):
+        body_, status, headers = resp
+        return body_, status, {**headers, "HX-Trigger": event}
+    return resp
+
+
+
+# --- API -----------------------------------------------------------------------------------
+
+LIST_RESPONSE = {"type": "object", "properties": {
+    "items": {"type": "array", "items": {"type": "object"}},
+    "total": {"type": "integer"}, "page": {"type": "integer"}, "pages": {"type": "integer"}}}
+
+
+@api.op("", summary="List enterprises (?q=, ?sort=name|eid|created, ?dir=, ?page=)",
+        response=LIST_RESPONSE)
+def api_list():
+    page = paginate(select(Enterprise), COLUMNS, request.args, "name",
+                    search=(Enterprise.name, Enterprise.eid), tiebreak=Enterprise.id)
+    return jsonify(items=[as_dict(e) for e in page.rows], total=page.total, page=page.page,
+                   pages=page.pages)
+
+
+@api.op("", "POST", summary="Create an enterprise", body=ENTERPRISE, status=201)
+def api_create():
+    try:
+        ent = create(body(ENTERPRISE))
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(as_dict(ent)), 201
+
+
+def _api_get(ent_id):
+    return db.session.get(Enterprise, ent_id)
+
+
+@api.op("/<int:ent_id>", summary="One enterprise")
+def api_get(ent_id):
+    ent = _api_get(ent_id)
+    return jsonify(as_dict(ent)) if ent else error(404, "not_found", "No such enterprise")
+
+
+@api.op("/<int:ent_id>", "PUT", summary="Change an enterprise (fields may be left out)",
+        body=ENTERPRISE)
+def api_update(ent_id):
+    ent = _api_get(ent_id)
+    if ent is None:
+        return error(404, "not_found", "No such enterprise")
+    try:
+        update(ent, body(ENTERPRISE, partial=True), partial=True)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(as_dict(ent))
+
+
+@api.op("/<int:ent_id>", "DELETE", summary="Delete an enterprise and all that belongs to it",
+        status=204)
+def api_delete(ent_id):
+    ent = _api_get(ent_id)
+    if ent is None:
+        return error(404, "not_found", "No such enterprise")
+    delete(ent)
+    return "", 204
+
+
+@api.op("/<int:ent_id>/trusted-servers", "POST", summary="Trust a server", body=TRUSTED,
+        status=201)
+def api_trusted_add(ent_id):
+    ent = _api_get(ent_id)
+    if ent is None:
+        return error(404, "not_found", "No such enterprise")
+    try:
+        t = add_trusted(ent, body(TRUSTED))
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(trusted_dict(t)), 201
+
+
+@api.op("/<int:ent_id>/trusted-servers/<int:tid>", "DELETE", summary="Stop trusting a server",
+        status=204)
+def api_trusted_remove(ent_id, tid):
+    t = db.session.get(TrustedServer, tid)
+    if t is None or t.enterprise_id != ent_id:
+        return error(404, "not_found", "No such trusted server")
+    remove_trusted(t)
+    return "", 204
+
+
+@hookimpl
+def appliance_metadata():
+    return {"title": "Enterprises", "description": "Enterprises and their trusted servers."}
+
+
+@hookimpl
+def appliance_blueprints():
+    return [bp]
+
+
+@hookimpl
+def appliance_api_blueprints():
+    return [api]
+
+
+@hookimpl
+def appliance_nav_tabs():
+    return [Tab("Enterprises", "enterprises.index", order=10)]

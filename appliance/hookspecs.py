@@ -1,0 +1,67 @@
+"""Every hook the host calls. Each is documented in docs/plugins.md and exercised by a test."""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("appliance")
+
+
+@hookspec
+def appliance_metadata():
+    """Return a dict describing the plugin: title, version, description, min_host_version,
+    settings (defaults). Called once per plugin when the host loads it."""
+
+
+@hookspec
+def appliance_blueprints():
+    """Return a list of Flask blueprints with the plugin's pages, templates and static files."""
+
+
+@hookspec
+def appliance_api_blueprints():
+    """Return a list of appliance.api.ApiBlueprint mounted under /api/v1 and documented in
+    the OpenAPI document."""
+
+
+@hookspec
+def appliance_nav_tabs():
+    """Return a list of appliance.ui.Tab for the navigation bar."""
+
+
+@hookspec
+def appliance_dashboard_panels():
+    """Return a list of appliance.ui.Panel shown on the home page, each loaded by HTMX from
+    its URL."""
+
+
+@hookspec
+def appliance_job_kinds():
+    """Return a list of appliance.jobs.JobKind the plugin runs in the background."""
+
+
+@hookspec
+def appliance_cli_commands():
+    """Return a list of click commands added under the `appliance` command."""
+
+
+@hookspec
+def appliance_migrations():
+    """Return the path of the plugin's Alembic versions directory (its own branch, with its
+    own version table), or None."""
+
+
+@hookspec
+def appliance_enterprise_deleted(enterprise):
+    """Called inside the transaction that deletes `enterprise`, before the row goes: remove
+    or detach the plugin's rows for it. Return nothing."""
+
+
+@hookspec
+def appliance_contacts_imported(enterprise, source, result):
+    """Called after a source's contacts were replaced (appliance.directory.replace_source).
+    `result` is an ImportResult with added/updated/removed keys. Return nothing."""
+
+
+@hookspec
+def appliance_accounts_removed(enterprise, source, logins):
+    """Called after accounts were removed from `enterprise` (by a sync or a deleted
+    source). `logins` is the list of removed logins. Return nothing."""

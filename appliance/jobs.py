@@ -1,0 +1,201 @@
+"""Background jobs shared by plugins: kinds, runs with progress, and persistent schedules."""
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from appliance.db import db, utcnow
+from appliance.models import JobRun, JobSchedule
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("queued", "running")
+ENDED = ("succeeded", "failed", "interrupted")
+
+
+class JobFailed(Exception):
+    """Raise from a job to end it as failed with a message for the administrator."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    title: str
+    run: Callable[["JobContext"], None]
+    # (schedule spec, now) -> next run time (naive UTC) or None; None means never scheduled.
+    next_run: Callable[[dict, datetime], datetime | None] | None = None
+
+
+class JobContext:
+    """What a running job sees: its target and params, and ways to report progress.
+
+    Progress is written on a connection of its own, so it shows while the job's own
+    transaction is still open and is never committed by accident with the job's work.
+    """
+
+    def __init__(self, run: JobRun):
+        self.run_id = run.id
+        self.kind = run.kind
+        self.target = run.target
+        self.params = json.loads(run.params or "{}")
+        self.counts: dict[str, int] = {}
+
+    def _write(self, **values) -> None:
+        with db.engine.begin() as conn:
+            conn.execute(update(JobRun).where(JobRun.id == self.run_id).values(**values))
+
+    def progress(self, percent: float, message: str | None = None) -> None:
+        values = {"progress": max(0, min(100, int(percent)))}
+        if message is not None:
+            values["message"] = message
+        self._write(**values)
+
+    def count(self, **counts: int) -> None:
+        """Set counters (added, updated, removed, skipped, ...) shown with the run."""
+        self.counts.update(counts)
+        self._write(counts=json.dumps(self.counts))
+
+
+class Jobs:
+    """The job runner of one app."""
+
+    def __init__(self, app, kinds: list[JobKind]):
+        self.app = app
+        self.kinds = {k.name: k for k in kinds}
+        self._pool = ThreadPoolExecutor(max_workers=app.config["JOB_WORKERS"],
+                                        thread_name_prefix="job")
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    # --- runs -----------------------------------------------------------------------------
+    def submit(self, kind: str, target: str, params: dict | None = None, label: str = "",
+               triggered_by: str = "") -> tuple[JobRun, bool]:
+        """Queue a run; return (run, True), or (the active run for target, False)."""
+        if kind not in self.kinds:
+            raise KeyError(f"Unknown job kind {kind!r}")
+        run = JobRun(kind=kind, target=target, label=label or self.kinds[kind].title,
+                     params=json.dumps(params or {}), triggered_by=triggered_by)
+        db.session.add(run)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            active = db.session.scalar(select(JobRun).where(JobRun.target == target,
+                                                            JobRun.state.in_(ACTIVE)))
+            if active is None:  # it ended in between: try once more
+                return self.submit(kind, target, params, label, triggered_by)
+            return active, False
+        self._pool.submit(self._execute, run.id)
+        return run, True
+
+    def _execute(self, run_id: int) -> None:
+        with self.app.app_context():
+            run = db.session.get(JobRun, run_id)
+            if run is None or run.state != "queued":
+                return
+            run.state, run.started_at = "running", utcnow()
+            db.session.commit()
+            ctx = JobContext(run)
+            state, message = "succeeded", None
+            try:
+                self.kinds[run.kind].run(ctx)
+            except JobFailed as exc:
+                state, message = "failed", str(exc)
+            except Exception as exc:
+                log.exception("job %s #%s failed", run.kind, run_id)
+                state, message = "failed", f"Unexpected error: {exc.__class__.__name__}: {exc}"
+            finally:
+                db.session.rollback()  # anything the job left uncommitted is not kept
+            values = {"state": state, "finished_at": utcnow()}
+            if state == "succeeded":
+                values["progress"] = 100
+            if message is not None:
+                values["message"] = message
+            with db.engine.begin() as conn:
+                conn.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
+            db.session.remove()
+
+    def wait(self, run_id: int, timeout: float = 30) -> JobRun:
+        """Block until the run ended (for the CLI and tests); return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            db.session.expire_all()
+            run = db.session.get(JobRun, run_id)
+            if run.state in ENDED or time.monotonic() > deadline:
+                return run
+            time.sleep(0.05)
+
+    def recover(self) -> int:
+        """Mark runs left queued or running by a stopped process as interrupted."""
+        result = db.session.execute(
+            update(JobRun).where(JobRun.state.in_(ACTIVE)).values(
+                state="interrupted", finished_at=utcnow(),
+                message="The appliance stopped while this job was running"))
+        db.session.commit()
+        return result.rowcount
+
+    # --- schedules ------------------------------------------------------------------------
+    def schedule(self, kind: str, target: str, spec: dict,
+                 now: datetime | None = None) -> JobSchedule:
+        """Create or change the schedule of (kind, target); it survives restarts."""
+        k = self.kinds[kind]
+        sched = db.session.scalar(select(JobSchedule).where(JobSchedule.kind == kind,
+                                                            JobSchedule.target == target))
+        if sched is None:
+            sched = JobSchedule(kind=kind, target=target)
+            db.session.add(sched)
+        sched.spec = json.dumps(spec)
+        sched.next_run_at = k.next_run(spec, now or utcnow()) if k.next_run else None
+        return sched
+
+    def unschedule(self, kind: str, target: str) -> None:
+        sched = db.session.scalar(select(JobSchedule).where(JobSchedule.kind == kind,
+                                                            JobSchedule.target == target))
+        if sched is not None:
+            db.session.delete(sched)
+
+    def tick(self, now: datetime | None = None) -> list[int]:
+        """Start every due schedule of a loaded kind; return the new run ids."""
+        now = now or utcnow()
+        due = db.session.scalars(select(JobSchedule).where(
+            JobSchedule.next_run_at <= now, JobSchedule.kind.in_(list(self.kinds)))).all()
+        started = []
+        for sched in due:
+            kind = self.kinds[sched.kind]
+            run, created = self.submit(sched.kind, sched.target, label=kind.title,
+                                       triggered_by="schedule")
+            sched.last_run_id = run.id
+            spec = json.loads(sched.spec)
+            sched.next_run_at = kind.next_run(spec, now) if kind.next_run else None
+            db.session.commit()
+            if created:
+                started.append(run.id)
+        return started
+
+    def start(self) -> None:
+        """Start the scheduler thread (serve only; tests call tick())."""
+        if self._ticker:
+            return
+
+        def loop():
+            while not self._stop.wait(self.app.config["SCHEDULER_INTERVAL"]):
+                try:
+                    with self.app.app_context():
+                        self.tick()
+                except Exception:
+                    log.exception("scheduler tick failed")
+
+        self._ticker = threading.Thread(target=loop, name="scheduler", daemon=True)
+        self._ticker.start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,67 @@
+"""Server-side sorted, searched and paged tables."""
+
+from dataclasses import dataclass
+from math import ceil
+
+from sqlalchemy import func, or_, select
+
+from appliance.db import db
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    sort: object = None  # a SQL expression, or None when the column does not sort
+
+
+@dataclass
+class Page:
+    rows: list
+    total: int
+    page: int
+    per_page: int
+    sort: str
+    desc: bool
+    q: str
+    columns: list
+    base: dict  # the request's other arguments (filters), kept in every link
+
+    @property
+    def pages(self) -> int:
+        return max(1, ceil(self.total / self.per_page))
+
+    def args(self, **change) -> dict:
+        """Query arguments for a link that changes sort, page or search."""
+        out = {**self.base, "sort": self.sort, "dir": "desc" if self.desc else "asc",
+               "page": self.page, "q": self.q}
+        out.update(change)
+        return {k: v for k, v in out.items() if v not in ("", None)}
+
+
+def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
+             per_page: int = 50, tiebreak=None) -> Page:
+    """Apply ?q=, ?sort=, ?dir=, ?page= from `args` to a select and return one page."""
+    q = (args.get("q") or "").strip()[:100]
+    if q and search:
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        stmt = stmt.where(or_(*(c.ilike(like, escape="\\") for c in search)))
+    by_key = {c.key: c for c in columns if c.sort is not None}
+    sort = args.get("sort") if args.get("sort") in by_key else default_sort
+    desc = args.get("dir") == "desc"
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    pages = max(1, ceil(total / per_page))
+    try:
+        page = min(max(1, int(args.get("page", 1))), pages)
+    except (TypeError, ValueError):
+        page = 1
+    col = by_key[sort].sort
+    order = [col.desc() if desc else col.asc()]
+    if tiebreak is not None:
+        order.append(tiebreak.desc() if desc else tiebreak.asc())
+    stmt = stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)
+    rows = db.session.execute(stmt).all()
+    rows = [r[0] if len(r) == 1 else r for r in rows]
+    base = {k: v for k, v in dict(args).items() if k not in ("sort", "dir", "page", "q")}
+    return Page(rows, total, page, per_page, sort, desc, q, columns, base)

@@ -1,0 +1,34 @@
+"""Alembic environment shared by the host and every plugin branch (see appliance.migrate)."""
+
+from alembic import context
+
+from appliance.db import db
+
+config = context.config
+owner = config.attributes["owner"]
+plugins = config.attributes["plugin_names"]
+
+
+def owns(table: str) -> bool:
+    """A plugin owns the tables named after it; the host owns the rest."""
+    if owner != "core":
+        return table.startswith(f"{owner}_")
+    return not any(table.startswith(f"{p}_") for p in plugins)
+
+
+def include_name(name, type_, parent_names):
+    if type_ == "table":
+        return not name.startswith("alembic_version") and owns(name)
+    return True
+
+
+context.configure(
+    connection=config.attributes["connection"],
+    target_metadata=db.metadata,
+    version_table=config.attributes["version_table"],
+    include_name=include_name,
+    render_as_batch=True,
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,149 @@
+"""Tables owned by the host and its core plugins."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from appliance.db import db, utcnow
+
+
+class User(db.Model):
+    __tablename__ = "user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the token
+    label: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    user: Mapped[User] = relationship()
+
+
+class LoginFailure(db.Model):
+    __tablename__ = "login_failure"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Enterprise(db.Model):
+    __tablename__ = "enterprise"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    eid: Mapped[str] = mapped_column(String(32), unique=True)  # the seed's "Enterprise ID"
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    trusted_servers: Mapped[list["TrustedServer"]] = relationship(
+        back_populates="enterprise", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="TrustedServer.address",
+    )
+
+
+class TrustedServer(db.Model):
+    __tablename__ = "trusted_server"
+    __table_args__ = (UniqueConstraint("enterprise_id", "address"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(253))  # IP address or hostname
+    description: Mapped[str] = mapped_column(String(64), default="")
+    enterprise: Mapped[Enterprise] = relationship(back_populates="trusted_servers")
+
+
+class Contact(db.Model):
+    """A Corporate Directory entry, brought in by a source (a synchronizer, a peer, ...)."""
+
+    __tablename__ = "contact"
+    __table_args__ = (
+        UniqueConstraint("enterprise_id", "source", "external_id"),
+        Index("ix_contact_ent_last_first", "enterprise_id", "last_name", "first_name"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(64))  # e.g. "sync:3", "peering:2"
+    source_label: Mapped[str] = mapped_column(String(128), default="")
+    external_id: Mapped[str] = mapped_column(String(255))  # stable key within the source
+    first_name: Mapped[str] = mapped_column(String(128), default="")
+    last_name: Mapped[str] = mapped_column(String(128), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    im_address: Mapped[str] = mapped_column(String(255), default="")
+    federated: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Account(db.Model):
+    """A user account of an enterprise."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        UniqueConstraint("enterprise_id", "login"),
+        Index("ix_account_ent_last_first", "enterprise_id", "last_name", "first_name"),
+        Index("ix_account_ent_source", "enterprise_id", "source"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(64))
+    source_label: Mapped[str] = mapped_column(String(128), default="")
+    external_id: Mapped[str] = mapped_column(String(255))
+    login: Mapped[str] = mapped_column(String(255))
+    first_name: Mapped[str] = mapped_column(String(128), default="")
+    last_name: Mapped[str] = mapped_column(String(128), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32), index=True)  # create, update, delete, ...
+    object_type: Mapped[str] = mapped_column(String(64), index=True)
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    object_label: Mapped[str] = mapped_column(String(255), default="")
+    summary: Mapped[str] = mapped_column(Text, default="")  # JSON before/after, no secrets
+
+
+class JobRun(db.Model):
+    __tablename__ = "job_run"
+    __table_args__ = (
+        # One active run per target, enforced by the database itself.
+        Index(
+            "uq_job_run_active_target", "target", unique=True,
+            sqlite_where=text("state IN ('queued', 'running')"),
+            postgresql_where=text("state IN ('queued', 'running')"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    progress: Mapped[int] = mapped_column(default=0)  # percent
+    counts: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    message: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    triggered_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class JobSchedule(db.Model):
+    __tablename__ = "job_schedule"
+    __table_args__ = (UniqueConstraint("kind", "target"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(128))
+    spec: Mapped[str] = mapped_column(Text, default="{}")  # JSON, read by the kind's next_run
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_run_id: Mapped[int | None]

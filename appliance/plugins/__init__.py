@@ -1,0 +1,185 @@
+"""The plugin manager: core and built-in plugins by dotted path, partner plugins by entry
+point, profiles and the block list, and the listing `appliance plugins` prints."""
+
+import importlib
+import logging
+import tomllib
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from importlib.resources import files
+
+import pluggy
+
+from appliance import __version__, hookspecs
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "appliance.plugins"
+
+# Always on: they cannot be blocked.
+CORE_PLUGINS = (
+    "appliance.core.home",
+    "appliance.core.enterprises",
+    "appliance.core.directory",
+    "appliance.core.accounts",
+    "appliance.core.audit",
+    "appliance.core.jobs",
+)
+# Feature plugins a profile or APPLIANCE_DISABLE_PLUGINS may leave out.
+BUILTIN_PLUGINS = (
+    "appliance.plugins.peering",
+    "appliance.plugins.federation",
+    "appliance.plugins.sync",
+    "appliance.plugins.network_elements",
+)
+
+
+class PluginError(Exception):
+    """A configuration the host refuses to start with (unknown profile, blocking a core plugin)."""
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str
+    source: str  # "builtin" or "entry point"
+    core: bool
+    enabled: bool
+    blocked_by: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    title: str = ""
+    description: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Profile:
+    name: str
+    title: str
+    block: list[str]
+    flags: dict
+
+
+def load_profile(name: str) -> Profile:
+    """Read appliance/profiles/<name>.toml."""
+    path = files("appliance") / "profiles" / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(profile_names()))
+        raise PluginError(f"Unknown profile {name!r}; known profiles: {known}")
+    data = tomllib.loads(path.read_text())
+    return Profile(name, data.get("title", name), list(data.get("block", [])),
+                   dict(data.get("flags", {})))
+
+
+def profile_names() -> list[str]:
+    return [p.name.removesuffix(".toml") for p in (files("appliance") / "profiles").iterdir()
+            if p.name.endswith(".toml")]
+
+
+def _version_tuple(v: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else 0 for p in v.split(".")[:3])
+
+
+def _meta(plugin) -> dict:
+    fn = getattr(plugin, "appliance_metadata", None)
+    return dict(fn() or {}) if fn else {}
+
+
+class Plugins:
+    """The loaded plugin manager plus what was left out and why."""
+
+    def __init__(self, profile: str = "standard", disable: str | list[str] = ""):
+        self.profile = load_profile(profile)
+        extra = [n.strip() for n in disable.split(",")] if isinstance(disable, str) else disable
+        self.blocked: dict[str, str] = {n: f"profile {profile}" for n in self.profile.block}
+        for name in filter(None, extra):
+            self.blocked.setdefault(name, "APPLIANCE_DISABLE_PLUGINS")
+        core_names = {p.rsplit(".", 1)[1] for p in CORE_PLUGINS}
+        refused = sorted(core_names & set(self.blocked))
+        if refused:
+            raise PluginError(
+                f"Core plugin(s) {', '.join(refused)} cannot be blocked "
+                f"(blocked by {', '.join(self.blocked[n] for n in refused)})")
+        self.pm = pluggy.PluginManager("appliance")
+        self.pm.add_hookspecs(hookspecs)
+        for name, reason in self.blocked.items():
+            self.pm.set_blocked(name)
+            log.info("plugin %s blocked by %s", name, reason)
+        self.infos: dict[str, PluginInfo] = {}
+        for path in CORE_PLUGINS + BUILTIN_PLUGINS:
+            self._load_builtin(path, core=path in CORE_PLUGINS)
+        self._load_entry_points()
+        unknown = sorted(set(self.blocked) - set(self.infos))
+        for name in unknown:
+            log.warning("APPLIANCE_DISABLE_PLUGINS names %r, which is not installed", name)
+
+    @property
+    def hook(self):
+        return self.pm.hook
+
+    @property
+    def flags(self) -> dict:
+        return self.profile.flags
+
+    def enabled(self, name: str) -> bool:
+        info = self.infos.get(name)
+        return bool(info and info.enabled)
+
+    def _load_builtin(self, dotted: str, core: bool) -> None:
+        name = dotted.rsplit(".", 1)[1]
+        module = importlib.import_module(dotted)
+        self._add(name, module, "builtin", core, _meta(module).get("version", __version__))
+
+    def _load_entry_points(self) -> None:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in self.infos:
+                log.warning("entry point %s ignored: a plugin of that name is loaded", ep.name)
+                continue
+            version = ep.dist.version if ep.dist else "?"
+            if ep.name in self.blocked:
+                self.infos[ep.name] = PluginInfo(ep.name, version, "entry point", False, False,
+                                                 self.blocked[ep.name])
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken partner plugin must not take the host down
+                log.exception("plugin %s failed to load", ep.name)
+                self.infos[ep.name] = PluginInfo(ep.name, version, "entry point", False, False,
+                                                 f"failed to load: {exc}")
+                continue
+            self._add(ep.name, plugin, "entry point", False, version)
+
+    def _add(self, name: str, plugin, source: str, core: bool, version: str) -> None:
+        meta = _meta(plugin)
+        info = PluginInfo(name, str(meta.get("version", version)), source, core, False,
+                          title=meta.get("title", name), description=meta.get("description", ""))
+        self.infos[name] = info
+        if name in self.blocked:
+            info.blocked_by = self.blocked[name]
+            info.hooks = sorted(h for h in dir(plugin) if h.startswith("appliance_"))
+            return
+        need = meta.get("min_host_version")
+        if need and _version_tuple(__version__) < _version_tuple(str(need)):
+            info.blocked_by = f"requires appliance >= {need} (this is {__version__})"
+            return
+        self.pm.register(plugin, name=name)
+        info.enabled = True
+        info.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin))
+
+    def listing(self) -> list[PluginInfo]:
+        return sorted(self.infos.values(), key=lambda i: (not i.core, i.name))
+
+    def metadata(self, name: str) -> dict:
+        plugin = self.pm.get_plugin(name)
+        return _meta(plugin) if plugin else {}
+
+    def call_each(self, hook_name: str, **kwargs) -> list[tuple[str, object]]:
+        """Call a hook and return (plugin name, result) pairs, so results can be attributed."""
+        out = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            result = impl.function(**kwargs)
+            if result is not None:
+                out.append((impl.plugin_name, result))
+        return out

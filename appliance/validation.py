@@ -1,0 +1,194 @@
+"""Field rules shared by HTML forms, the JSON API and the OpenAPI document.
+
+A rule is a named check: it returns an error message (in the seed's wording) or None,
+and carries the JSON-schema keywords that describe it.
+"""
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    check: Callable[[str, object], str | None]  # (label, value) -> message or None
+    schema: dict = field(default_factory=dict)
+
+    def __call__(self, label: str, value) -> str | None:
+        return self.check(label, value)
+
+
+class Invalid(Exception):
+    """Raised with {field: (rule name, message)} when data breaks a rule."""
+
+    def __init__(self, errors: dict[str, tuple[str, str]]):
+        super().__init__("; ".join(msg for _, msg in errors.values()))
+        self.errors = errors
+
+    def messages(self) -> dict[str, str]:
+        return {name: msg for name, (_, msg) in self.errors.items()}
+
+    def as_json(self) -> dict:
+        return {"error": "invalid", "message": str(self),
+                "fields": [{"field": f, "rule": r, "message": m}
+                           for f, (r, m) in self.errors.items()]}
+
+
+def length(lo: int, hi: int) -> Rule:
+    def check(label, v):
+        if not lo <= len(v) <= hi:
+            return f"{label} must be {lo} to {hi} characters" if lo > 1 else \
+                f"{label} must be at most {hi} characters"
+    return Rule("length", check, {"minLength": lo, "maxLength": hi})
+
+
+def max_length(hi: int) -> Rule:
+    def check(label, v):
+        if len(v) > hi:
+            return f"{label} must be at most {hi} characters"
+    return Rule("max_length", check, {"maxLength": hi})
+
+
+def no_chars(chars: str, words: str) -> Rule:
+    """Refuse any of `chars`; `words` names them for the message."""
+    def check(label, v):
+        if any(c in chars for c in v):
+            return f"{label} cannot contain {words}"
+    return Rule("forbidden_characters", check)
+
+
+def only(pattern: str, words: str, name: str = "allowed_characters") -> Rule:
+    """Allow only characters matching the regex class `pattern`."""
+    rx = re.compile(f"^{pattern}*$")
+
+    def check(label, v):
+        if not rx.match(v):
+            return f"{label} must contain only {words}"
+    return Rule(name, check, {"pattern": f"^{pattern}*$"})
+
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def is_hostname(v: str) -> bool:
+    v = v.rstrip(".")
+    return 0 < len(v) <= 253 and all(_LABEL.match(p) for p in v.split(".")) \
+        and not v.replace(".", "").isdigit()
+
+
+def is_ip(v: str) -> bool:
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        return False
+    return True
+
+
+def host_or_ip() -> Rule:
+    def check(label, v):
+        if not (is_ip(v) or is_hostname(v)):
+            return f"{label} must be an IP address or a hostname"
+    return Rule("host_or_ip", check, {"maxLength": 253})
+
+
+def int_range(lo: int, hi: int) -> Rule:
+    def check(label, v):
+        if not lo <= v <= hi:
+            return f"{label} must be {lo} to {hi}"
+    return Rule("range", check, {"minimum": lo, "maximum": hi})
+
+
+def one_of(choices) -> Rule:
+    choices = list(choices)
+
+    def check(label, v):
+        if v not in choices:
+            return f"{label} must be one of: {', '.join(map(str, choices))}"
+    return Rule("one_of", check, {"enum": choices})
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    rules: tuple[Rule, ...] = ()
+    required: bool = True
+    type: str = "string"  # string, integer, boolean
+    secret: bool = False  # never rendered back or returned
+    help: str = ""
+
+    def clean(self, raw):
+        """Return the typed value, or raise Invalid naming this field."""
+        if self.type == "boolean":
+            return raw in (True, "on", "true", "1", 1)
+        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+            if self.required:
+                raise Invalid({self.name: ("required", f"{self.label} is required")})
+            return None if self.type == "integer" else ""
+        if self.type == "integer":
+            try:
+                value = int(raw)
+            except (TypeError, ValueError):
+                raise Invalid({self.name: ("integer", f"{self.label} must be a whole number")}) \
+                    from None
+        elif not isinstance(raw, str):
+            raise Invalid({self.name: ("string", f"{self.label} must be text")})
+        else:
+            value = raw.strip()
+        for rule in self.rules:
+            msg = rule(self.label, value)
+            if msg:
+                raise Invalid({self.name: (rule.name, msg)})
+        return value
+
+    def json_schema(self) -> dict:
+        out = {"type": self.type, "title": self.label}
+        if self.help:
+            out["description"] = self.help
+        for rule in self.rules:
+            out.update(rule.schema)
+        if self.secret:
+            out["writeOnly"] = True
+        return out
+
+
+class Schema:
+    """An ordered set of fields validated together: every error is reported at once."""
+
+    def __init__(self, name: str, *fields: Field):
+        self.name = name
+        self.fields = {f.name: f for f in fields}
+
+    def validate(self, data: Mapping | None, partial: bool = False) -> dict:
+        if data is None or not isinstance(data, Mapping):
+            raise Invalid({"": ("object", "The request body must be a JSON object")})
+        out, errors = {}, {}
+        for f in self.fields.values():
+            if partial and f.name not in data:
+                continue
+            try:
+                out[f.name] = f.clean(data.get(f.name))
+            except Invalid as exc:
+                errors.update(exc.errors)
+        if errors:
+            raise Invalid(errors)
+        return out
+
+    def json_schema(self) -> dict:
+        return {
+            "type": "object",
+            "properties": {n: f.json_schema() for n, f in self.fields.items()},
+            "required": [n for n, f in self.fields.items() if f.required and f.type != "boolean"],
+        }
+
+
+# --- The seed's rules, named after the rule -------------------------------------------
+
+#: Enterprise ID (seed 000): 4-32 characters; alphanumerics and dashes; no spaces, | , ; :
+ENTERPRISE_ID_RULES = (
+    length(4, 32),
+    no_chars(" |,;:", "spaces, vertical bars, commas, semicolons, or colons ( | , ; : )"),
+    only("[A-Za-z0-9-]", "letters, digits and dashes", name="alphanumeric_and_dashes"),
+)
