@@ -1,0 +1,55 @@
+# The two commands: `make run` serves the appliance on SQLite; `make test` runs every test.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8080
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export DEBIAN_FRONTEND := noninteractive
+
+.PHONY: run test install install-test assets system-deps lint bench clean
+
+run: install
+	$(BIN)/appliance serve --host $(HOST) --port $(PORT)
+
+test: install-test system-deps
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+install: $(VENV)/.installed assets
+
+install-test: $(VENV)/.installed-test assets
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# htmx comes from the npm registry (pinned with a lockfile) and is served by the appliance.
+assets: appliance/static/vendor/htmx.min.js
+
+appliance/static/vendor/htmx.min.js: package.json package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(@D)
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+# Real servers the tests start: OpenLDAP, Prosody and Chromium from Debian.
+system-deps:
+	@missing=""; for p in slapd ldap-utils prosody chromium; do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+lint:
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/directory_page.py
+
+clean:
+	rm -rf $(VENV) node_modules appliance/static/vendor

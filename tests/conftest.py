@@ -1,0 +1,115 @@
+"""Fixtures in the Flask tutorial's shape: app, client, runner, admin."""
+
+import re
+
+import pytest
+
+from appliance import create_app, migrate
+from appliance.auth import create_admin
+
+PASSWORD = "correct-horse-battery"
+
+
+def build(tmp_path, **config):
+    """An app on a SQLite file in tmp_path, migrated like `appliance db upgrade` does."""
+    cfg = {"DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret", "LOGIN_FAIL_DELAY": 0,
+           "TESTING": True, **config}
+    app = create_app(cfg)
+    migrate.upgrade(app)
+    return app
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """Build apps sharing one data dir (to switch profiles over the same data)."""
+    apps = []
+
+    def make(**config):
+        app = build(tmp_path, **config)
+        apps.append(app)
+        return app
+    yield make
+    for app in apps:
+        app.extensions["appliance"].jobs.shutdown()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Browser:
+    """A test client that logs in and sends the CSRF token like the pages do."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token = None
+
+    def csrf(self) -> str:
+        if self.token is None:
+            html = self.client.get("/").get_data(as_text=True)
+            self.token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        return self.token
+
+    def login(self, username="admin", password=PASSWORD):
+        html = self.client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        resp = self.client.post("/login", data={"username": username, "password": password,
+                                                "csrf_token": token})
+        self.token = None
+        return resp
+
+    def get(self, url, htmx=False, **kw):
+        headers = {"HX-Request": "true"} if htmx else {}
+        headers.update(kw.pop("headers", {}))
+        return self.client.get(url, headers=headers, **kw)
+
+    def post(self, url, data=None, htmx=False, **kw):
+        headers = {"X-CSRFToken": self.csrf()}
+        if htmx:
+            headers["HX-Request"] = "true"
+        headers.update(kw.pop("headers", {}))
+        return self.client.post(url, data=data or {}, headers=headers, **kw)
+
+
+@pytest.fixture
+def admin(app, client):
+    """A logged-in administrator's browser."""
+    with app.app_context():
+        create_admin("admin", PASSWORD)
+    b = Browser(client)
+    assert b.login().status_code == 302
+    return b
+
+
+@pytest.fixture
+def token(app, admin):
+    """An API token of the administrator."""
+    from sqlalchemy import select
+
+    from appliance.auth import new_token
+    from appliance.db import db
+    from appliance.models import User
+
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == "admin"))
+        return new_token(user, "tests")
+
+
+@pytest.fixture
+def api(client, token):
+    """Call the JSON API with the bearer token: api("GET", "/api/v1/...", json=...)."""
+    def call(method, url, **kw):
+        headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
+        return client.open(url, method=method, headers=headers, **kw)
+    return call
