@@ -67,7 +67,8 @@ def create_app(config: dict | None = None) -> Flask:
     Htmx(app)
     csrf = CSRFProtect(app)
 
-    plugins = Plugins(cfg.get("PROFILE") or "standard", cfg.get("DISABLE_PLUGINS") or "")
+    plugins = Plugins(cfg.get("PROFILE") or "standard", cfg.get("DISABLE_PLUGINS") or "",
+                      cfg.get("EXTRA_PLUGINS") or ())
     host = Host(plugins)
     app.extensions["appliance"] = host
 
@@ -90,6 +91,10 @@ def create_app(config: dict | None = None) -> Flask:
             app.cli.add_command(cmd)
 
     app.jinja_env.filters["fromjson"] = json.loads
+    # The shared macros are globals, so a block rendered alone (an HTMX partial) has them too.
+    macros = app.jinja_env.get_template("macros.html").module
+    app.jinja_env.globals.update({n: getattr(macros, n) for n in dir(macros)
+                                  if not n.startswith("_")})
     _wire_requests(app)
     _wire_errors(app)
 

@@ -4,6 +4,7 @@ point, profiles and the block list, and the listing `appliance plugins` prints."
 import importlib
 import logging
 import tomllib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from importlib.resources import files
@@ -42,7 +43,7 @@ class PluginError(Exception):
 class PluginInfo:
     name: str
     version: str
-    source: str  # "builtin" or "entry point"
+    source: str  # "builtin", "entry point" or "extra" (create_app's EXTRA_PLUGINS)
     core: bool
     enabled: bool
     blocked_by: str | None = None
@@ -90,7 +91,8 @@ def _meta(plugin) -> dict:
 class Plugins:
     """The loaded plugin manager plus what was left out and why."""
 
-    def __init__(self, profile: str = "standard", disable: str | list[str] = ""):
+    def __init__(self, profile: str = "standard", disable: str | list[str] = "",
+                 extra_plugins: Iterable[tuple[str, object]] = ()):
         self.profile = load_profile(profile)
         extra = [n.strip() for n in disable.split(",")] if isinstance(disable, str) else disable
         self.blocked: dict[str, str] = {n: f"profile {profile}" for n in self.profile.block}
@@ -111,6 +113,7 @@ class Plugins:
         for path in CORE_PLUGINS + BUILTIN_PLUGINS:
             self._load_builtin(path, core=path in CORE_PLUGINS)
         self._load_entry_points()
+        self._load_extra(extra_plugins)
         unknown = sorted(set(self.blocked) - set(self.infos))
         for name in unknown:
             log.warning("APPLIANCE_DISABLE_PLUGINS names %r, which is not installed", name)
@@ -150,6 +153,13 @@ class Plugins:
                                                  f"failed to load: {exc}")
                 continue
             self._add(ep.name, plugin, "entry point", False, version)
+
+    def _load_extra(self, extra: Iterable[tuple[str, object]]) -> None:
+        """Register plugin objects handed over directly (tests, embedding), after the rest."""
+        for name, plugin in extra:
+            if name in self.infos:
+                raise PluginError(f"EXTRA_PLUGINS names {name!r}, which is already loaded")
+            self._add(name, plugin, "extra", False, "0")
 
     def _add(self, name: str, plugin, source: str, core: bool, version: str) -> None:
         meta = _meta(plugin)
