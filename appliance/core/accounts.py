@@ -36,7 +36,7 @@ def as_dict(c: Account) -> dict:
             "source_label": c.source_label}
 
 
-@bp.get("/directory")
+@bp.get("/accounts")
 def index():
     ent = current_enterprise()
     page = page_of(ent, request.args, current_app.config["PAGE_SIZE"]) if ent else None

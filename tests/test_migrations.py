@@ -1,0 +1,67 @@
+"""Migrations: the schema they build matches the models, and they never drop data."""
+
+import ast
+import sqlite3
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from appliance import migrate
+from appliance.db import db
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_migrated_schema_matches_the_models(app):
+    plugins = [n for n, _ in migrate.owners(app) if n != migrate.CORE]
+    with app.app_context(), db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={
+            "include_name": lambda name, type_, _p: type_ != "table" or (
+                not name.startswith("alembic_version")
+                and not any(name.startswith(f"{p}_") for p in plugins)),
+            "compare_type": True})
+        core = db.metadata.tables
+        diffs = [d for d in compare_metadata(ctx, db.metadata)
+                 if not (d[0] == "add_table" and any(d[1].name.startswith(f"{p}_")
+                                                     for p in plugins))]
+        assert diffs == [], diffs
+        assert {"enterprise", "contact", "account", "job_run", "audit_entry"} <= set(core)
+
+
+def test_upgrade_twice_is_a_no_op_and_keeps_data(app, api):
+    api("POST", "/api/v1/enterprises", json={"name": "Keep", "eid": "keep"})
+    assert migrate.upgrade(app) == []
+    assert all(not s["pending"] for s in migrate.status(app))
+    assert api("GET", "/api/v1/enterprises").get_json()["items"][0]["eid"] == "keep"
+
+
+def test_backup_copies_the_sqlite_file(app, api):
+    api("POST", "/api/v1/enterprises", json={"name": "Keep", "eid": "keep"})
+    with app.app_context():
+        copy = migrate.backup(app)
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("select eid from enterprise").fetchall() == [("keep",)]
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(app):
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def _upgrade_calls(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade")
+    return [n.func.attr for n in ast.walk(fn)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+
+
+def test_no_upgrade_drops_a_table_or_column():
+    files = [p for p in ROOT.glob("**/migrations/versions/*.py")
+             if ".venv" not in p.parts and "node_modules" not in p.parts]
+    assert files, "no migration found"
+    for path in files:
+        drops = [c for c in _upgrade_calls(path) if c in ("drop_table", "drop_column")]
+        assert drops == [], f"{path} drops data in upgrade(): {drops}"
