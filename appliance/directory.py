@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 
 from appliance.db import db, utcnow
 from appliance.models import Account, Contact, Enterprise
@@ -80,8 +80,17 @@ def replace_source(model, enterprise: Enterprise, source: str, label: str, rows:
         db.session.rollback()
         raise
     result.added, result.updated = len(adds), len(changes)
+    if len(adds) + len(gone) > 1000:
+        _refresh_stats(model)
     _announce(model, enterprise, source, result, [have[k] for k in gone])
     return result
+
+
+def _refresh_stats(model) -> None:
+    """Let SQLite's planner see the new table size, or it may pick a poor index."""
+    if db.engine.url.get_backend_name() == "sqlite":
+        db.session.execute(text(f"ANALYZE {model.__tablename__}"))
+        db.session.commit()
 
 
 def remove_source(model, enterprise: Enterprise, source: str) -> int:

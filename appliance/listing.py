@@ -12,7 +12,7 @@ from appliance.db import db
 class Column:
     key: str
     label: str
-    sort: object = None  # a SQL expression, or None when the column does not sort
+    sort: object = None  # a SQL expression (or a tuple, to match an index), None: no sorting
 
 
 @dataclass
@@ -56,12 +56,20 @@ def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
         page = min(max(1, int(args.get("page", 1))), pages)
     except (TypeError, ValueError):
         page = 1
-    col = by_key[sort].sort
-    order = [col.desc() if desc else col.asc()]
+    cols = by_key[sort].sort
+    order = [c.desc() if desc else c.asc() for c in (cols if isinstance(cols, tuple) else (cols,))]
     if tiebreak is not None:
         order.append(tiebreak.desc() if desc else tiebreak.asc())
-    stmt = stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)
-    rows = db.session.execute(stmt).all()
-    rows = [r[0] if len(r) == 1 else r for r in rows]
+    if tiebreak is not None:
+        # Deferred join: page through the (covering) index on ids only, then load 1 page of rows.
+        ids = db.session.scalars(stmt.with_only_columns(tiebreak).order_by(*order)
+                                 .limit(per_page).offset((page - 1) * per_page)).all()
+        by_id = {getattr(r, tiebreak.key): r for r in db.session.scalars(
+            stmt.where(tiebreak.in_(ids)))} if ids else {}
+        rows = [by_id[i] for i in ids if i in by_id]
+    else:
+        rows = db.session.execute(stmt.order_by(*order).limit(per_page)
+                                  .offset((page - 1) * per_page)).all()
+        rows = [r[0] if len(r) == 1 else r for r in rows]
     base = {k: v for k, v in dict(args).items() if k not in ("sort", "dir", "page", "q")}
     return Page(rows, total, page, per_page, sort, desc, q, columns, base)

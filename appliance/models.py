@@ -63,7 +63,13 @@ class Contact(db.Model):
     __tablename__ = "contact"
     __table_args__ = (
         UniqueConstraint("enterprise_id", "source", "external_id"),
+        # One index per sortable column of the Corporate Directory (100k contacts stay fast).
         Index("ix_contact_ent_last_first", "enterprise_id", "last_name", "first_name"),
+        Index("ix_contact_ent_first_last", "enterprise_id", "first_name", "last_name"),
+        Index("ix_contact_ent_email", "enterprise_id", "email"),
+        Index("ix_contact_ent_phone", "enterprise_id", "phone"),
+        Index("ix_contact_ent_source", "enterprise_id", "source_label"),
+        Index("ix_contact_ent_federated", "enterprise_id", "federated"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"))
@@ -86,7 +92,11 @@ class Account(db.Model):
     __table_args__ = (
         UniqueConstraint("enterprise_id", "login"),
         Index("ix_account_ent_last_first", "enterprise_id", "last_name", "first_name"),
+        Index("ix_account_ent_first_last", "enterprise_id", "first_name", "last_name"),
+        Index("ix_account_ent_email", "enterprise_id", "email"),
+        Index("ix_account_ent_phone", "enterprise_id", "phone"),
         Index("ix_account_ent_source", "enterprise_id", "source"),
+        Index("ix_account_ent_source_label", "enterprise_id", "source_label"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"))

@@ -11,8 +11,8 @@ from appliance.models import Account, Enterprise
 from appliance.ui import Tab, current_enterprise, render
 
 COLUMNS = [
-    Column("last_name", "Last name", Account.last_name),
-    Column("first_name", "First name", Account.first_name),
+    Column("last_name", "Last name", (Account.last_name, Account.first_name)),
+    Column("first_name", "First name", (Account.first_name, Account.last_name)),
     Column("email", "E-mail", Account.email),
     Column("phone", "Phone", Account.phone),
     Column("login", "Login", Account.login),

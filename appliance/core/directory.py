@@ -11,8 +11,8 @@ from appliance.models import Contact, Enterprise
 from appliance.ui import Tab, current_enterprise, render
 
 COLUMNS = [
-    Column("last_name", "Last name", Contact.last_name),
-    Column("first_name", "First name", Contact.first_name),
+    Column("last_name", "Last name", (Contact.last_name, Contact.first_name)),
+    Column("first_name", "First name", (Contact.first_name, Contact.last_name)),
     Column("email", "E-mail", Contact.email),
     Column("phone", "Phone", Contact.phone),
     Column("source", "Source", Contact.source_label),
