@@ -59,7 +59,7 @@ def serve(host, port, threads):
     interrupted = jobs.recover()
     if interrupted:
         click.echo(f"{interrupted} job run(s) from the last process marked interrupted")
-    auth.prune_failures()
+    jobs.ensure_default_schedules()
     db.session.remove()
     if not (app.static_folder and os.path.exists(os.path.join(app.static_folder, "vendor",
                                                               "htmx.min.js"))):

@@ -32,6 +32,8 @@ class JobKind:
     run: Callable[["JobContext"], None]
     # (schedule spec, now) -> next run time (naive UTC) or None; None means never scheduled.
     next_run: Callable[[dict, datetime], datetime | None] | None = None
+    # A schedule (target "host") created at start-up when none exists yet.
+    default_spec: dict | None = None
 
 
 class JobContext:
@@ -155,6 +157,14 @@ class Jobs:
         sched.spec = json.dumps(spec)
         sched.next_run_at = k.next_run(spec, now or utcnow()) if k.next_run else None
         return sched
+
+    def ensure_default_schedules(self) -> None:
+        """Schedule every kind that has a default spec and no schedule yet."""
+        for k in self.kinds.values():
+            if k.default_spec is not None and not db.session.scalar(select(JobSchedule.id).where(
+                    JobSchedule.kind == k.name)):
+                self.schedule(k.name, "host", k.default_spec)
+        db.session.commit()
 
     def unschedule(self, kind: str, target: str) -> None:
         sched = db.session.scalar(select(JobSchedule).where(JobSchedule.kind == kind,

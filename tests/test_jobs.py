@@ -142,3 +142,13 @@ def test_jobs_api(app, api):
     assert got["state"] == "succeeded" and got["counts"] == {"runs_removed": 0}
     assert api("GET", "/api/v1/jobs").get_json()["total"] == 1
     assert api("GET", "/api/v1/jobs/999").status_code == 404
+
+
+def test_default_schedules_are_created_once(app):
+    jobs = app.extensions["appliance"].jobs
+    with app.app_context():
+        jobs.ensure_default_schedules()
+        jobs.ensure_default_schedules()
+        rows = db.session.scalars(select(JobSchedule).where(
+            JobSchedule.kind == "housekeeping")).all()
+        assert len(rows) == 1 and rows[0].next_run_at.hour == 3

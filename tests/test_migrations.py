@@ -65,3 +65,24 @@ def test_no_upgrade_drops_a_table_or_column():
     for path in files:
         drops = [c for c in _upgrade_calls(path) if c in ("drop_table", "drop_column")]
         assert drops == [], f"{path} drops data in upgrade(): {drops}"
+
+
+def test_upgrading_an_older_database_keeps_its_data_and_backs_it_up(tmp_path):
+    from alembic import command
+
+    from appliance import create_app
+
+    app = create_app({"DATA_DIR": str(tmp_path), "SECRET_KEY": "x"})
+    location = dict(migrate.owners(app))[migrate.CORE]
+    with app.app_context(), db.engine.begin() as conn:
+        command.upgrade(migrate._config(app, migrate.CORE, location, conn), "0001")
+        conn.execute(text("INSERT INTO enterprise (eid, name, created_at) "
+                          "VALUES ('old-1', 'Old', '2026-01-01')"))
+    moved = migrate.upgrade(app)
+    assert migrate.CORE in moved
+    assert list(tmp_path.glob("appliance.db.bak-*")), "no backup before migrating"
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.execute(text("SELECT eid FROM enterprise")).scalars().all() == ["old-1"]
+        indexes = {r[1] for r in conn.execute(text("PRAGMA index_list(contact)"))}
+        assert "ix_contact_ent_email" in indexes
+    app.extensions["appliance"].jobs.shutdown()

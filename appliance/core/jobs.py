@@ -143,7 +143,8 @@ def appliance_dashboard_panels():
 
 @hookimpl
 def appliance_job_kinds():
-    return [JobKind("housekeeping", "Housekeeping", housekeeping, next_run=daily)]
+    return [JobKind("housekeeping", "Housekeeping", housekeeping, next_run=daily,
+                    default_spec={"hour": 3})]
 
 @hookimpl
 def appliance_cli_commands():
