@@ -98,7 +98,7 @@ def load_user() -> None:
 
 def guard():
     """Send visitors to setup or login unless the endpoint is public."""
-    if request.endpoint in PUBLIC or request.blueprint == "api" or request.path.startswith("/api/"):
+    if request.endpoint in PUBLIC:
         return None
     if g.user is not None:
         return None
