@@ -103,8 +103,14 @@ def test_header_list_box_selects_the_current_enterprise(app, admin):
     _add(admin, "Beta", "beta")
     with app.app_context():
         alpha = db.session.scalar(select(Enterprise.id).where(Enterprise.eid == "alpha"))
-    resp = admin.post("/session/enterprise", data={"enterprise_id": alpha}, htmx=True)
-    assert resp.status_code == 204 and resp.headers["HX-Trigger"] == "enterprise-changed"
+    resp = admin.post("/session/enterprise", data={"enterprise_id": alpha}, htmx=True,
+                      headers={"HX-Current-URL": "http://localhost/directory?sort=email"})
+    assert resp.status_code == 204  # htmx reloads the page the admin is on into #main
+    assert json.loads(resp.headers["HX-Location"]) == {"path": "/directory?sort=email",
+                                                       "target": "#main"}
+    elsewhere = admin.post("/session/enterprise", data={"enterprise_id": alpha}, htmx=True,
+                           headers={"HX-Current-URL": "http://evil.example/x"})
+    assert json.loads(elsewhere.headers["HX-Location"])["path"] == "/"
     page = admin.get("/directory").get_data(as_text=True)
     assert f'<option value="{alpha}" selected>Alpha (alpha)</option>' in page
     assert "Corporate Directory of <strong>Alpha</strong>" in page

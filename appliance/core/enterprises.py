@@ -1,5 +1,7 @@
 """Core: enterprises, their trusted servers, and the enterprise chosen in the header."""
 
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     abort,
@@ -232,13 +234,17 @@ def select_():
     except ValueError:
         abort(400, "Choose an enterprise from the list")
     session["enterprise_id"] = ent.id
-    if request.htmx:
-        return "", 204, {"HX-Trigger": "enterprise-changed"}
-    return redirect_to(request.referrer if _same_site(request.referrer) else url_for("home.index"))
+    # Reload the page the admin is on (HTMX names it; a plain form has the referrer).
+    here = request.htmx.current_url if request.htmx else request.referrer
+    return redirect_to(_local_path(here) or url_for("home.index"))
 
 
-def _same_site(url: str | None) -> bool:
-    return bool(url) and url.startswith(request.host_url)
+def _local_path(url: str | None) -> str | None:
+    """The path and query of `url` if it is a page of this appliance."""
+    if not url or not url.startswith(request.host_url):
+        return None
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 @bp.get("/session/switcher")

@@ -1,0 +1,239 @@
+"""An administrator's first session, driven through a real headless Chromium."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+from sqlalchemy import select
+
+from appliance import create_app
+from appliance.db import db
+from appliance.directory import replace_source
+from appliance.models import Contact, Enterprise
+from tests.servers import run_appliance
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+PASSWORD = "correct-horse-battery"
+
+ACME = [("Ada", "Lovelace", "+1 555 0101"), ("Alan", "Turing", "+1 555 0102"),
+        ("Grace", "Hopper", "+1 555 0103"), ("Edsger", "Dijkstra", "+1 555 0104"),
+        ("Barbara", "Liskov", "+1 555 0105"), ("Donald", "Knuth", "+1 555 0106"),
+        ("Margaret", "Hamilton", "+1 555 0107"), ("Ken", "Thompson", "+1 555 0108")]
+GLOBEX = [("Hank", "Scorpio", "+44 20 7946 0001"), ("Homer", "Simpson", "+44 20 7946 0002"),
+          ("Frank", "Grimes", "+44 20 7946 0003")]
+
+
+def chromium_path() -> str:
+    """Debian's Chromium binary; fail (never skip) when it is not installed."""
+    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail("Chromium is not installed: run `make test`, which installs it.")
+
+
+@pytest.fixture
+def appliance(tmp_path):
+    yield from run_appliance(tmp_path / "data")
+
+
+@pytest.fixture
+def open_page():
+    """Open a page on a base URL in a fresh headless Chromium, closed after the test."""
+    with sync_playwright() as pw:
+        browsers = []
+
+        def open_(base_url: str) -> Page:
+            # Called from the test, so a missing Chromium fails the test itself.
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            browsers.append(browser)
+            context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                          base_url=base_url)
+            context.set_default_timeout(10_000)
+            page = context.new_page()
+            # A log of the conversation, shown by pytest when the test fails.
+            page.on("response", lambda r: print("HTTP", r.request.method, r.url, r.status,
+                                                r.headers.get("hx-trigger", "")))
+            page.on("console", lambda m: print("CONSOLE", m.type, m.text))
+            return page
+
+        try:
+            yield open_
+        finally:
+            for browser in browsers:
+                browser.close()
+
+
+def shot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    return path
+
+
+def people(names, domain):
+    return [{"external_id": f"{domain}-{i}", "first_name": first, "last_name": last,
+             "email": f"{first.lower()}.{last.lower()}@{domain}", "phone": phone}
+            for i, (first, last, phone) in enumerate(names)]
+
+
+def load_contacts(data_dir: Path) -> None:
+    """Bring contacts in the way a source does, through the running appliance's database."""
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret"})
+    try:
+        with app.app_context():
+            for eid, rows in (("acme-01", people(ACME, "acme.example")),
+                              ("globex-02", people(GLOBEX, "globex.example"))):
+                ent = db.session.scalars(select(Enterprise).where(Enterprise.eid == eid)).one()
+                result = replace_source(Contact, ent, "test:1", "Test source", rows)
+                assert result.added == len(rows)
+    finally:
+        app.extensions["appliance"].jobs.shutdown()
+
+
+def mark_page(page: Page) -> None:
+    """Set a window variable that only survives if the page is not reloaded."""
+    page.evaluate("window.__e2eMarker = 'same page'")
+
+
+def assert_same_page(page: Page) -> None:
+    assert page.evaluate("window.__e2eMarker") == "same page", "the page was reloaded"
+
+
+def add_enterprise(page: Page, name: str, eid: str) -> None:
+    form = page.locator("#add-enterprise")
+    form.get_by_label("Name").fill(name)
+    form.get_by_label("Enterprise ID").fill(eid)
+    form.get_by_role("button", name="Add enterprise").click()
+
+
+def open_tab(page: Page, label: str, path: str) -> None:
+    """Follow a tab link (a full page load) and wait until htmx is ready on the new page."""
+    page.get_by_role("navigation", name="Tabs").get_by_role("link", name=label).click()
+    expect(page).to_have_url(re.compile(re.escape(path) + "$"))
+    page.wait_for_load_state()
+
+
+def test_admin_first_session(appliance, open_page):
+    page = open_page(appliance.url)
+    server_errors = []
+    page.on("response", lambda r: r.status >= 500 and server_errors.append(r.url))
+
+    # First visit: no administrator yet, so every page leads to the setup page.
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/setup$"))
+    expect(page.get_by_role("heading", name="Welcome: create the administrator")).to_be_visible()
+    page.get_by_label("Username").fill("admin")
+    page.locator("#f-password").fill(PASSWORD)
+    page.get_by_label("Confirm password").fill(PASSWORD)
+    shot(page, "setup.png")
+    page.get_by_role("button", name="Create administrator").click()
+    expect(page.locator("#flash")).to_contain_text("Administrator created. Welcome.")
+    expect(page.get_by_role("heading", name="Home")).to_be_visible()
+    expect(page.locator(".who")).to_contain_text("admin")
+
+    # Log out, then back in through the login page (a wrong password first).
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    expect(page.get_by_label("Username")).to_have_value("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Home")).to_be_visible()
+    expect(page.locator("#enterprise-select")).to_be_disabled()
+
+    # Add an enterprise through the HTMX form: the table and header update in place.
+    open_tab(page, "Enterprises", "/enterprises")
+    table = page.locator("#enterprise-table")
+    expect(table).to_contain_text("No enterprise yet")
+    mark_page(page)
+    add_enterprise(page, "Acme Corp", "acme-01")
+    acme_row = table.get_by_role("row", name=re.compile("Acme Corp"))
+    expect(acme_row).to_contain_text("acme-01")
+    expect(acme_row).to_contain_text("current")
+    expect(table.locator("tbody tr")).to_have_count(1)
+    flash = page.locator("#flash")
+    expect(flash).to_have_text("Enterprise Acme Corp (acme-01) added and selected.")
+    expect(page.locator("#enterprise-select")).to_be_enabled()
+    expect(page.locator("#enterprise-select option:checked")).to_have_text("Acme Corp (acme-01)")
+    expect(page.locator("#add-enterprise").get_by_label("Name")).to_have_value("")
+    assert_same_page(page)
+    shot(page, "enterprises.png")
+
+    # A bad Enterprise ID comes back with the message next to the field, typed values kept.
+    form = page.locator("#add-enterprise")
+    add_enterprise(page, "Bad Corp", "ab|cd")
+    expect(form.locator("#e-eid")).to_have_text(re.compile(r"^Enterprise ID cannot contain .*\|"))
+    expect(form.get_by_label("Name")).to_have_value("Bad Corp")
+    expect(form.get_by_label("Enterprise ID")).to_have_value("ab|cd")
+    expect(form.get_by_label("Enterprise ID")).to_have_attribute("aria-invalid", "true")
+    add_enterprise(page, "Bad Corp", "abc")
+    expect(form.locator("#e-eid")).to_have_text("Enterprise ID must be 4 to 32 characters")
+    expect(form.get_by_label("Name")).to_have_value("Bad Corp")
+    expect(form.get_by_label("Enterprise ID")).to_have_value("abc")
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table).not_to_contain_text("Bad Corp")
+    assert_same_page(page)
+    shot(page, "validation.png")
+
+    # A second enterprise; it becomes the selected one.
+    add_enterprise(page, "Globex", "globex-02")
+    expect(table.get_by_role("row", name=re.compile("Globex"))).to_contain_text("current")
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(form.locator(".error")).to_have_count(0)
+    expect(page.locator("#enterprise-select option")).to_have_count(2)
+    expect(page.locator("#enterprise-select option:checked")).to_have_text("Globex (globex-02)")
+    assert_same_page(page)
+
+    # Contacts arrive from a source; each enterprise gets its own.
+    load_contacts(appliance.data_dir)
+
+    # The Corporate Directory follows the enterprise chosen in the header list box.
+    open_tab(page, "Corporate Directory", "/directory")
+    people_table = page.locator("#people-table")
+    rows = people_table.locator("tbody tr")
+    expect(page.locator("h1")).to_contain_text("Globex (globex-02)")
+    expect(rows).to_have_count(len(GLOBEX))
+    expect(rows.first.locator("td").first).to_have_text("Grimes")
+    mark_page(page)
+    page.locator("#enterprise-select").select_option(label="Acme Corp (acme-01)")
+    expect(page.locator("h1")).to_contain_text("Acme Corp (acme-01)")
+    expect(people_table.locator(".table-caption")).to_have_text("Corporate Directory of Acme Corp")
+    expect(rows).to_have_count(len(ACME))
+    expect(people_table).not_to_contain_text("Simpson")
+    expect(rows.first.locator("td").first).to_have_text("Dijkstra")
+    expect(rows.first).to_contain_text("edsger.dijkstra@acme.example")
+    expect(rows.first).to_contain_text("Test source")
+    expect(page).to_have_url(re.compile(r"/directory$"))
+    assert_same_page(page)
+    shot(page, "directory.png")
+    shutil.copyfile(ARTIFACTS / "directory.png", ROOT / "docs" / "screenshot.png")
+
+    # Sort by a column header: last name, descending.
+    people_table.get_by_role("link", name="Last name").click()
+    last_name = people_table.get_by_role("columnheader", name="Last name")
+    expect(last_name).to_have_attribute("aria-sort", "descending")
+    expect(rows.first.locator("td").first).to_have_text("Turing")
+    expect(rows.last.locator("td").first).to_have_text("Dijkstra")
+    expect(page).to_have_url(re.compile(r"sort=last_name&dir=desc"))
+
+    # Search as you type; the results keep the sort.
+    page.get_by_role("searchbox").fill("ar")
+    expect(people_table.locator(".pager")).to_contain_text("2 results for “ar”")
+    expect(rows).to_have_count(2)
+    expect(rows.first.locator("td").first).to_have_text("Liskov")
+    expect(rows.last.locator("td").first).to_have_text("Hamilton")
+    expect(last_name).to_have_attribute("aria-sort", "descending")
+    expect(page).to_have_url(re.compile(r"q=ar"))
+    assert_same_page(page)
+    shot(page, "search.png")
+    assert server_errors == []

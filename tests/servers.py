@@ -1,0 +1,101 @@
+"""Start real servers for the tests as ordinary processes and stop them by PID."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class ServerProcess:
+    """A child process that is ready once a line of its output matches `ready`."""
+
+    ready: re.Pattern = re.compile(r".")
+    timeout = 30.0
+
+    def __init__(self, args: list[str], env: dict | None = None, cwd: str | None = None):
+        self.args, self.env, self.cwd = args, env, cwd
+        self.proc: subprocess.Popen | None = None
+        self.match: re.Match | None = None
+        self.output: list[str] = []
+        self._ready = threading.Event()
+
+    def start(self):
+        """Start the process and wait until it says it is ready; return self."""
+        self.proc = subprocess.Popen(self.args, env=self.env, cwd=self.cwd, text=True,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        threading.Thread(target=self._drain, daemon=True).start()
+        if not self._ready.wait(self.timeout) or self.match is None:
+            self.stop()
+            raise RuntimeError(f"{self.args[0]} did not start within {self.timeout}s:\n"
+                               + "".join(self.output))
+        return self
+
+    def _drain(self) -> None:
+        """Keep reading the output (so the pipe never fills), watching for `ready`."""
+        for line in self.proc.stdout:
+            self.output.append(line)
+            if self.match is None and (m := self.ready.search(line)):
+                self.match = m
+                self._ready.set()
+        self._ready.set()  # the process ended: stop waiting
+
+    def stop(self, timeout: float = 10) -> None:
+        """Terminate the process, killing it if it does not exit within `timeout`."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+
+def appliance_command() -> str:
+    """The `appliance` console script of the running interpreter's environment."""
+    local = Path(sys.executable).parent / "appliance"
+    found = str(local) if local.exists() else shutil.which("appliance")
+    if not found:
+        raise RuntimeError("the `appliance` command is missing: run `pip install -e .`")
+    return found
+
+
+class ApplianceProcess(ServerProcess):
+    """`appliance serve` on a free port of `host`, with its own data dir."""
+
+    ready = re.compile(r"Appliance serving on (http://\S+/)")
+
+    def __init__(self, data_dir, env: dict | None = None, host: str = "127.0.0.1"):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+        base.update(APPLIANCE_DATA_DIR=str(self.data_dir), APPLIANCE_SECRET_KEY="test-secret",
+                    PYTHONUNBUFFERED="1")
+        base.update(env or {})
+        super().__init__([appliance_command(), "serve", "--host", host, "--port", "0"], base)
+
+    @property
+    def url(self) -> str:
+        """The base URL, ending with a slash."""
+        return self.match.group(1)
+
+
+def run_appliance(data_dir, env: dict | None = None, **kw) -> Iterator[ApplianceProcess]:
+    """Yield a running appliance, stopped afterwards: `yield from` it in a fixture."""
+    with ApplianceProcess(data_dir, env, **kw) as proc:
+        yield proc
