@@ -74,7 +74,7 @@ def replace_source(model, enterprise: Enterprise, source: str, label: str, rows:
         if changes:
             db.session.execute(update(model), changes)
         if adds:
-            db.session.execute(insert(model), adds)
+            db.session.execute(insert(model.__table__), adds)
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -33,7 +33,7 @@ def render_block(template: str, block: str, **context) -> str:
 def render(template: str, block: str = "content", **context) -> str:
     """Render the full page, or only `block` when HTMX asks for a fragment."""
     if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
-        return render_partial_or_page(template, block, **context)
+        return _partial(template, block, **context)
     return render_template(template, **context)
 
 
@@ -46,8 +46,8 @@ def _oob_flashes() -> str:
     return render_template("_flash.html", oob=True)
 
 
-def render_partial_or_page(template: str, block: str, **context) -> str:
-    """Internal: the block the HTMX target asks for, plus flashes out of band."""
+def _partial(template: str, block: str, **context) -> str:
+    """The block the HTMX target asks for (all of #main's content, or `block`), plus flashes."""
     name = "content" if request.htmx.target == "main" else block
     return render_block(template, name, **context) + _oob_flashes()
 

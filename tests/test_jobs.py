@@ -152,3 +152,12 @@ def test_default_schedules_are_created_once(app):
         rows = db.session.scalars(select(JobSchedule).where(
             JobSchedule.kind == "housekeeping")).all()
         assert len(rows) == 1 and rows[0].next_run_at.hour == 3
+
+
+def test_unschedule(app, jobs):
+    with app.app_context():
+        jobs.schedule("slow", "t:9", {})
+        db.session.commit()
+        jobs.unschedule("slow", "t:9")
+        db.session.commit()
+        assert db.session.scalar(select(JobSchedule).where(JobSchedule.target == "t:9")) is None
