@@ -181,6 +181,11 @@ class Plugins:
     def listing(self) -> list[PluginInfo]:
         return sorted(self.infos.values(), key=lambda i: (not i.core, i.name))
 
+    def metadata(self, name: str) -> dict:
+        """What a loaded plugin's appliance_metadata returns ({} if it is not loaded)."""
+        plugin = self.pm.get_plugin(name)
+        return _meta(plugin) if plugin else {}
+
     def call_each(self, hook_name: str, **kwargs) -> list[tuple[str, object]]:
         """Call a hook and return (plugin name, result) pairs, so results can be attributed."""
         out = []
