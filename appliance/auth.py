@@ -69,8 +69,10 @@ def token_user(header: str | None) -> User | None:
     tok = db.session.scalar(select(ApiToken).where(ApiToken.digest == _digest(header[7:].strip())))
     if tok is None:
         return None
-    tok.last_used_at = utcnow()
-    db.session.commit()
+    now = utcnow()
+    if tok.last_used_at is None or now - tok.last_used_at > timedelta(minutes=1):
+        tok.last_used_at = now  # at most one write a minute per token, not one per call
+        db.session.commit()
     return tok.user
 
 
