@@ -108,6 +108,8 @@ def create_app(config: dict | None = None) -> Flask:
 def _wire_requests(app: Flask) -> None:
     @app.before_request
     def before():
+        if request.endpoint == "static":  # public files: no session or database work
+            return None
         auth.load_user()
         if request.path.startswith(api.PREFIX + "/"):
             return auth.api_guard()
