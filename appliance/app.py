@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from itertools import chain
 from pathlib import Path
 
@@ -13,8 +13,8 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from appliance import __version__, api, auth
-from appliance.config import database_url, from_env, secret_key
+from appliance import __version__, api, auth, peers
+from appliance.config import database_url, from_env, secret_key, timezone
 from appliance.db import db
 from appliance.jobs import Jobs
 from appliance.models import Enterprise
@@ -91,6 +91,11 @@ def create_app(config: dict | None = None) -> Flask:
             app.cli.add_command(cmd)
 
     app.jinja_env.filters["fromjson"] = json.loads
+    app.jinja_env.globals["peer_key_of"] = peers.key_info
+    tz = timezone(cfg)
+    app.config["TZINFO"] = tz
+    app.jinja_env.filters["local"] = lambda dt, fmt="%Y-%m-%d %H:%M %Z": (
+        dt.replace(tzinfo=UTC).astimezone(tz).strftime(fmt) if dt else "")
     # The shared macros are globals, so a block rendered alone (an HTMX partial) has them too.
     macros = app.jinja_env.get_template("macros.html").module
     app.jinja_env.globals.update({n: getattr(macros, n) for n in dir(macros)
@@ -110,6 +115,8 @@ def _wire_requests(app: Flask) -> None:
     def before():
         if request.endpoint == "static":  # public files: no session or database work
             return None
+        if request.path.startswith(peers.PREFIX + "/"):  # other appliances, by peer key
+            return peers.guard() if request.endpoint else None
         auth.load_user()
         if request.path.startswith(api.PREFIX + "/"):
             return auth.api_guard()

@@ -3,6 +3,7 @@
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULTS = {
     "LOGIN_MAX_FAILURES": 5,  # per username within LOGIN_LOCK_SECONDS
@@ -12,6 +13,11 @@ DEFAULTS = {
     "JOB_WORKERS": 2,
     "SCHEDULER_INTERVAL": 30,
     "BEHIND_TLS": False,
+    "HOSTNAME": "",  # this appliance's FQDN as peers know it; default: the machine's FQDN
+    "TIMEZONE": "",  # schedules are read in this zone; default: the machine's zone
+    "PEER_CA_FILE": "",  # CA bundle that peer certificates are checked with; default: system
+    "PEER_HOSTS": "",  # "name=address,..." for peers not in DNS, like /etc/hosts
+    "PEER_TIMEOUT": 10,
 }
 
 
@@ -19,12 +25,26 @@ def from_env(env=os.environ) -> dict:
     """Read the APPLIANCE_* variables into a config dict."""
     cfg = dict(DEFAULTS)
     cfg["DATA_DIR"] = env.get("APPLIANCE_DATA_DIR", "instance")
-    for key in ("DATABASE_URL", "PROFILE", "DISABLE_PLUGINS", "SECRET_KEY", "TRUSTED_PROXIES"):
+    for key in ("DATABASE_URL", "PROFILE", "DISABLE_PLUGINS", "SECRET_KEY", "TRUSTED_PROXIES",
+                "HOSTNAME", "TIMEZONE", "PEER_CA_FILE", "PEER_HOSTS"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"]
     if env.get("APPLIANCE_BEHIND_TLS"):
         cfg["BEHIND_TLS"] = env["APPLIANCE_BEHIND_TLS"].lower() in ("1", "true", "yes")
     return cfg
+
+
+def timezone(cfg: dict) -> ZoneInfo:
+    """The appliance's time zone: TIMEZONE, else the machine's (TZ, /etc/localtime), else UTC."""
+    name = cfg.get("TIMEZONE") or os.environ.get("TZ", "").lstrip(":")
+    if not name:
+        local = Path("/etc/localtime")
+        if local.is_symlink() and "zoneinfo/" in str(local.resolve()):
+            name = str(local.resolve()).split("zoneinfo/", 1)[1]
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def secret_key(data_dir: Path) -> str:

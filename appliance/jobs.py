@@ -7,13 +7,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from appliance.db import db, utcnow
 from appliance.models import JobRun, JobSchedule
+from appliance.validation import Field, int_range, one_of
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,52 @@ class JobContext:
         """Set counters (added, updated, removed, skipped, ...) shown with the run."""
         self.counts.update(counts)
         self._write(counts=json.dumps(self.counts))
+
+
+# --- "every N days at hour:minute AM/PM", in the appliance's time zone --------------------
+
+#: The schedule fields of the seeds' pages (synchronizers, peers), validated as one group.
+SCHEDULE_FIELDS = (
+    Field("days", "Frequency (days)", (int_range(0, 365),), type="integer",
+          help="Every how many days; 0 means only when you click Sync Now."),
+    Field("hour", "Hour", (int_range(1, 12),), type="integer"),
+    Field("minute", "Minute", (int_range(0, 59),), type="integer"),
+    Field("ampm", "AM/PM", (one_of(("AM", "PM")),)),
+)
+
+
+def days_spec(values: dict, tz: ZoneInfo, now: datetime | None = None,
+              old: dict | None = None) -> dict:
+    """The schedule spec for validated SCHEDULE_FIELDS values.
+
+    The anchor (the local date of the first run) is kept while the fields stay the same, so
+    saving a page again does not move an "every 7 days" schedule.
+    """
+    spec = {k: values[k] for k in ("days", "hour", "minute", "ampm")}
+    spec["tz"] = tz.key
+    if old and old.get("anchor") and all(old.get(k) == v for k, v in spec.items()):
+        spec["anchor"] = old["anchor"]
+    elif spec["days"]:
+        first = every_n_days({**spec, "days": 1}, now or utcnow())
+        spec["anchor"] = first.replace(tzinfo=UTC).astimezone(tz).date().isoformat()
+    return spec
+
+
+def every_n_days(spec: dict, now: datetime) -> datetime | None:
+    """Next run (naive UTC) of a days_spec after `now` (naive UTC); None when days is 0."""
+    n = int(spec.get("days") or 0)
+    if n <= 0:
+        return None
+    tz = ZoneInfo(spec.get("tz") or "UTC")
+    local_now = now.replace(tzinfo=UTC).astimezone(tz)
+    at = clock(int(spec["hour"]) % 12 + (12 if spec["ampm"] == "PM" else 0), int(spec["minute"]))
+    anchor = date.fromisoformat(spec.get("anchor") or local_now.date().isoformat())
+    day = local_now.date()
+    if off := (day - anchor).days % n:
+        day += timedelta(days=n - off)
+    while (when := datetime.combine(day, at, tzinfo=tz)) <= local_now:
+        day += timedelta(days=n)
+    return when.astimezone(UTC).replace(tzinfo=None)
 
 
 class Jobs:

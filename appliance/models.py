@@ -57,6 +57,16 @@ class TrustedServer(db.Model):
     enterprise: Mapped[Enterprise] = relationship(back_populates="trusted_servers")
 
 
+class PeerKey(db.Model):
+    """The key a trusted server proves itself with on the peer link (only its digest)."""
+
+    __tablename__ = "peer_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(253), unique=True)  # lower case
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the key
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Contact(db.Model):
     """A Corporate Directory entry, brought in by a source (a synchronizer, a peer, ...)."""
 

@@ -15,7 +15,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from appliance import audit, hookimpl
+from appliance import audit, hookimpl, peers
 from appliance.api import ApiBlueprint, body, error, invalid
 from appliance.db import db
 from appliance.listing import Column, paginate
@@ -60,7 +60,9 @@ def as_dict(e: Enterprise) -> dict:
 
 
 def trusted_dict(t: TrustedServer) -> dict:
-    return {"id": t.id, "address": t.address, "description": t.description}
+    key = peers.key_info(t.address)
+    return {"id": t.id, "address": t.address, "description": t.description,
+            "peer_key_issued_at": key.created_at.isoformat() + "Z" if key else None}
 
 
 def _unique_eid(eid: str, own_id: int | None = None) -> None:
@@ -112,23 +114,64 @@ def delete(ent: Enterprise) -> None:
     db.session.commit()
 
 
-def add_trusted(ent: Enterprise, data: dict) -> TrustedServer:
-    data = TRUSTED.validate(data)
-    if any(t.address.lower() == data["address"].lower() for t in ent.trusted_servers):
+def _unique_address(ent: Enterprise, address: str, own_id: int | None = None) -> None:
+    if any(t.address.lower() == address.lower() and t.id != own_id
+           for t in ent.trusted_servers):
         raise Invalid({"address": ("unique", "This server is already trusted")})
+
+
+def add_trusted(ent: Enterprise, data: dict) -> tuple[TrustedServer, str | None]:
+    """Trust a server; return it and its new peer key when the address had none yet."""
+    data = TRUSTED.validate(data)
+    _unique_address(ent, data["address"])
     t = TrustedServer(enterprise=ent, **data)
     db.session.add(t)
     db.session.flush()
+    key = None if peers.key_info(t.address) else peers.issue_key(t.address)
     audit.record("create", "trusted server", t.id, f"{ent.eid}: {t.address}", after=data,
                  commit=False)
     db.session.commit()
-    return t
+    return t, key
+
+
+def update_trusted(t: TrustedServer, data: dict, partial: bool = False) -> str | None:
+    """Change a trusted server (its address changed, say); its peer key follows the address.
+
+    Return a new key when the new address needs one (the old key stays with the old
+    address while another enterprise still trusts it).
+    """
+    data = TRUSTED.validate(data, partial=partial)
+    if "address" in data:
+        _unique_address(t.enterprise, data["address"], t.id)
+    before, old = trusted_dict(t), t.address
+    for k, v in data.items():
+        setattr(t, k, v)
+    db.session.flush()
+    key = None
+    if t.address.lower() != old.lower() and not peers.move_key(old, t.address):
+        if peers.key_info(t.address) is None:
+            key = peers.issue_key(t.address)
+        peers.forget_key(old)
+    audit.record("update", "trusted server", t.id, f"{t.enterprise.eid}: {t.address}",
+                 before=before, after=data, commit=False)
+    db.session.commit()
+    return key
+
+
+def new_peer_key(t: TrustedServer) -> str:
+    """Replace the peer key of a trusted address (for every enterprise trusting it)."""
+    key = peers.issue_key(t.address)
+    audit.record("update", "peer key", t.id, t.address, after={"key": "replaced"}, commit=False)
+    db.session.commit()
+    return key
 
 
 def remove_trusted(t: TrustedServer) -> None:
     audit.record("delete", "trusted server", t.id, f"{t.enterprise.eid}: {t.address}",
                  before=trusted_dict(t), commit=False)
     db.session.delete(t)
+    db.session.flush()
+    peers.forget_key(t.address)
     db.session.commit()
 
 
@@ -193,38 +236,64 @@ def remove(ent_id):
     return _trigger(redirect_to(url_for("enterprises.index")), "enterprises-changed")
 
 
+def _trusted_block(ent, status=200, **context):
+    if not request.htmx:
+        return render("enterprises/edit.html", ent=ent, values=as_dict(ent), errors={},
+                      impact=impact(ent), **{"tvalues": {}, "terrors": {}, **context}), status
+    db.session.refresh(ent)
+    return render("enterprises/edit.html", block="trusted", ent=ent,
+                  **{"tvalues": {}, "terrors": {}, **context}), status
+
+
+def _trusted(ent_id, tid) -> TrustedServer:
+    t = db.session.get(TrustedServer, tid)
+    if t is None or t.enterprise_id != ent_id:
+        abort(404, "No such trusted server")
+    return t
+
+
 @bp.post("/enterprises/<int:ent_id>/trusted")
 def trusted_add(ent_id):
     ent = _get(ent_id)
-    tvalues, terrors, status = {}, {}, 200
     try:
-        add_trusted(ent, request.form)
+        t, key = add_trusted(ent, request.form)
     except Invalid as exc:
         db.session.rollback()
-        tvalues, terrors, status = request.form, exc.messages(), 422
-    else:
-        flash("Trusted server added.", "success")
-    if not request.htmx:
-        return redirect_to(url_for("enterprises.edit", ent_id=ent.id)) if status == 200 else \
-            (render("enterprises/edit.html", ent=ent, values=as_dict(ent), errors={},
-                    impact=impact(ent), tvalues=tvalues, terrors=terrors), status)
-    db.session.refresh(ent)
-    return render("enterprises/edit.html", block="trusted", ent=ent, tvalues=tvalues,
-                  terrors=terrors), status
+        return _trusted_block(ent, 422, tvalues=request.form, terrors=exc.messages())
+    flash("Trusted server added.", "success")
+    return _trusted_block(ent, new_key=(t.address, key) if key else None)
+
+
+@bp.route("/enterprises/<int:ent_id>/trusted/<int:tid>", methods=["GET", "POST"])
+def trusted_edit(ent_id, tid):
+    t = _trusted(ent_id, tid)
+    ent = t.enterprise
+    if request.method == "GET":
+        return _trusted_block(ent, editing=t.id, evalues=trusted_dict(t), eerrors={})
+    try:
+        key = update_trusted(t, request.form)
+    except Invalid as exc:
+        db.session.rollback()
+        return _trusted_block(ent, 422, editing=t.id, evalues=request.form,
+                              eerrors=exc.messages())
+    flash(f"Trusted server {t.address} saved.", "success")
+    return _trusted_block(ent, new_key=(t.address, key) if key else None)
+
+
+@bp.post("/enterprises/<int:ent_id>/trusted/<int:tid>/key")
+def trusted_key(ent_id, tid):
+    t = _trusted(ent_id, tid)
+    key = new_peer_key(t)
+    return _trusted_block(t.enterprise, new_key=(t.address, key))
 
 
 @bp.post("/enterprises/<int:ent_id>/trusted/<int:tid>/delete")
 def trusted_remove(ent_id, tid):
-    t = db.session.get(TrustedServer, tid)
-    if t is None or t.enterprise_id != ent_id:
-        abort(404)
+    t = _trusted(ent_id, tid)
     ent = t.enterprise
     remove_trusted(t)
     flash("Trusted server removed.", "success")
-    if not request.htmx:
-        return redirect_to(url_for("enterprises.edit", ent_id=ent_id))
-    db.session.refresh(ent)
-    return render("enterprises/edit.html", block="trusted", ent=ent, tvalues={}, terrors={})
+    return _trusted_block(ent)
 
 
 @bp.post("/session/enterprise", endpoint="select")
@@ -320,25 +389,55 @@ def api_delete(ent_id):
     return "", 204
 
 
-@api.op("/<int:ent_id>/trusted-servers", "POST", summary="Trust a server", body=TRUSTED,
-        status=201)
+@api.op("/<int:ent_id>/trusted-servers", "POST", status=201, body=TRUSTED,
+        summary="Trust a server; the answer carries its new peer key (`peer_key`) once, "
+                "when the address had none")
 def api_trusted_add(ent_id):
     ent = _api_get(ent_id)
     if ent is None:
         return error(404, "not_found", "No such enterprise")
     try:
-        t = add_trusted(ent, body(TRUSTED))
+        t, key = add_trusted(ent, body(TRUSTED))
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
-    return jsonify(trusted_dict(t)), 201
+    return jsonify({**trusted_dict(t), "peer_key": key}), 201
+
+
+def _api_trusted(ent_id, tid):
+    t = db.session.get(TrustedServer, tid)
+    return t if t is not None and t.enterprise_id == ent_id else None
+
+
+@api.op("/<int:ent_id>/trusted-servers/<int:tid>", "PUT", body=TRUSTED,
+        summary="Change a trusted server (fields may be left out); its peer key follows the "
+                "address, or a new one is returned once as `peer_key`")
+def api_trusted_update(ent_id, tid):
+    t = _api_trusted(ent_id, tid)
+    if t is None:
+        return error(404, "not_found", "No such trusted server")
+    try:
+        key = update_trusted(t, body(TRUSTED, partial=True), partial=True)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify({**trusted_dict(t), "peer_key": key})
+
+
+@api.op("/<int:ent_id>/trusted-servers/<int:tid>/key", "POST",
+        summary="Issue a new peer key for the server's address (replaces the old one)")
+def api_trusted_key(ent_id, tid):
+    t = _api_trusted(ent_id, tid)
+    if t is None:
+        return error(404, "not_found", "No such trusted server")
+    return jsonify({**trusted_dict(t), "peer_key": new_peer_key(t)})
 
 
 @api.op("/<int:ent_id>/trusted-servers/<int:tid>", "DELETE", summary="Stop trusting a server",
         status=204)
 def api_trusted_remove(ent_id, tid):
-    t = db.session.get(TrustedServer, tid)
-    if t is None or t.enterprise_id != ent_id:
+    t = _api_trusted(ent_id, tid)
+    if t is None:
         return error(404, "not_found", "No such trusted server")
     remove_trusted(t)
     return "", 204
