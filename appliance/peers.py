@@ -20,8 +20,10 @@ from urllib.parse import urlencode
 from flask import current_app, g, jsonify, request
 from sqlalchemy import func, select
 
+from appliance import audit
 from appliance.db import db, utcnow
 from appliance.models import Enterprise, PeerKey, TrustedServer
+from appliance.validation import Field, Invalid, Schema, host_or_ip, max_length
 
 PREFIX = "/peer/v1"
 
@@ -68,6 +70,81 @@ def forget_key(address: str) -> None:
 def _still_trusted(address: str) -> bool:
     return db.session.scalar(select(func.count()).select_from(TrustedServer).where(
         func.lower(TrustedServer.address) == address.lower())) > 0
+
+
+# --- trusted servers: an enterprise's list of peers allowed in ---------------------------
+
+TRUSTED = Schema(
+    "TrustedServer",
+    Field("address", "IP address/hostname", (host_or_ip(),)),
+    Field("description", "Description", (max_length(64),), required=False),
+)
+
+
+def trusted_dict(t: TrustedServer) -> dict:
+    key = key_info(t.address)
+    return {"id": t.id, "address": t.address, "description": t.description,
+            "peer_key_issued_at": key.created_at.isoformat() + "Z" if key else None}
+
+def _unique_address(ent: Enterprise, address: str, own_id: int | None = None) -> None:
+    if any(t.address.lower() == address.lower() and t.id != own_id
+           for t in ent.trusted_servers):
+        raise Invalid({"address": ("unique", "This server is already trusted")})
+
+
+def add_trusted(ent: Enterprise, data: dict) -> tuple[TrustedServer, str | None]:
+    """Trust a server; return it and its new peer key when the address had none yet."""
+    data = TRUSTED.validate(data)
+    _unique_address(ent, data["address"])
+    t = TrustedServer(enterprise=ent, **data)
+    db.session.add(t)
+    db.session.flush()
+    key = None if key_info(t.address) else issue_key(t.address)
+    audit.record("create", "trusted server", t.id, f"{ent.eid}: {t.address}", after=data,
+                 commit=False)
+    db.session.commit()
+    return t, key
+
+
+def update_trusted(t: TrustedServer, data: dict, partial: bool = False) -> str | None:
+    """Change a trusted server (its address changed, say); its peer key follows the address.
+
+    Return a new key when the new address needs one (the old key stays with the old
+    address while another enterprise still trusts it).
+    """
+    data = TRUSTED.validate(data, partial=partial)
+    if "address" in data:
+        _unique_address(t.enterprise, data["address"], t.id)
+    before, old = trusted_dict(t), t.address
+    for k, v in data.items():
+        setattr(t, k, v)
+    db.session.flush()
+    key = None
+    if t.address.lower() != old.lower() and not move_key(old, t.address):
+        if key_info(t.address) is None:
+            key = issue_key(t.address)
+        forget_key(old)
+    audit.record("update", "trusted server", t.id, f"{t.enterprise.eid}: {t.address}",
+                 before=before, after=data, commit=False)
+    db.session.commit()
+    return key
+
+
+def new_peer_key(t: TrustedServer) -> str:
+    """Replace the peer key of a trusted address (for every enterprise trusting it)."""
+    key = issue_key(t.address)
+    audit.record("update", "peer key", t.id, t.address, after={"key": "replaced"}, commit=False)
+    db.session.commit()
+    return key
+
+
+def remove_trusted(t: TrustedServer) -> None:
+    audit.record("delete", "trusted server", t.id, f"{t.enterprise.eid}: {t.address}",
+                 before=trusted_dict(t), commit=False)
+    db.session.delete(t)
+    db.session.flush()
+    forget_key(t.address)
+    db.session.commit()
 
 
 # --- addresses -----------------------------------------------------------------------------

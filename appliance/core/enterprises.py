@@ -15,20 +15,26 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from appliance import audit, hookimpl, peers
+from appliance import audit, hookimpl
 from appliance.api import ApiBlueprint, body, error, invalid
 from appliance.db import db
 from appliance.listing import Column, paginate
 from appliance.models import Account, Contact, Enterprise, TrustedServer
+from appliance.peers import (
+    TRUSTED,
+    add_trusted,
+    new_peer_key,
+    remove_trusted,
+    trusted_dict,
+    update_trusted,
+)
 from appliance.ui import Tab, redirect_to, render, render_block
 from appliance.validation import (
     ENTERPRISE_ID_RULES,
     Field,
     Invalid,
     Schema,
-    host_or_ip,
     length,
-    max_length,
 )
 
 ENTERPRISE = Schema(
@@ -36,11 +42,6 @@ ENTERPRISE = Schema(
     Field("name", "Name", (length(1, 128),)),
     Field("eid", "Enterprise ID", ENTERPRISE_ID_RULES,
           help="4 to 32 characters: letters, digits and dashes."),
-)
-TRUSTED = Schema(
-    "TrustedServer",
-    Field("address", "IP address/hostname", (host_or_ip(),)),
-    Field("description", "Description", (max_length(64),), required=False),
 )
 COLUMNS = [
     Column("name", "Name", Enterprise.name),
@@ -58,11 +59,6 @@ def as_dict(e: Enterprise) -> dict:
     return {"id": e.id, "eid": e.eid, "name": e.name,
             "trusted_servers": [trusted_dict(t) for t in e.trusted_servers]}
 
-
-def trusted_dict(t: TrustedServer) -> dict:
-    key = peers.key_info(t.address)
-    return {"id": t.id, "address": t.address, "description": t.description,
-            "peer_key_issued_at": key.created_at.isoformat() + "Z" if key else None}
 
 
 def _unique_eid(eid: str, own_id: int | None = None) -> None:
@@ -111,67 +107,6 @@ def delete(ent: Enterprise) -> None:
     current_app.extensions["appliance"].plugins.hook.appliance_enterprise_deleted(enterprise=ent)
     audit.record("delete", "enterprise", ent.id, ent.eid, before=before, commit=False)
     db.session.delete(ent)
-    db.session.commit()
-
-
-def _unique_address(ent: Enterprise, address: str, own_id: int | None = None) -> None:
-    if any(t.address.lower() == address.lower() and t.id != own_id
-           for t in ent.trusted_servers):
-        raise Invalid({"address": ("unique", "This server is already trusted")})
-
-
-def add_trusted(ent: Enterprise, data: dict) -> tuple[TrustedServer, str | None]:
-    """Trust a server; return it and its new peer key when the address had none yet."""
-    data = TRUSTED.validate(data)
-    _unique_address(ent, data["address"])
-    t = TrustedServer(enterprise=ent, **data)
-    db.session.add(t)
-    db.session.flush()
-    key = None if peers.key_info(t.address) else peers.issue_key(t.address)
-    audit.record("create", "trusted server", t.id, f"{ent.eid}: {t.address}", after=data,
-                 commit=False)
-    db.session.commit()
-    return t, key
-
-
-def update_trusted(t: TrustedServer, data: dict, partial: bool = False) -> str | None:
-    """Change a trusted server (its address changed, say); its peer key follows the address.
-
-    Return a new key when the new address needs one (the old key stays with the old
-    address while another enterprise still trusts it).
-    """
-    data = TRUSTED.validate(data, partial=partial)
-    if "address" in data:
-        _unique_address(t.enterprise, data["address"], t.id)
-    before, old = trusted_dict(t), t.address
-    for k, v in data.items():
-        setattr(t, k, v)
-    db.session.flush()
-    key = None
-    if t.address.lower() != old.lower() and not peers.move_key(old, t.address):
-        if peers.key_info(t.address) is None:
-            key = peers.issue_key(t.address)
-        peers.forget_key(old)
-    audit.record("update", "trusted server", t.id, f"{t.enterprise.eid}: {t.address}",
-                 before=before, after=data, commit=False)
-    db.session.commit()
-    return key
-
-
-def new_peer_key(t: TrustedServer) -> str:
-    """Replace the peer key of a trusted address (for every enterprise trusting it)."""
-    key = peers.issue_key(t.address)
-    audit.record("update", "peer key", t.id, t.address, after={"key": "replaced"}, commit=False)
-    db.session.commit()
-    return key
-
-
-def remove_trusted(t: TrustedServer) -> None:
-    audit.record("delete", "trusted server", t.id, f"{t.enterprise.eid}: {t.address}",
-                 before=trusted_dict(t), commit=False)
-    db.session.delete(t)
-    db.session.flush()
-    peers.forget_key(t.address)
     db.session.commit()
 
 
