@@ -67,6 +67,12 @@ def test_blocked_plugin_is_absent_and_its_data_survives(make_app, tmp_path):
     assert b.get("/peering/").status_code == 200
     assert 'href="/peering/"' in b.get("/").get_data(as_text=True)
     b.post("/enterprises", data={"name": "Acme", "eid": "acme"})
+    added = b.post("/peering/new", data={
+        "kind": "external", "description": "OCS directory", "servers": "ldap.ocs.test",
+        "security": "none", "base_dn": "dc=ocs,dc=test", "filter": "(objectClass=person)",
+        "scope": "sub", "page_size": "500", "preset": "OpenLDAP", "days": "1", "hour": "2",
+        "minute": "0", "ampm": "AM"})
+    assert added.status_code == 302, added.get_data(as_text=True)
 
     gcp = make_app(PROFILE="micloud-flex-gcp")
     g = visit(gcp)
@@ -75,7 +81,7 @@ def test_blocked_plugin_is_absent_and_its_data_survives(make_app, tmp_path):
     assert 'href="/sync/"' in home
     assert g.get("/peering/").status_code == 404
     assert g.get("/federation/").status_code == 404
-    api = g.get("/api/v1/peering")
+    api = g.get("/api/v1/peering/enterprises/1/peers")
     assert api.status_code == 404 and api.get_json()["error"] == "not_found"
     spec = g.get("/api/v1/openapi.json").get_json()
     assert not any(p.startswith("/api/v1/peering") for p in spec["paths"])
@@ -83,7 +89,8 @@ def test_blocked_plugin_is_absent_and_its_data_survives(make_app, tmp_path):
 
     again = visit(make_app())
     assert again.get("/peering/").status_code == 200
-    assert again.get("/api/v1/peering").status_code == 200
+    peers = again.get("/api/v1/peering/enterprises/1/peers").get_json()["items"]
+    assert [p["description"] for p in peers] == ["OCS directory"]  # kept while blocked
 
 
 def test_disable_plugins_env_adds_to_the_profile(make_app):

@@ -22,11 +22,20 @@ def include_name(name, type_, parent_names):
     return True
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Compare only the owner's tables of the models too (not only of the database)."""
+    if type_ == "table":
+        return owns(name)
+    table = getattr(obj, "table", None)
+    return owns(table.name) if table is not None else True
+
+
 context.configure(
     connection=config.attributes["connection"],
     target_metadata=db.metadata,
     version_table=config.attributes["version_table"],
     include_name=include_name,
+    include_object=include_object,
     render_as_batch=True,
     compare_type=True,
 )

@@ -1,41 +1,34 @@
-"""Peering: peer servers and contact sync between appliances and external IM servers.
+"""Peering: peer servers of an enterprise, the peer link between appliances, and contact
+sync from peers (seeds 000 and 001). Not offered under the micloud-flex-gcp profile."""
 
-This plugin is a placeholder: it declares itself, its tab and its API root, and grows in its
-own issue.
-"""
+from pathlib import Path
 
-from flask import Blueprint, jsonify
+from flask import current_app
+from sqlalchemy import select
 
 from appliance import hookimpl
-from appliance.api import ApiBlueprint
-from appliance.ui import Tab, render
+from appliance.db import db
+from appliance.ui import Tab
+
+from . import service
+from .api import api
+from .jobs import STATUS, SYNC
+from .link import link
+from .models import Peer
+from .views import bp
 
 TITLE = "Peering"
-DESCRIPTION = "Peer servers and contact sync between appliances and external IM servers."
-
-bp = Blueprint("peering", __name__, url_prefix="/peering")
-api = ApiBlueprint("peering_api", __name__, url_prefix="/peering", tag="peering")
-
-
-@bp.get("/")
-def index():
-    return render("placeholder.html", title=TITLE, description=DESCRIPTION,
-                  per_enterprise=True)
-
-
-@api.op("", summary="What this plugin is")
-def api_info():
-    return jsonify(plugin="peering", title=TITLE, description=DESCRIPTION)
 
 
 @hookimpl
 def appliance_metadata():
-    return {"title": TITLE, "description": DESCRIPTION}
+    return {"title": TITLE, "description": "Peer servers (other MiCollab Client Services and "
+            "external IM servers) and the contacts they share with an enterprise."}
 
 
 @hookimpl
 def appliance_blueprints():
-    return [bp]
+    return [bp, link]
 
 
 @hookimpl
@@ -46,3 +39,21 @@ def appliance_api_blueprints():
 @hookimpl
 def appliance_nav_tabs():
     return [Tab(TITLE, "peering.index", order=30, per_enterprise=True)]
+
+
+@hookimpl
+def appliance_job_kinds():
+    return [SYNC, STATUS]
+
+
+@hookimpl
+def appliance_migrations():
+    return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def appliance_enterprise_deleted(enterprise):
+    """The enterprise's peers go with it (rows by cascade; their schedules here)."""
+    jobs = current_app.extensions["appliance"].jobs
+    for peer in db.session.scalars(select(Peer).where(Peer.enterprise_id == enterprise.id)):
+        jobs.unschedule(service.KIND, peer.source)

@@ -1,0 +1,76 @@
+"""The AD/LDAP settings form shared by every page that reads a directory (peering's external
+servers, synchronizers): the same fields, rules and messages for pages and API."""
+
+import os
+
+from appliance.validation import Field, Rule, Schema, host_or_ip, int_range, max_length, one_of
+
+PRESETS = ("Active Directory", "Active Directory (UPN login)", "OpenLDAP")
+
+
+def host_list() -> Rule:
+    """One or more hostnames or IP addresses, separated by commas or spaces (failover order)."""
+    one = host_or_ip()
+
+    def check(label, v):
+        names = v.replace(",", " ").split()
+        if not names:
+            return f"{label} is required"
+        bad = [n for n in names if one(label, n)]
+        if bad:
+            return f"{label} must be hostnames or IP addresses separated by commas: " \
+                   f"{', '.join(bad)} is not one"
+    return Rule("host_list", check)
+
+
+def ldap_filter() -> Rule:
+    def check(label, v):
+        depth = 0
+        for c in v:
+            depth += (c == "(") - (c == ")")
+            if depth < 0:
+                break
+        if not (v.startswith("(") and v.endswith(")")) or depth != 0:
+            return f"{label} must be an LDAP filter in parentheses, e.g. (objectClass=person)"
+    return Rule("ldap_filter", check)
+
+
+def readable_file() -> Rule:
+    def check(label, v):
+        if not os.path.isfile(v) or not os.access(v, os.R_OK):
+            return f"{label} must be the path of a readable PEM file on the appliance"
+    return Rule("readable_file", check)
+
+
+FIELDS = (
+    Field("servers", "Server(s)", (host_list(), max_length(1024)),
+          help="Hostnames or IP addresses, separated by commas, tried in this order."),
+    Field("port", "Port", (int_range(1, 65535),), required=False, type="integer",
+          help="Empty: 389, or 636 for LDAPS."),
+    Field("security", "Security", (one_of(("none", "starttls", "ldaps")),)),
+    Field("ca_file", "CA certificates", (readable_file(),), required=False,
+          help="PEM file the server certificate is checked with; empty: the system's CAs."),
+    Field("bind_dn", "Bind DN", (max_length(1024),), required=False),
+    Field("password", "Bind password", (max_length(1024),), required=False, secret=True,
+          help="Never shown again; leave empty to keep the stored one."),
+    Field("base_dn", "Base DN", (max_length(1024),)),
+    Field("filter", "Filter", (ldap_filter(), max_length(2048))),
+    Field("scope", "Scope", (one_of(("sub", "one", "base")),)),
+    Field("page_size", "Page size", (int_range(1, 5000),), type="integer"),
+    Field("preset", "Field mappings", (one_of(PRESETS),),
+          help="Common AD Field Mappings, or OpenLDAP's."),
+)
+DEFAULTS = {"security": "none", "filter": "(objectClass=person)", "scope": "sub",
+            "page_size": 500, "preset": "Active Directory", "port": None}
+SCHEMA = Schema("LdapSettings", *FIELDS)
+
+
+def settings(values: dict, password: str):
+    """An ldapdir.LdapSettings from validated form values and the (unsealed) password."""
+    from appliance.ldapdir import LdapSettings
+
+    return LdapSettings(
+        servers=values["servers"].replace(",", " ").split(), port=values.get("port"),
+        security=values["security"], ca_file=values.get("ca_file") or "",
+        bind_dn=values.get("bind_dn") or "", password=password, base_dn=values["base_dn"],
+        filter=values["filter"], scope=values["scope"], page_size=values["page_size"])

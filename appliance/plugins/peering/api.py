@@ -1,0 +1,156 @@
+"""Everything on the Peering tab, as JSON under /api/v1/peering."""
+
+from flask import current_app, g, jsonify, request
+from sqlalchemy import select
+
+from appliance import ldapdir, ldapform
+from appliance.api import ApiBlueprint, error, invalid
+from appliance.db import db
+from appliance.listing import paginate
+from appliance.models import Enterprise
+from appliance.peers import PeerError
+from appliance.validation import Field, Invalid, Schema, host_or_ip, int_range, max_length
+
+from . import service
+from .models import Peer
+from .views import COLUMNS
+
+api = ApiBlueprint("peering_api", __name__, url_prefix="/peering", tag="peering")
+
+ASK = Schema(
+    "PeerEnterprisesQuery",
+    Field("hostname", "Hostname", (host_or_ip(),)),
+    Field("port", "HTTPS port", (int_range(1, 65535),), required=False, type="integer"),
+    Field("key", "Peer key", (max_length(128),), secret=True),
+)
+PEER = {"type": "object", "description": "A peer server; secrets are never returned."}
+LIST = {"type": "object", "properties": {"items": {"type": "array", "items": PEER},
+                                         "total": {"type": "integer"}}}
+
+
+def _json() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Invalid({"": ("object", "The request body must be a JSON object")})
+    return data
+
+
+def _who() -> str:
+    return g.user.username if g.get("user") else ""
+
+
+@api.op("/enterprises/<int:ent_id>/peers", summary="Peer servers of an enterprise "
+        "(?sort=description|server|type|version|status, ?dir=, ?page=)", response=LIST)
+def list_peers(ent_id):
+    if db.session.get(Enterprise, ent_id) is None:
+        return error(404, "not_found", "No such enterprise")
+    page = paginate(select(Peer).where(Peer.enterprise_id == ent_id), COLUMNS, request.args,
+                    "description", per_page=100, tiebreak=Peer.id)
+    return jsonify(items=[service.as_dict(p) for p in page.rows], total=page.total,
+                   page=page.page, pages=page.pages)
+
+
+@api.op("/enterprises/<int:ent_id>/peers", "POST", body=service.API_SCHEMA, status=201,
+        summary="Add a peer server (kind mcs: hostname, port, peer_eid, dialing_prefix, key; "
+                "kind external: the LDAP fields)", response=PEER)
+def create_peer(ent_id):
+    ent = db.session.get(Enterprise, ent_id)
+    if ent is None:
+        return error(404, "not_found", "No such enterprise")
+    try:
+        peer, notes = service.save(ent, _json())
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify({**service.as_dict(peer), "notes": notes}), 201
+
+
+def _peer(peer_id) -> Peer | None:
+    return db.session.get(Peer, peer_id)
+
+
+@api.op("/peers/<int:peer_id>", summary="One peer server", response=PEER)
+def get_peer(peer_id):
+    peer = _peer(peer_id)
+    return jsonify(service.as_dict(peer)) if peer else error(404, "not_found", "No such peer")
+
+
+@api.op("/peers/<int:peer_id>", "PUT", body=service.API_SCHEMA, response=PEER,
+        summary="Change a peer server (fields left out keep their value; secrets left out "
+                "are kept)")
+def update_peer(peer_id):
+    peer = _peer(peer_id)
+    if peer is None:
+        return error(404, "not_found", "No such peer")
+    try:
+        data = {**service.form_values(peer), **_json()}
+        peer, notes = service.save(db.session.get(Enterprise, peer.enterprise_id), data, peer)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify({**service.as_dict(peer), "notes": notes})
+
+
+@api.op("/peers/<int:peer_id>", "DELETE", summary="Delete a peer server with its synchronizer, "
+        "schedule and imported contacts; returns what went")
+def delete_peer(peer_id):
+    peer = _peer(peer_id)
+    if peer is None:
+        return error(404, "not_found", "No such peer")
+    return jsonify(deleted=service.delete(peer))
+
+
+@api.op("/peers/<int:peer_id>/sync", "POST", status=202,
+        summary="Sync Now (?allow_drop=1 accepts a drop beyond the safety threshold); "
+                "returns the job run to follow at /api/v1/jobs/{id}")
+def sync_peer(peer_id):
+    peer = _peer(peer_id)
+    if peer is None:
+        return error(404, "not_found", "No such peer")
+    run, created = current_app.extensions["appliance"].jobs.submit(
+        service.KIND, peer.source, {"allow_drop": request.args.get("allow_drop") == "1"},
+        label=f"Sync contacts from {peer.description}", triggered_by=_who())
+    return jsonify(run_id=run.id, created=created, state=run.state), 202
+
+
+@api.op("/enterprises/<int:ent_id>/check", "POST", status=202,
+        summary="Check the status of the enterprise's MiCollab peers now")
+def check_peers(ent_id):
+    ent = db.session.get(Enterprise, ent_id)
+    if ent is None:
+        return error(404, "not_found", "No such enterprise")
+    run, created = current_app.extensions["appliance"].jobs.submit(
+        service.STATUS_KIND, f"peering-status:{ent.id}", label=f"Peer status of {ent.eid}",
+        triggered_by=_who())
+    return jsonify(run_id=run.id, created=created, state=run.state), 202
+
+
+@api.op("/peer-enterprises", "POST", body=ASK,
+        summary="Select Enterprise: the enterprises a MiCollab peer offers this appliance")
+def peer_enterprises():
+    try:
+        q = ASK.validate(_json())
+    except Invalid as exc:
+        return invalid(exc)
+    try:
+        items = service.peer_enterprises(q["hostname"], q.get("port"), q["key"])
+    except PeerError as exc:
+        return jsonify(error=exc.kind, message=exc.message), 502
+    return jsonify(items=items)
+
+
+@api.op("/test-ldap", "POST", body=ldapform.SCHEMA,
+        summary="Test connection to an external IM server's AD/LDAP directory: the first "
+                "entries as they would be imported, or why it failed")
+def test_ldap():
+    try:
+        clean = ldapform.SCHEMA.validate(_json())
+    except Invalid as exc:
+        return invalid(exc)
+    mapping = ldapdir.MAPPING_PRESETS[clean["preset"]]
+    try:
+        entries = ldapdir.test_connection(
+            ldapform.settings(clean, clean.get("password") or ""), mapping)
+    except ldapdir.LdapError as exc:
+        return jsonify(error=exc.kind, message=exc.message), 502
+    return jsonify(entries=entries)

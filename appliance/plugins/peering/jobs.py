@@ -1,0 +1,132 @@
+"""Background work: importing a peer's contacts, and polling MiCollab peers' status."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from appliance import ldapdir, ldapform, vault
+from appliance.db import db
+from appliance.directory import SuspiciousImport, replace_source
+from appliance.jobs import JobContext, JobFailed, JobKind, every_n_days
+from appliance.models import Contact, Enterprise
+from appliance.peers import PeerError
+
+from . import service
+from .models import MCS, Peer
+
+PAGE = 500  # contacts per peer request
+
+
+def _peer(ctx: JobContext) -> Peer:
+    peer = db.session.get(Peer, int(ctx.target.split(":", 1)[1]))
+    if peer is None:
+        raise JobFailed("This peer was deleted")
+    return peer
+
+
+def sync(ctx: JobContext) -> None:
+    """Replace the peer's contacts in the Corporate Directory, or change nothing."""
+    peer = _peer(ctx)
+    ent = db.session.get(Enterprise, peer.enterprise_id)
+    ctx.progress(1, f"Reading contacts from {peer.server if peer.kind == MCS else 'LDAP'}")
+    rows = _from_micollab(ctx, peer) if peer.kind == MCS else _from_ldap(ctx, peer)
+    ctx.progress(90, f"Storing {len(rows):,} contacts")
+    try:
+        result = replace_source(Contact, ent, peer.source, peer.description, rows,
+                                allow_drop=bool(ctx.params.get("allow_drop")))
+    except SuspiciousImport as exc:
+        raise JobFailed(f"{exc}. If the peer really lost those contacts, use "
+                        "'Sync anyway' on the peer's page.") from None
+    ctx.count(**result.as_dict(), failed=ctx.counts.get("failed", 0))
+    ctx.progress(100, f"{len(rows):,} contacts from {peer.description}: {result.added} added, "
+                      f"{result.updated} updated, {result.removed} removed")
+
+
+def _from_micollab(ctx: JobContext, peer: Peer) -> list[dict]:
+    """Every contact of the peer enterprise, page by page; any failure changes nothing."""
+    rows, after = [], ""
+    try:
+        client = service.client_for(peer)
+        while True:
+            page = client.get(f"/enterprises/{peer.peer_eid}/contacts", after=after, limit=PAGE)
+            for c in page["items"]:
+                rows.append({"external_id": c["key"], "first_name": c["first_name"],
+                             "last_name": c["last_name"], "email": c["email"],
+                             "phone": c["phone"], "im_address": c["im_address"]})
+            total = max(int(page.get("total") or 0), 1)
+            ctx.progress(1 + 88 * min(len(rows), total) / total,
+                         f"Read {len(rows):,} of {total:,} contacts")
+            after = page.get("next")
+            if not after:
+                return rows
+    except (PeerError, ValueError) as exc:
+        kind = getattr(exc, "kind", "")
+        if kind in ("unreachable", "not_trusted", "certificate_mismatch",
+                    "certificate_invalid", "enterprise_not_found"):
+            _record_status(peer.id, kind, str(exc))
+        raise JobFailed(f"{exc}. Nothing was changed in the Corporate Directory.") from None
+    except (KeyError, TypeError) as exc:
+        raise JobFailed(f"{peer.hostname} sent a contact page this appliance does not "
+                        f"understand ({exc!r}). Nothing was changed.") from None
+
+
+def _record_status(peer_id: int, status: str, message: str) -> None:
+    """Remember what the failed sync learnt about the peer (its own small transaction)."""
+    db.session.rollback()
+    peer = db.session.get(Peer, peer_id)
+    peer.status, peer.status_message = status, message
+    db.session.commit()
+
+
+def _from_ldap(ctx: JobContext, peer: Peer) -> list[dict]:
+    """The external IM server's directory, read through the host's LDAP reader."""
+    values = peer.ldap_settings
+    try:
+        settings = ldapform.settings(values, vault.unseal(peer.ldap_password_sealed))
+    except ValueError as exc:
+        raise JobFailed(str(exc)) from None
+    mapping = ldapdir.MAPPING_PRESETS[values["preset"]]
+    rows, failed = {}, 0
+    try:
+        for entry in ldapdir.entries(settings, sorted(set(mapping.values()))):
+            m = ldapdir.map_entry(entry, mapping)
+            key = m.get("external_id") or m["dn"]
+            if key in rows:
+                failed += 1
+                continue
+            rows[key] = {"external_id": key, "first_name": m.get("first_name", ""),
+                         "last_name": m.get("last_name", ""), "email": m.get("email", ""),
+                         "phone": m.get("phone", ""),
+                         "im_address": m.get("email") or m.get("login", "")}
+            if len(rows) % 1000 == 0:
+                ctx.progress(min(85, 1 + len(rows) / 1000), f"Read {len(rows):,} entries")
+    except ldapdir.LdapError as exc:
+        raise JobFailed(f"{exc.message}. Nothing was changed in the Corporate Directory.") \
+            from None
+    ctx.count(failed=failed)
+    return list(rows.values())
+
+
+def status(ctx: JobContext) -> None:
+    """Poll every MiCollab peer (of one enterprise when the target says so)."""
+    stmt = select(Peer).where(Peer.kind == MCS).order_by(Peer.id)
+    if ctx.target.startswith("peering-status:"):
+        stmt = stmt.where(Peer.enterprise_id == int(ctx.target.split(":", 1)[1]))
+    peers = db.session.scalars(stmt).all()
+    connected = 0
+    for i, peer in enumerate(peers, 1):
+        ctx.progress(100 * (i - 1) / max(len(peers), 1), f"Checking {peer.hostname}")
+        service.check(peer)
+        db.session.commit()
+        connected += peer.status == "connected"
+    ctx.count(peers=len(peers), connected=connected)
+    ctx.progress(100, f"{connected} of {len(peers)} peer(s) connected")
+
+
+def every(spec: dict, now: datetime) -> datetime:
+    return now + timedelta(minutes=int(spec.get("minutes", 5)))
+
+
+SYNC = JobKind(service.KIND, "Peer contact sync", sync, next_run=every_n_days)
+STATUS = JobKind(service.STATUS_KIND, "Peer status check", status, next_run=every,
+                 default_spec={"minutes": 5})

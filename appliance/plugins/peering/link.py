@@ -1,0 +1,65 @@
+"""The peer link this appliance serves to trusted peers, under /peer/v1 (read only).
+
+The host's peers.guard() has already checked the caller's key and address before any of
+these views runs; each view only offers enterprises that trust the caller.
+"""
+
+import socket
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import exists, func, select
+
+from appliance import __version__
+from appliance.db import db
+from appliance.models import Account, Contact
+from appliance.peers import PREFIX, caller
+
+link = Blueprint("peering_link", __name__, url_prefix=PREFIX)
+MAX_PAGE = 1000
+
+
+def hostname() -> str:
+    return current_app.config.get("HOSTNAME") or socket.getfqdn()
+
+
+@link.get("/info")
+def info():
+    return jsonify(product="appliance", version=__version__, hostname=hostname(),
+                   peer=caller().address)
+
+
+@link.get("/enterprises")
+def enterprises():
+    items = []
+    for ent in caller().enterprises:
+        upn = db.session.scalar(select(exists().where(
+            Account.enterprise_id == ent.id, Account.login.contains("@"))))
+        items.append({"eid": ent.eid, "name": ent.name, "upn_logins": bool(upn)})
+    return jsonify(items=items)
+
+
+@link.get("/enterprises/<eid>/contacts")
+def contacts(eid):
+    """One page of the enterprise's own contacts (not those it imported from its peers),
+    in id order: `after` is the cursor the previous page returned as `next`."""
+    ent = caller().enterprise(eid)
+    if ent is None:
+        return jsonify(error="enterprise_not_found",
+                       message=f"Enterprise {eid} is not offered to {caller().address}: it does "
+                               "not exist here, or does not trust that address"), 404
+    try:
+        after = int(request.args.get("after") or 0)
+        limit = max(1, min(int(request.args.get("limit") or 500), MAX_PAGE))
+    except ValueError:
+        return jsonify(error="invalid", message="after and limit must be whole numbers"), 400
+    own = (Contact.enterprise_id == ent.id) & ~Contact.source.startswith("peering:")
+    rows = db.session.execute(
+        select(Contact.id, Contact.source, Contact.external_id, Contact.first_name,
+               Contact.last_name, Contact.email, Contact.phone, Contact.im_address)
+        .where(own, Contact.id > after).order_by(Contact.id).limit(limit)).all()
+    total = db.session.scalar(select(func.count()).select_from(Contact).where(own))
+    return jsonify(
+        items=[{"key": f"{r.source}/{r.external_id}", "first_name": r.first_name,
+                "last_name": r.last_name, "email": r.email, "phone": r.phone,
+                "im_address": r.im_address} for r in rows],
+        next=str(rows[-1].id) if len(rows) == limit else None, total=total)

@@ -1,0 +1,193 @@
+"""The Peering tab and the Peer Server Details page."""
+
+from flask import Blueprint, abort, current_app, flash, g, request, url_for
+from sqlalchemy import case, select
+
+from appliance import ldapdir, ldapform, vault
+from appliance.db import db
+from appliance.jobs import ACTIVE
+from appliance.listing import Column, paginate
+from appliance.models import JobRun
+from appliance.peers import STATUSES, PeerError
+from appliance.ui import current_enterprise, redirect_to, render, render_block
+from appliance.validation import Invalid
+
+from . import service
+from .models import EXTERNAL, MCS, TYPES, Peer
+
+bp = Blueprint("peering", __name__, url_prefix="/peering", template_folder="templates")
+
+COLUMNS = [
+    Column("description", "Description", Peer.description),
+    Column("server", "Server", case((Peer.kind == MCS, Peer.hostname), else_="N/A")),
+    Column("type", "Peer Type", case((Peer.kind == MCS, TYPES[MCS]), else_=TYPES[EXTERNAL])),
+    Column("version", "Peer Server Version", Peer.version),
+    Column("status", "Status", case((Peer.kind == MCS, Peer.status), else_="N/A")),
+]
+
+
+def _ent():
+    ent = current_enterprise()
+    if ent is None:
+        abort(404, "Select or add an enterprise first")
+    return ent
+
+
+def _peer(peer_id: int) -> Peer:
+    peer = db.session.get(Peer, peer_id)
+    ent = _ent()
+    if peer is None or peer.enterprise_id != ent.id:
+        abort(404, "No such peer in the selected enterprise")
+    return peer
+
+
+def _status_run(ent_id: int) -> JobRun | None:
+    return db.session.scalar(select(JobRun).where(
+        JobRun.target == f"peering-status:{ent_id}", JobRun.state.in_(ACTIVE)))
+
+
+def _last_run(peer: Peer) -> JobRun | None:
+    return db.session.scalar(select(JobRun).where(JobRun.target == peer.source)
+                             .order_by(JobRun.id.desc()).limit(1))
+
+
+@bp.get("/")
+def index():
+    ent = current_enterprise()
+    page = None
+    if ent is not None:
+        db.session.expire_all()
+        page = paginate(select(Peer).where(Peer.enterprise_id == ent.id), COLUMNS,
+                        request.args, "description", per_page=current_app.config["PAGE_SIZE"],
+                        tiebreak=Peer.id)
+    return render("peering/index.html", block="table", page=page, statuses=STATUSES,
+                  checking=_status_run(ent.id) if ent else None)
+
+
+@bp.post("/check")
+def check_now():
+    """Poll this enterprise's MiCollab peers now; the table refreshes itself meanwhile."""
+    ent = _ent()
+    current_app.extensions["appliance"].jobs.submit(
+        service.STATUS_KIND, f"peering-status:{ent.id}", label=f"Peer status of {ent.eid}",
+        triggered_by=_who())
+    return redirect_to(url_for("peering.index", **request.args))
+
+
+def _who() -> str:
+    return g.user.username if g.get("user") else ""
+
+
+def _form(peer: Peer | None, values: dict, errors: dict, status: int = 200, notes=()):
+    return render("peering/edit.html", block="form", peer=peer, values=values, errors=errors,
+                  notes=list(notes), last_run=_last_run(peer) if peer else None,
+                  next_sync=service.next_sync(peer) if peer else None,
+                  impact=service.impact(peer) if peer else None,
+                  warning=service.upn_warning(peer) if peer else None,
+                  presets=ldapform.PRESETS, types=TYPES, statuses=STATUSES,
+                  dialing=service.dialing(values.get("dialing_prefix") or "")), status
+
+
+def _defaults(kind: str) -> dict:
+    return {"kind": kind, **service.SCHEDULE_DEFAULT, **ldapform.DEFAULTS}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    ent = _ent()
+    if request.method == "GET":
+        kind = request.args.get("kind") if request.args.get("kind") in TYPES else MCS
+        return _form(None, {**_defaults(kind), **request.args.to_dict()}, {})
+    try:
+        peer, notes = service.save(ent, request.form)
+    except Invalid as exc:
+        db.session.rollback()
+        return _form(None, request.form.to_dict(), exc.messages(), 422)
+    flash(f"Peer server {peer.description} added.", "success")
+    for note in notes:
+        flash(note, "warning")
+    return redirect_to(url_for("peering.edit", peer_id=peer.id))
+
+
+@bp.route("/<int:peer_id>", methods=["GET", "POST"])
+def edit(peer_id):
+    peer = _peer(peer_id)
+    if request.method == "GET":
+        values = service.form_values(peer)
+        if request.args.get("kind") in TYPES:  # the admin switched the type on the page
+            values = {**_defaults(request.args["kind"]), **request.args.to_dict()}
+        return _form(peer, values, {})
+    try:
+        peer, notes = service.save(_ent(), request.form, peer)
+    except Invalid as exc:
+        db.session.rollback()
+        return _form(peer, request.form.to_dict(), exc.messages(), 422)
+    flash("Peer server saved.", "success")
+    for note in notes:
+        flash(note, "warning")
+    return redirect_to(url_for("peering.edit", peer_id=peer.id))
+
+
+@bp.post("/<int:peer_id>/delete")
+def remove(peer_id):
+    peer = _peer(peer_id)
+    name = peer.description
+    gone = service.delete(peer)
+    flash(f"Peer server {name} deleted, with its synchronization schedule and "
+          f"{gone['contacts']:,} imported contact(s).", "success")
+    return redirect_to(url_for("peering.index"))
+
+
+@bp.post("/<int:peer_id>/sync")
+def sync_now(peer_id):
+    peer = _peer(peer_id)
+    run, created = current_app.extensions["appliance"].jobs.submit(
+        service.KIND, peer.source, {"allow_drop": request.form.get("allow_drop") == "1"},
+        label=f"Sync contacts from {peer.description}", triggered_by=_who())
+    if not created:
+        flash("A sync of this peer is already running; showing its progress.", "info")
+    return render_block("peering/edit.html", "sync", peer=peer, last_run=run)
+
+
+@bp.post("/enterprises")
+def select_enterprise():
+    """Select Enterprise: ask the peer which enterprises it offers, and offer them as a list."""
+    values = request.form.to_dict()
+    key = values.get("key") or ""
+    peer_id = request.args.get("peer_id", type=int)
+    if not key and peer_id:
+        key = vault.unseal(_peer(peer_id).key_sealed)
+    errors, choices = {}, None
+    try:
+        port = int(values.get("port") or 443)
+        if not values.get("hostname"):
+            raise PeerError("hostname", "Type the peer's Hostname first")
+        if not key:
+            raise PeerError("key", "Type the Peer key the peer issued to this appliance first")
+        choices = service.peer_enterprises(values["hostname"], port, key)
+    except (PeerError, ValueError) as exc:
+        errors["peer_eid"] = getattr(exc, "message", None) or "HTTPS port must be a number"
+    return render_block("peering/edit.html", "peer_eid", values=values, errors=errors,
+                        choices=choices, peer=db.session.get(Peer, peer_id) if peer_id else None)
+
+
+@bp.post("/test-ldap")
+def test_ldap():
+    """Test connection: bind, search, and show the first entries as they would be mapped."""
+    values = request.form.to_dict()
+    peer_id = request.args.get("peer_id", type=int)
+    try:
+        clean = ldapform.SCHEMA.validate(service.ldap_input(values))
+    except Invalid as exc:
+        return render_block("peering/edit.html", "ldap_test", errors=exc.messages(),
+                            result=None, failure="Fix the fields marked below first."), 422
+    password = clean.get("password") or (
+        vault.unseal(_peer(peer_id).ldap_password_sealed) if peer_id else "")
+    mapping = ldapdir.MAPPING_PRESETS[clean["preset"]]
+    try:
+        result = ldapdir.test_connection(ldapform.settings(clean, password), mapping)
+    except ldapdir.LdapError as exc:
+        return render_block("peering/edit.html", "ldap_test", result=None,
+                            failure=exc.message, errors={})
+    return render_block("peering/edit.html", "ldap_test", result=result, failure=None,
+                        errors={})
