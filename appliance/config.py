@@ -29,6 +29,8 @@ def from_env(env=os.environ) -> dict:
                 "HOSTNAME", "TIMEZONE", "PEER_CA_FILE", "PEER_HOSTS"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"]
+    if env.get("APPLIANCE_PEER_TIMEOUT"):
+        cfg["PEER_TIMEOUT"] = float(env["APPLIANCE_PEER_TIMEOUT"])
     if env.get("APPLIANCE_BEHIND_TLS"):
         cfg["BEHIND_TLS"] = env["APPLIANCE_BEHIND_TLS"].lower() in ("1", "true", "yes")
     return cfg

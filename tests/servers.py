@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -99,3 +100,57 @@ def run_appliance(data_dir, env: dict | None = None, **kw) -> Iterator[Appliance
     """Yield a running appliance, stopped afterwards: `yield from` it in a fixture."""
     with ApplianceProcess(data_dir, env, **kw) as proc:
         yield proc
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Nginx(ServerProcess):
+    """nginx terminating real TLS on host:port in front of an HTTP upstream (an appliance).
+
+    It passes the caller's address and scheme as X-Forwarded-For / -Proto, which the
+    appliance reads when started with APPLIANCE_TRUSTED_PROXIES=1.
+    """
+
+    ready = re.compile(r"start worker process")
+
+    def __init__(self, workdir, upstream: str, cert_pem: str, key_pem: str,
+                 host: str = "127.0.0.1", port: int | None = None):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.host, self.port = host, port or free_port(host)
+        (self.dir / "cert.pem").write_text(cert_pem)
+        (self.dir / "key.pem").write_text(key_pem)
+        user = "user root;" if os.geteuid() == 0 else ""
+        d = self.dir
+        (d / "nginx.conf").write_text(f"""
+{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 128; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  server {{
+    listen {self.host}:{self.port} ssl;
+    ssl_certificate {d}/cert.pem;
+    ssl_certificate_key {d}/key.pem;
+    location / {{
+      proxy_pass http://{upstream};
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Forwarded-Host $http_host;
+    }}
+  }}
+}}
+""")
+        super().__init__([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(d / "nginx.conf"),
+                          "-p", str(d)])

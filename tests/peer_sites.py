@@ -1,0 +1,105 @@
+"""Real appliances behind real TLS (nginx, certificates from a test CA) for peering tests.
+
+Each site is an `appliance serve` process with its own data dir on its own loopback address,
+and nginx in front of it serving HTTPS with a certificate for the site's name. Names resolve
+through APPLIANCE_PEER_HOSTS, as a site without DNS would configure it.
+"""
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+
+from tests.servers import ApplianceProcess, Nginx, appliance_command
+
+PASSWORD = "correct-horse-battery"
+NAMES = {"a.test": "127.0.0.1", "b.test": "127.0.0.2", "wrong.test": "127.0.0.2"}
+
+
+def _env(data_dir: Path, extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    env.update(APPLIANCE_DATA_DIR=str(data_dir), APPLIANCE_SECRET_KEY="test-secret")
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Site:
+    name: str
+    data_dir: Path
+    app: ApplianceProcess
+    tls: Nginx
+    token: str
+
+    @property
+    def port(self) -> int:
+        """The HTTPS port peers use."""
+        return self.tls.port
+
+    def api(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        """Call the site's admin API (plain HTTP to the appliance itself) with its token."""
+        req = urllib.request.Request(
+            self.app.url.rstrip("/") + path, method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {self.token}",
+                     "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else {}
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, json.loads(raw) if raw else {}
+
+    def wait_job(self, run_id: int, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            _, run = self.api("GET", f"/api/v1/jobs/{run_id}")
+            if run["state"] not in ("queued", "running") or time.monotonic() > deadline:
+                return run
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.tls.stop()
+        self.app.stop()
+
+
+def prepare(data_dir: Path) -> str:
+    """Create the site's administrator and return an API token (before it serves)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = _env(data_dir)
+    subprocess.run([appliance_command(), "create-admin", "--username", "admin",
+                    "--password-stdin"], input=PASSWORD, env=env, check=True, text=True,
+                   capture_output=True)
+    out = subprocess.run([appliance_command(), "create-token", "--username", "admin"], env=env,
+                         check=True, text=True, capture_output=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = ()) -> Site:
+    """Start the site `name` (its data kept in root/name) behind TLS."""
+    data_dir = root / name
+    token = prepare(data_dir)
+    ca_file = root / "ca.pem"
+    if not ca_file.exists():
+        ca.cert_pem.write_to_path(str(ca_file))
+    env = {"APPLIANCE_HOSTNAME": name, "APPLIANCE_TRUSTED_PROXIES": "1",
+           "APPLIANCE_PEER_CA_FILE": str(ca_file),
+           "APPLIANCE_PEER_HOSTS": ",".join(f"{n}={a}" for n, a in NAMES.items()),
+           "APPLIANCE_PEER_TIMEOUT": "5"}
+    app = ApplianceProcess(data_dir, env=_env(data_dir, env), host=NAMES[name]).start()
+    cert = ca.issue_cert(*(cert_names or (name,)))
+    upstream = app.url.removeprefix("http://").rstrip("/")
+    try:
+        tls = Nginx(root / f"{name}-tls", upstream,
+                    b"".join(p.bytes() for p in cert.cert_chain_pems).decode(),
+                    cert.private_key_pem.bytes().decode(), host=NAMES[name]).start()
+    except Exception:
+        app.stop()
+        raise
+    return Site(name, data_dir, app, tls, token)

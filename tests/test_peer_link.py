@@ -1,0 +1,226 @@
+"""Two real appliance processes peering over real HTTPS (nginx, a test CA) on loopback."""
+
+import time
+
+import pytest
+import trustme
+
+from appliance import create_app, migrate
+from appliance.db import db
+from appliance.directory import replace_source
+from appliance.models import Contact, Enterprise
+from tests import peer_sites
+
+
+def seed(data_dir, eid: str, n: int) -> None:
+    """Give a site's database (before it serves) an enterprise with n contacts of its own."""
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret"})
+    migrate.upgrade(app)
+    with app.app_context():
+        ent = Enterprise(eid=eid, name=eid.title())
+        db.session.add(ent)
+        db.session.commit()
+        rows = [{"external_id": f"u{i}", "first_name": f"First{i}", "last_name": f"Last{i:05d}",
+                 "email": f"user{i}@{eid}.test", "phone": f"{2000 + i}",
+                 "im_address": f"user{i}@{eid}.test"} for i in range(n)]
+        replace_source(Contact, ent, "sync:1", "Directory", rows)
+    app.extensions["appliance"].jobs.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory, ca):
+    """A (a.test on 127.0.0.1) and B (b.test on 127.0.0.2); B's enterprise bravo has 1,234
+    contacts and trusts a.test."""
+    root = tmp_path_factory.mktemp("peers")
+    seed(root / "b.test", "bravo", 1234)
+    a = peer_sites.start(root, "a.test", ca)
+    try:
+        b = peer_sites.start(root, "b.test", ca)
+    except Exception:
+        a.stop()
+        raise
+    yield a, b
+    b.stop()
+    a.stop()
+
+
+def ent_id(site, eid: str) -> int:
+    items = site.api("GET", "/api/v1/enterprises?q=" + eid)[1]["items"]
+    if items:
+        return items[0]["id"]
+    status, ent = site.api("POST", "/api/v1/enterprises", {"name": eid.title(), "eid": eid})
+    assert status == 201, ent
+    return ent["id"]
+
+
+def trust(site, eid: str, address: str) -> str:
+    """Trust `address` in the enterprise; return the peer key (a new one if it had one)."""
+    ent = ent_id(site, eid)
+    status, t = site.api("POST", f"/api/v1/enterprises/{ent}/trusted-servers",
+                         {"address": address, "description": "peer"})
+    if status == 422:  # already trusted: issue a fresh key
+        tid = next(x["id"] for x in site.api("GET", f"/api/v1/enterprises/{ent}")[1]
+                   ["trusted_servers"] if x["address"] == address)
+        status, t = site.api("POST", f"/api/v1/enterprises/{ent}/trusted-servers/{tid}/key")
+    assert status in (200, 201) and t["peer_key"].startswith("apk_"), t
+    return t["peer_key"]
+
+
+def peer_body(b, key, description="Bravo peer", eid="bravo", **kw):
+    return {"kind": "mcs", "description": description, "hostname": b.name, "port": b.port,
+            "peer_eid": eid, "key": key, "dialing_prefix": "-9", "days": 1, "hour": 2,
+            "minute": 30, "ampm": "AM", **kw}
+
+
+def sync(site, peer_id) -> dict:
+    status, run = site.api("POST", f"/api/v1/peering/peers/{peer_id}/sync")
+    assert status == 202, run
+    return site.wait_job(run["run_id"])
+
+
+def contacts(site, ent) -> dict:
+    return site.api("GET", f"/api/v1/enterprises/{ent}/contacts?per_page=1000&sort=email")[1]
+
+
+def test_select_enterprise_sync_now_and_status(sites):
+    a, b = sites
+    key = trust(b, "bravo", "a.test")
+    alpha = ent_id(a, "alpha")
+
+    # "Select Enterprise": A asks B over the peer link which enterprises B offers it.
+    status, offered = a.api("POST", "/api/v1/peering/peer-enterprises",
+                            {"hostname": "b.test", "port": b.port, "key": key})
+    assert status == 200, offered
+    assert [e["eid"] for e in offered["items"]] == ["bravo"]
+
+    status, peer = a.api("POST", f"/api/v1/peering/enterprises/{alpha}/peers",
+                         peer_body(b, key))
+    assert status == 201, peer
+    assert peer["notes"] == [] and "key" not in peer and peer["key_set"] is True
+    assert peer["dialing"] == {"prefix": "-9", "digits": "9", "append_outgoing_digit": False}
+    assert peer["next_sync_at"]
+
+    run = sync(a, peer["id"])
+    assert run["state"] == "succeeded", run
+    assert run["counts"]["added"] == 1234 and run["counts"]["removed"] == 0
+    got = contacts(a, alpha)
+    assert got["total"] == 1234
+    first = got["items"][0]
+    assert first["source"] == f"peering:{peer['id']}" and first["source_label"] == "Bravo peer"
+    assert first["email"].endswith("@bravo.test")
+
+    status, run = a.api("POST", f"/api/v1/peering/enterprises/{alpha}/check")
+    assert a.wait_job(run["run_id"])["state"] == "succeeded"
+    peer = a.api("GET", f"/api/v1/peering/peers/{peer['id']}")[1]
+    assert peer["status"] == "connected", peer
+    assert peer["version"] == "0.1.0"
+
+    # A second sync with nothing changed on B changes nothing on A.
+    run = sync(a, peer["id"])
+    assert run["counts"] == {"added": 0, "updated": 0, "removed": 0, "unchanged": 1234,
+                             "failed": 0}
+
+
+def test_certificate_for_another_name_is_refused(sites):
+    a, b = sites
+    alpha = ent_id(a, "alpha")
+    # wrong.test resolves to B, whose certificate is only for b.test.
+    status, body = a.api("POST", f"/api/v1/peering/enterprises/{alpha}/peers",
+                         peer_body(b, "apk_whatever", "Wrong name", hostname="wrong.test"))
+    assert status == 422, body
+    field = body["fields"][0]
+    assert field["field"] == "hostname" and field["rule"] == "certificate_mismatch"
+    assert "not valid for the hostname wrong.test" in field["message"]
+    names = [p["description"] for p in a.api(
+        "GET", f"/api/v1/peering/enterprises/{alpha}/peers")[1]["items"]]
+    assert "Wrong name" not in names
+
+
+def test_a_peer_that_is_not_trusted_is_refused(sites):
+    a, b = sites
+    alpha = ent_id(a, "alpha")
+    status, peer = a.api("POST", f"/api/v1/peering/enterprises/{alpha}/peers",
+                         peer_body(b, "apk_not-a-key-b-issued", "Untrusted"))
+    assert status == 201, peer
+    run = sync(a, peer["id"])
+    assert run["state"] == "failed"
+    assert "does not trust this appliance" in run["message"]
+    assert "Nothing was changed" in run["message"]
+    peer = a.api("GET", f"/api/v1/peering/peers/{peer['id']}")[1]
+    assert peer["status"] == "not_trusted"
+
+    # A real key, but for an enterprise that does not exist on B.
+    key = trust(b, "bravo", "a.test")
+    a.api("PUT", f"/api/v1/peering/peers/{peer['id']}", {"key": key, "peer_eid": "nope"})
+    status, run = a.api("POST", f"/api/v1/peering/enterprises/{alpha}/check")
+    a.wait_job(run["run_id"])
+    peer = a.api("GET", f"/api/v1/peering/peers/{peer['id']}")[1]
+    assert peer["status"] == "enterprise_not_found", peer
+    assert "bravo" in peer["status_message"]
+    a.api("DELETE", f"/api/v1/peering/peers/{peer['id']}")
+
+
+def test_key_from_the_wrong_address_is_refused(sites):
+    """B issued the key to a.test; the same key sent from another address is refused."""
+    a, b = sites
+    key = trust(b, "bravo", "203.0.113.7")
+    status, body = a.api("POST", "/api/v1/peering/peer-enterprises",
+                         {"hostname": "b.test", "port": b.port, "key": key})
+    assert status == 502 and body["error"] == "not_trusted"
+    assert "issued to 203.0.113.7" in body["message"] and "127.0.0.1" in body["message"]
+
+
+def test_peering_two_enterprises_on_the_same_appliance(sites):
+    a, _b = sites
+    alpha, local = ent_id(a, "alpha"), ent_id(a, "alpha-two")
+    key = trust(a, "alpha-two", "a.test")
+    status, peer = a.api("POST", f"/api/v1/peering/enterprises/{alpha}/peers", {
+        **peer_body(a, key, "Same box", eid="alpha-two"), "hostname": "a.test",
+        "port": a.port})
+    assert status == 201, peer
+    run = sync(a, peer["id"])
+    # alpha-two has no contacts of its own; what it imported from peers is never re-offered.
+    assert run["state"] == "succeeded" and run["counts"]["added"] == 0, run
+    status, offered = a.api("POST", "/api/v1/peering/peer-enterprises",
+                            {"hostname": "a.test", "port": a.port, "key": key})
+    assert [e["eid"] for e in offered["items"]] == ["alpha-two"]
+    assert local != alpha
+
+
+def test_peer_stopped_mid_sync_removes_nothing(tmp_path, ca):
+    root = tmp_path
+    seed(root / "b.test", "bravo", 30_000)
+    a = peer_sites.start(root, "a.test", ca)
+    b = peer_sites.start(root, "b.test", ca)
+    try:
+        key = trust(b, "bravo", "a.test")
+        alpha = ent_id(a, "alpha")
+        status, peer = a.api("POST", f"/api/v1/peering/enterprises/{alpha}/peers",
+                             peer_body(b, key))
+        assert sync(a, peer["id"])["counts"]["added"] == 30_000
+        before = contacts(a, alpha)
+
+        status, run = a.api("POST", f"/api/v1/peering/peers/{peer['id']}/sync")
+        deadline = time.monotonic() + 30
+        while True:  # stop B once A has read part of the contacts
+            _, now = a.api("GET", f"/api/v1/jobs/{run['run_id']}")
+            if now["progress"] >= 5 or now["state"] not in ("queued", "running"):
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        b.stop()
+        run = a.wait_job(run["run_id"])
+        assert run["state"] == "failed", f"B was stopped too late: {run}"
+        assert "Nothing was changed" in run["message"]
+        after = contacts(a, alpha)
+        assert after["total"] == 30_000 and after["items"] == before["items"]
+        peer = a.api("GET", f"/api/v1/peering/peers/{peer['id']}")[1]
+        assert peer["status"] == "unreachable", peer
+    finally:
+        b.stop()
+        a.stop()
