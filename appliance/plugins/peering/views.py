@@ -22,7 +22,10 @@ COLUMNS = [
     Column("server", "Server", case((Peer.kind == MCS, Peer.hostname), else_="N/A")),
     Column("type", "Peer Type", case((Peer.kind == MCS, TYPES[MCS]), else_=TYPES[EXTERNAL])),
     Column("version", "Peer Server Version", Peer.version),
-    Column("status", "Status", case((Peer.kind == MCS, Peer.status), else_="N/A")),
+    # Sorted as shown: by the status's words, N/A for external peers.
+    Column("status", "Status", case((Peer.kind != MCS, "N/A"),
+                                    *((Peer.status == k, v) for k, v in STATUSES.items()),
+                                    else_=Peer.status)),
 ]
 
 

@@ -1,0 +1,282 @@
+"""The Peering tab's rules (seeds 000 and 001), in process. The peer link itself is tested
+with two real appliances in test_peer_link.py."""
+
+import json
+import re
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from appliance.db import db
+from appliance.directory import replace_source
+from appliance.jobs import days_spec, every_n_days
+from appliance.models import Account, Contact, Enterprise, JobSchedule, TrustedServer
+from appliance.plugins.peering.models import Peer
+
+
+@pytest.fixture
+def app(make_app):
+    # peer.test answers nowhere: saving checks its certificate, finds it unreachable, and
+    # saves with a note (a peer may be down for a while).
+    return make_app(PEER_HOSTS="peer.test=127.0.0.9,old.test=127.0.0.9,new.test=127.0.0.9",
+                    PEER_TIMEOUT=2, TIMEZONE="America/Toronto")
+
+
+@pytest.fixture
+def ent(app, admin):
+    admin.post("/enterprises", data={"name": "Acme", "eid": "acme"})
+    with app.app_context():
+        return db.session.scalar(select(Enterprise.id).where(Enterprise.eid == "acme"))
+
+
+def mcs(**kw):
+    return {"kind": "mcs", "description": "Peer one", "hostname": "peer.test", "port": 443,
+            "peer_eid": "bravo", "key": "apk_x", "dialing_prefix": "", "days": 1, "hour": 2,
+            "minute": 30, "ampm": "AM", **kw}
+
+
+def external(**kw):
+    return {"kind": "external", "description": "OCS", "servers": "ldap.ocs.test",
+            "security": "none", "base_dn": "dc=ocs,dc=test", "filter": "(objectClass=person)",
+            "scope": "sub", "page_size": 500, "preset": "OpenLDAP", "password": "s3cret-bind",
+            "days": 0, "hour": 12, "minute": 0, "ampm": "PM", **kw}
+
+
+def add(api, ent, body):
+    return api("POST", f"/api/v1/peering/enterprises/{ent}/peers", json=body)
+
+
+def rule_of(resp, field):
+    assert resp.status_code == 422, resp.get_json()
+    return {f["field"]: (f["rule"], f["message"]) for f in resp.get_json()["fields"]}[field]
+
+
+@pytest.mark.parametrize("value,ok", [("a" * 64, True), ("a" * 65, False), ("Main site-2", True),
+                                      ("", False), ("under_score", False), ("dot.name", False),
+                                      ("café", False), ("semi;colon", False)])
+def test_description_rule(api, ent, value, ok):
+    resp = add(api, ent, mcs(description=value))
+    if ok:
+        assert resp.status_code == 201, resp.get_json()
+    else:
+        rule, msg = rule_of(resp, "description")
+        assert msg.startswith("Description ")
+        assert rule in ("length", "required", "alphanumeric_dashes_spaces")
+
+
+@pytest.mark.parametrize("value,rule", [
+    ("abcd", None), ("abc", "length"), ("a" * 32, None), ("a" * 33, "length"),
+    ("ab-12", None), ("ab cd", "forbidden_characters"), ("ab|cd", "forbidden_characters"),
+    ("ab,cd", "forbidden_characters"), ("ab;cd", "forbidden_characters"),
+    ("ab:cd", "forbidden_characters"), ("ab_cd", "alphanumeric_and_dashes"),
+    ("", "required")])
+def test_peer_enterprise_id_rule(api, ent, value, rule):
+    resp = add(api, ent, mcs(peer_eid=value))
+    if rule is None:
+        assert resp.status_code == 201, resp.get_json()
+    else:
+        got, msg = rule_of(resp, "peer_eid")
+        assert got == rule and msg.startswith("Peer enterprise ID")
+
+
+def test_enterprise_id_messages_use_the_seeds_words(api, ent):
+    assert rule_of(add(api, ent, mcs(peer_eid="abc")), "peer_eid")[1] == \
+        "Peer enterprise ID must be 4 to 32 characters"
+    assert "( | , ; : )" in rule_of(add(api, ent, mcs(peer_eid="a|bcd")), "peer_eid")[1]
+
+
+@pytest.mark.parametrize("value,ok", [("", True), ("9", True), ("-9", True), ("*#9 ,;:|x", True),
+                                      ("1" * 20, True), ("-" + "1" * 19, True),
+                                      ("1" * 21, False)])
+def test_dialing_prefix_rule(api, ent, value, ok):
+    resp = add(api, ent, mcs(dialing_prefix=value))
+    if not ok:
+        assert rule_of(resp, "dialing_prefix") == (
+            "max_length", "Peer Dialing Prefix must be at most 20 characters")
+        return
+    assert resp.status_code == 201
+    peer = resp.get_json()
+    assert peer["dialing_prefix"] == value  # kept exactly, leading - included
+    assert peer["dialing"]["append_outgoing_digit"] is (not value.startswith("-"))
+    assert peer["dialing"]["digits"] == value.removeprefix("-")
+
+
+def test_every_broken_rule_is_reported_and_nothing_is_saved(app, api, ent):
+    resp = add(api, ent, mcs(description="x" * 70, hostname="not a host", peer_eid="a:b",
+                             port=70000, hour=13, minute=60, ampm="XM", days=-1))
+    fields = {f["field"] for f in resp.get_json()["fields"]}
+    assert fields == {"description", "hostname", "peer_eid", "port", "hour", "minute", "ampm",
+                      "days"}
+    with app.app_context():
+        assert db.session.scalar(select(Peer.id)) is None
+
+
+def test_a_new_peer_needs_a_key_and_a_saved_one_keeps_it(app, api, ent):
+    assert rule_of(add(api, ent, mcs(key="")), "key")[0] == "required"
+    peer = add(api, ent, mcs()).get_json()
+    assert peer["notes"] and "could not be checked" in peer["notes"][0]
+    resp = api("PUT", f"/api/v1/peering/peers/{peer['id']}", json={"description": "Renamed"})
+    assert resp.status_code == 200 and resp.get_json()["key_set"] is True
+    with app.app_context():
+        row = db.session.get(Peer, peer["id"])
+        assert row.description == "Renamed"
+        assert "apk_x" not in row.key_sealed  # sealed at rest
+
+
+def test_failed_edit_leaves_the_peer_as_it_was(app, api, admin, ent):
+    peer = add(api, ent, mcs()).get_json()
+    resp = api("PUT", f"/api/v1/peering/peers/{peer['id']}",
+               json={"description": "ok name", "peer_eid": "no"})
+    assert resp.status_code == 422
+    page = admin.post(f"/peering/{peer['id']}", data={**mcs(), "description": "bad_name"},
+                      htmx=True)
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert "bad_name" in html and "Description must contain only alphanumeric" in html
+    assert api("GET", f"/api/v1/peering/peers/{peer['id']}").get_json()["description"] == \
+        "Peer one"
+
+
+def test_secrets_are_never_shown_back(app, api, admin, ent):
+    ext = add(api, ent, external()).get_json()
+    peer = add(api, ent, mcs(key="apk_top-secret-key")).get_json()
+    for p in (ext, peer):
+        body = json.dumps(api("GET", f"/api/v1/peering/peers/{p['id']}").get_json())
+        assert "s3cret-bind" not in body and "apk_top-secret-key" not in body
+        html = admin.get(f"/peering/{p['id']}").get_data(as_text=True)
+        assert "s3cret-bind" not in html and "apk_top-secret-key" not in html
+    audit = admin.get("/audit").get_data(as_text=True)
+    assert "OCS" in audit and "s3cret" not in audit and "apk_top" not in audit
+
+
+def test_table_columns_na_and_server_side_sorting(app, api, admin, ent):
+    add(api, ent, mcs(description="Zulu", hostname="peer.test"))
+    add(api, ent, mcs(description="Alpha", hostname="old.test"))
+    add(api, ent, external(description="Mike"))
+    with app.app_context():
+        db.session.execute(Peer.__table__.update().where(Peer.description == "Zulu")
+                           .values(version="9.5.0", status="connected"))
+        db.session.execute(Peer.__table__.update().where(Peer.description == "Alpha")
+                           .values(version="9.1.0", status="unreachable"))
+        db.session.commit()
+
+    def order(sort, direction="asc"):
+        html = admin.get(f"/peering/?sort={sort}&dir={direction}", htmx=True).get_data(
+            as_text=True)
+        assert html.lstrip().startswith('<div id="peer-table"')  # the table partial only
+        return re.findall(r'data-peer="\d+">\s*<td><a [^>]*>([^<]+)</a>', html)
+
+    assert order("description") == ["Alpha", "Mike", "Zulu"]
+    assert order("description", "desc") == ["Zulu", "Mike", "Alpha"]
+    assert order("server") == ["Mike", "Alpha", "Zulu"]  # N/A < old.test < peer.test
+    assert order("type") == ["Mike", "Zulu", "Alpha"]  # External first; then by id
+    assert order("version", "desc")[:2] == ["Zulu", "Alpha"]
+    assert order("status") == ["Zulu", "Mike", "Alpha"]  # connected < N/A < unreachable
+    page = admin.get("/peering/").get_data(as_text=True)
+    assert page.count(">N/A<") >= 3  # server, version and status of the external peer
+    assert "MiCollab Client Service" in page and "External" in page
+    assert 'href="https://peer.test/" target="_blank"' in page
+    assert "9.4 and above" in page and "MiCloud Flex on GCP" in page
+
+
+def test_delete_takes_schedule_and_imported_contacts_nothing_else(app, api, admin, ent):
+    one = add(api, ent, mcs(description="One")).get_json()
+    two = add(api, ent, mcs(description="Two")).get_json()
+    with app.app_context():
+        e = db.session.get(Enterprise, ent)
+        for source in (one["source"], two["source"], "sync:9"):
+            replace_source(Contact, e, source, source, [
+                {"external_id": f"{source}-{i}", "last_name": f"N{i}"} for i in range(5)])
+        schedules = set(db.session.scalars(select(JobSchedule.target)))
+        assert {one["source"], two["source"]} <= schedules
+    page = admin.get(f"/peering/{one['id']}").get_data(as_text=True)
+    assert "its synchronizer and its schedule, and the 5 contact(s) imported from it" in page
+    resp = admin.post(f"/peering/{one['id']}/delete", htmx=True)
+    assert resp.status_code == 204
+    with app.app_context():
+        left = db.session.execute(select(Contact.source)).scalars().all()
+        assert sorted(set(left)) == sorted([two["source"], "sync:9"]) and len(left) == 10
+        schedules = set(db.session.scalars(select(JobSchedule.target)))
+        assert one["source"] not in schedules and two["source"] in schedules
+        assert db.session.get(Peer, two["id"]) is not None
+
+
+def test_changed_hostname_moves_the_trusted_server(app, api, admin, ent):
+    api("POST", f"/api/v1/enterprises/{ent}/trusted-servers", json={"address": "old.test"})
+    peer = add(api, ent, mcs(hostname="old.test")).get_json()
+    resp = api("PUT", f"/api/v1/peering/peers/{peer['id']}", json={"hostname": "new.test"})
+    notes = resp.get_json()["notes"]
+    assert any("Trusted server old.test of acme now reads new.test" in n for n in notes)
+    with app.app_context():
+        assert db.session.scalars(select(TrustedServer.address)).all() == ["new.test"]
+    other = add(api, ent, mcs(description="Other", hostname="old.test")).get_json()
+    resp = api("PUT", f"/api/v1/peering/peers/{other['id']}", json={"hostname": "peer.test"})
+    assert any("acme has no trusted server old.test; if peer.test should also read" in n
+               for n in resp.get_json()["notes"])
+    with app.app_context():  # nothing invented: the admin is told what to add
+        assert db.session.scalars(select(TrustedServer.address)).all() == ["new.test"]
+
+
+def test_upn_presence_warning(app, api, admin, ent):
+    peer = add(api, ent, mcs()).get_json()
+    assert peer["warning"] is None
+    with app.app_context():
+        db.session.add(Account(enterprise_id=ent, source="manual", external_id="1",
+                               login="ada@acme.test"))
+        db.session.execute(Peer.__table__.update().values(version="9.5.0"))
+        db.session.commit()
+    warning = api("GET", f"/api/v1/peering/peers/{peer['id']}").get_json()["warning"]
+    assert "9.4 or later" in warning and "this appliance" in warning  # this one is 0.1.0
+    assert "9.4 or later" in admin.get(f"/peering/{peer['id']}").get_data(as_text=True)
+
+
+def test_schedule_next_run_in_the_appliances_time_zone(app, api, ent):
+    peer = add(api, ent, mcs(days=7, hour=2, minute=30, ampm="AM")).get_json()
+    at = datetime.fromisoformat(peer["next_sync_at"].removesuffix("Z"))
+    assert (at.hour, at.minute) in ((7, 30), (6, 30))  # 2:30 AM in Toronto (EST / EDT)
+    assert peer["schedule"]["tz"] == "America/Toronto"
+    assert every_n_days(peer["schedule"], at) - at == (at - at).__class__(days=7)
+    ext = add(api, ent, external(days=0)).get_json()
+    assert ext["next_sync_at"] is None  # 0 days: only Sync Now
+
+
+def test_saving_again_does_not_move_the_schedule():
+    from zoneinfo import ZoneInfo
+    tz = ZoneInfo("Europe/Paris")
+    values = {"days": 3, "hour": 11, "minute": 5, "ampm": "PM"}
+    first = days_spec(values, tz, datetime(2026, 11, 1, 12))
+    assert days_spec(values, tz, datetime(2026, 11, 2, 12), old=first) == first
+    assert days_spec({**values, "days": 2}, tz, datetime(2026, 11, 2, 12), old=first)[
+        "anchor"] == "2026-11-02"
+    midnight = days_spec({**values, "hour": 12, "ampm": "AM"}, tz, datetime(2026, 11, 1, 12))
+    # 12:05 AM in Paris (UTC+1) is 23:05 UTC the evening before.
+    assert every_n_days(midnight, datetime(2026, 11, 1, 12)) == datetime(2026, 11, 1, 23, 5)
+
+
+def test_deleting_the_enterprise_removes_peer_schedules(app, api, ent):
+    peer = add(api, ent, mcs()).get_json()
+    assert api("DELETE", f"/api/v1/enterprises/{ent}").status_code == 204
+    with app.app_context():
+        assert db.session.get(Peer, peer["id"]) is None
+        assert peer["source"] not in set(db.session.scalars(select(JobSchedule.target)))
+
+
+def test_pages_switch_between_peer_types(admin, ent):
+    page = admin.get("/peering/new").get_data(as_text=True)
+    assert 'name="hostname"' in page and "Select Enterprise" in page
+    assert 'name="servers"' not in page
+    part = admin.get("/peering/new?kind=external&description=Keep+me", htmx=True,
+                     headers={"HX-Target": "peer-form"}).get_data(as_text=True)
+    assert part.lstrip().startswith('<form id="peer-form"')
+    assert 'name="servers"' in part and 'name="hostname"' not in part and "Keep me" in part
+    assert "XMPP gateway" in part and "Test connection" in part
+
+
+def test_select_enterprise_explains_what_is_missing(admin, ent):
+    html = admin.post("/peering/enterprises", data={"hostname": "", "key": ""},
+                      htmx=True).get_data(as_text=True)
+    assert "Type the peer&#39;s Hostname first" in html or "Hostname first" in html
+    html = admin.post("/peering/enterprises", data={"hostname": "peer.test", "key": "apk_x"},
+                      htmx=True).get_data(as_text=True)
+    assert "Cannot connect to peer.test" in html and 'name="peer_eid"' in html
