@@ -319,7 +319,7 @@ def _connect(settings: LdapSettings) -> tuple[ldap3.Connection, str]:
     failures: list[tuple[str, _Skip]] = []
     for server in (s for s in settings.servers if s and s.strip()):
         host, port = _endpoint(server, settings.effective_port)
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        where = f"[{host}]:{port}" if host.count(":") > 1 else f"{host}:{port}"
         try:
             return _connect_host(settings, host, port, context), where
         except _Skip as skip:

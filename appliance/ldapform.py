@@ -3,6 +3,7 @@ servers, synchronizers): the same fields, rules and messages for pages and API."
 
 import os
 
+from appliance.ldapdir import LdapSettings
 from appliance.validation import Field, Rule, Schema, host_or_ip, int_range, max_length, one_of
 
 PRESETS = ("Active Directory", "Active Directory (UPN login)", "OpenLDAP")
@@ -67,8 +68,6 @@ SCHEMA = Schema("LdapSettings", *FIELDS)
 
 def settings(values: dict, password: str):
     """An ldapdir.LdapSettings from validated form values and the (unsealed) password."""
-    from appliance.ldapdir import LdapSettings
-
     return LdapSettings(
         servers=values["servers"].replace(",", " ").split(), port=values.get("port"),
         security=values["security"], ca_file=values.get("ca_file") or "",

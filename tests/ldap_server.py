@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -25,8 +27,20 @@ READER_DN = f"cn=reader,ou=service,{SUFFIX}"
 READER_PASSWORD = "reader-Secret-7c1e"
 PEOPLE_DN = f"ou=people,{SUFFIX}"
 USERS_DN = f"ou=users,{SUFFIX}"
+# ManageDsaIT: admin changes act on referral objects themselves instead of being referred.
+MANAGE_DSA_IT = [("2.16.840.1.113730.3.4.2", True, None)]
 
-_SAFE_LDIF = re.compile(r"^[\x01-\x09\x0b\x0c\x0e-\x1f\x21-\x39\x3b\x3d-\x7f][\x01-\x09\x0b\x0c\x0e-\x7f]*$")
+# RFC 2849 SAFE-STRING: ASCII without NUL, LF, CR; not starting with space, ":" or "<".
+_SAFE_LDIF = re.compile(r"^[\x01-\x09\x0b\x0c\x0e-\x1f\x21-\x39\x3b\x3d-\x7f]"
+                        r"[\x01-\x09\x0b\x0c\x0e-\x7f]*$")
+
+
+def _stopped(task: Path) -> bool:
+    try:
+        stat = (task / "stat").read_text()
+    except FileNotFoundError:  # the thread has ended
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
 
 
 def free_port() -> int:
@@ -126,19 +140,60 @@ class Slapd(ServerProcess):
         """Write the config, load the seed entries, start slapd; retry on a port clash."""
         if not self._seeded:
             self._write_files()
-            self._slapadd()
+            self._slapadd(seed=True)
             self._seeded = True
+        elif self._pending:  # entries added while stopped
+            self._slapadd(seed=False)
         for attempt in range(3):
             self.ldap_port, self.ldaps_port = free_port(), free_port()
             self.args = ["slapd", "-f", str(self.conf), "-h", f"{self.url} {self.ldaps_url}",
                          "-d", "none"]  # "-d 0" prints nothing, so "slapd starting" never shows
             self.match, self.output, self._ready = None, [], threading.Event()
             try:
-                return super().start()
+                super().start()
             except RuntimeError:
                 if attempt == 2 or "Address already in use" not in "".join(self.output):
                     raise
+                continue
+            self._wait_listening()
+            return self
         raise AssertionError("unreachable")
+
+    def _wait_listening(self) -> None:
+        """slapd says "starting" before its daemon thread calls listen(): wait for that."""
+        deadline = time.monotonic() + self.timeout
+        for port in (self.ldap_port, self.ldaps_port):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or not self.running:
+                        self.stop()
+                        raise RuntimeError(f"slapd is not listening on port {port}:\n"
+                                           + "".join(self.output)) from None
+                    time.sleep(0.01)
+
+    def pause(self) -> None:
+        """SIGSTOP slapd and wait until every thread is stopped: connections are still
+        accepted by the kernel, but nothing answers (for timeout tests)."""
+        os.kill(self.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        tasks = Path(f"/proc/{self.pid}/task")
+        while not all(_stopped(task) for task in tasks.iterdir()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("slapd did not stop")
+            time.sleep(0.005)
+
+    def resume(self) -> None:
+        """SIGCONT after `pause()`."""
+        os.kill(self.pid, signal.SIGCONT)
+
+    def _drain(self) -> None:
+        try:
+            super()._drain()
+        finally:
+            self.proc.stdout.close()
 
     def stop(self, timeout: float = 10) -> None:
         """Close the admin connection and stop slapd by PID."""
@@ -183,8 +238,8 @@ class Slapd(ServerProcess):
         ]
         self.conf.write_text("\n".join(lines) + "\n")
 
-    def _slapadd(self) -> None:
-        base = [
+    def _slapadd(self, seed: bool) -> None:
+        base = [] if not seed else [
             (SUFFIX, {"objectClass": ["dcObject", "organization"], "dc": "example",
                       "o": "Example"}),
             (PEOPLE_DN, {"objectClass": "organizationalUnit", "ou": "people"}),
@@ -211,14 +266,14 @@ class Slapd(ServerProcess):
         if self._conn is None or self._conn.closed:
             server = ldap3.Server("127.0.0.1", port=self.ldap_port, get_info=ldap3.NONE)
             self._conn = ldap3.Connection(server, ROOT_DN, ROOT_PASSWORD, auto_bind=True,
-                                          raise_exceptions=True)
+                                          raise_exceptions=True, auto_referrals=False)
         return self._conn
 
     def add(self, dn: str, attrs: dict) -> str:
         """Add an entry (loaded by slapadd if slapd has not started yet); return its DN."""
         if self.running:
             attrs = dict(attrs)
-            self.admin.add(dn, attributes=attrs)
+            self.admin.add(dn, attributes=attrs, controls=MANAGE_DSA_IT)
         else:
             self._pending.append(ldif_record(dn, attrs))
         return dn
@@ -234,14 +289,14 @@ class Slapd(ServerProcess):
             else:
                 values = value if isinstance(value, list) else [value]
                 mods[name] = [(ldap3.MODIFY_REPLACE, values)]
-        self.admin.modify(dn, mods)
+        self.admin.modify(dn, mods, controls=MANAGE_DSA_IT)
 
     def delete(self, dn: str) -> None:
-        self.admin.delete(dn)
+        self.admin.delete(dn, controls=MANAGE_DSA_IT)
 
     def rename(self, dn: str, new_rdn: str, new_superior: str | None = None) -> str:
         """modify_dn; return the new DN."""
-        self.admin.modify_dn(dn, new_rdn, new_superior=new_superior)
+        self.admin.modify_dn(dn, new_rdn, new_superior=new_superior, controls=MANAGE_DSA_IT)
         parent = new_superior if new_superior is not None else dn.split(",", 1)[1]
         return f"{new_rdn},{parent}"
 

@@ -101,8 +101,8 @@ def _from_ldap(ctx: JobContext, peer: Peer) -> list[dict]:
             if len(rows) % 1000 == 0:
                 ctx.progress(min(85, 1 + len(rows) / 1000), f"Read {len(rows):,} entries")
     except ldapdir.LdapError as exc:
-        raise JobFailed(f"{exc.message}. Nothing was changed in the Corporate Directory.") \
-            from None
+        raise JobFailed(f"{exc.message.rstrip('.')}. Nothing was changed in the Corporate "
+                        "Directory.") from None
     ctx.count(failed=failed)
     return list(rows.values())
 
