@@ -49,8 +49,9 @@ system-deps:
 lint:
 	$(BIN)/ruff check .
 
-bench: install
+bench: install-test system-deps
 	$(BIN)/python bench/directory_page.py
+	$(BIN)/python bench/peer_import.py
 
 clean:
 	rm -rf $(VENV) node_modules appliance/static/vendor
