@@ -91,3 +91,29 @@ def test_a_directory_that_shrinks_past_the_threshold_needs_confirming(app, api, 
     with app.app_context():
         assert app.extensions["appliance"].jobs.wait(run["run_id"]).state == "succeeded"
         assert db.session.query(Contact).filter_by(source=p["source"]).count() == 1
+
+
+def test_sync_announces_contacts_imported_and_works_without_federation(make_app, slapd):
+    """Peering calls the host's contacts-imported event; federation left out breaks nothing."""
+    from appliance import hookimpl
+    from appliance.models import Enterprise
+    from appliance.plugins.peering import service
+
+    seen = []
+
+    class Recorder:
+        @hookimpl
+        def appliance_contacts_imported(self, enterprise, source, result):
+            seen.append((enterprise.eid, source, result.added))
+
+    app = make_app(DISABLE_PLUGINS="federation", EXTRA_PLUGINS=[("recorder", Recorder())])
+    assert not app.extensions["appliance"].plugins.enabled("federation")
+    with app.test_request_context():
+        ent = Enterprise(eid="acme", name="Acme")
+        db.session.add(ent)
+        db.session.commit()
+        p, _ = service.save(ent, peer(slapd))
+        jobs = app.extensions["appliance"].jobs
+        run, _ = jobs.submit(service.KIND, p.source)
+        assert jobs.wait(run.id).state == "succeeded"
+        assert seen == [("acme", p.source, 20)]
