@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from appliance import create_app  # noqa: E402
 from appliance.peers import PeerClient  # noqa: E402
 from tests import peer_sites  # noqa: E402
-from tests.test_peer_link import ent_id, peer_body, seed, trust  # noqa: E402
+from tests.peer_sites import ent_id, peer_body, seed, trust  # noqa: E402
 
 
 def job_seconds(run: dict) -> float:

@@ -15,6 +15,10 @@ from pathlib import Path
 
 import trustme
 
+from appliance import create_app, migrate
+from appliance.db import db
+from appliance.directory import replace_source
+from appliance.models import Contact, Enterprise
 from tests.servers import ApplianceProcess, Nginx, appliance_command
 
 PASSWORD = "correct-horse-battery"
@@ -103,3 +107,63 @@ def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = (
         app.stop()
         raise
     return Site(name, data_dir, app, tls, token)
+
+
+def run_pair(root: Path, ca: trustme.CA, bravo_contacts: int):
+    """Yield (A, B): a.test, and b.test whose enterprise bravo has `bravo_contacts` contacts
+    of its own; both stopped afterwards. `yield from` it in a fixture."""
+    seed(root / "b.test", "bravo", bravo_contacts)
+    a = start(root, "a.test", ca)
+    try:
+        b = start(root, "b.test", ca)
+    except Exception:
+        a.stop()
+        raise
+    try:
+        yield a, b
+    finally:
+        b.stop()
+        a.stop()
+
+
+def seed(data_dir, eid: str, n: int) -> None:
+    """Give a site's database (before it serves) an enterprise with n contacts of its own."""
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret"})
+    migrate.upgrade(app)
+    with app.app_context():
+        ent = Enterprise(eid=eid, name=eid.title())
+        db.session.add(ent)
+        db.session.commit()
+        rows = [{"external_id": f"u{i}", "first_name": f"First{i}", "last_name": f"Last{i:05d}",
+                 "email": f"user{i}@{eid}.test", "phone": f"{2000 + i}",
+                 "im_address": f"user{i}@{eid}.test"} for i in range(n)]
+        replace_source(Contact, ent, "sync:1", "Directory", rows)
+    app.extensions["appliance"].jobs.shutdown()
+
+
+def ent_id(site, eid: str) -> int:
+    items = site.api("GET", "/api/v1/enterprises?q=" + eid)[1]["items"]
+    if items:
+        return items[0]["id"]
+    status, ent = site.api("POST", "/api/v1/enterprises", {"name": eid.title(), "eid": eid})
+    assert status == 201, ent
+    return ent["id"]
+
+
+def trust(site, eid: str, address: str) -> str:
+    """Trust `address` in the enterprise; return the peer key (a new one if it had one)."""
+    ent = ent_id(site, eid)
+    status, t = site.api("POST", f"/api/v1/enterprises/{ent}/trusted-servers",
+                         {"address": address, "description": "peer"})
+    if status == 422:  # already trusted: issue a fresh key
+        tid = next(x["id"] for x in site.api("GET", f"/api/v1/enterprises/{ent}")[1]
+                   ["trusted_servers"] if x["address"] == address)
+        status, t = site.api("POST", f"/api/v1/enterprises/{ent}/trusted-servers/{tid}/key")
+    assert status in (200, 201) and t["peer_key"].startswith("apk_"), t
+    return t["peer_key"]
+
+
+def peer_body(b, key, description="Bravo peer", eid="bravo", **kw):
+    return {"kind": "mcs", "description": description, "hostname": b.name, "port": b.port,
+            "peer_eid": eid, "key": key, "dialing_prefix": "-9", "days": 1, "hour": 2,
+            "minute": 30, "ampm": "AM", **kw}

@@ -5,26 +5,8 @@ import time
 import pytest
 import trustme
 
-from appliance import create_app, migrate
-from appliance.db import db
-from appliance.directory import replace_source
-from appliance.models import Contact, Enterprise
 from tests import peer_sites
-
-
-def seed(data_dir, eid: str, n: int) -> None:
-    """Give a site's database (before it serves) an enterprise with n contacts of its own."""
-    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret"})
-    migrate.upgrade(app)
-    with app.app_context():
-        ent = Enterprise(eid=eid, name=eid.title())
-        db.session.add(ent)
-        db.session.commit()
-        rows = [{"external_id": f"u{i}", "first_name": f"First{i}", "last_name": f"Last{i:05d}",
-                 "email": f"user{i}@{eid}.test", "phone": f"{2000 + i}",
-                 "im_address": f"user{i}@{eid}.test"} for i in range(n)]
-        replace_source(Contact, ent, "sync:1", "Directory", rows)
-    app.extensions["appliance"].jobs.shutdown()
+from tests.peer_sites import ent_id, peer_body, seed, trust
 
 
 @pytest.fixture(scope="module")
@@ -36,45 +18,7 @@ def ca():
 def sites(tmp_path_factory, ca):
     """A (a.test on 127.0.0.1) and B (b.test on 127.0.0.2); B's enterprise bravo has 1,234
     contacts and trusts a.test."""
-    root = tmp_path_factory.mktemp("peers")
-    seed(root / "b.test", "bravo", 1234)
-    a = peer_sites.start(root, "a.test", ca)
-    try:
-        b = peer_sites.start(root, "b.test", ca)
-    except Exception:
-        a.stop()
-        raise
-    yield a, b
-    b.stop()
-    a.stop()
-
-
-def ent_id(site, eid: str) -> int:
-    items = site.api("GET", "/api/v1/enterprises?q=" + eid)[1]["items"]
-    if items:
-        return items[0]["id"]
-    status, ent = site.api("POST", "/api/v1/enterprises", {"name": eid.title(), "eid": eid})
-    assert status == 201, ent
-    return ent["id"]
-
-
-def trust(site, eid: str, address: str) -> str:
-    """Trust `address` in the enterprise; return the peer key (a new one if it had one)."""
-    ent = ent_id(site, eid)
-    status, t = site.api("POST", f"/api/v1/enterprises/{ent}/trusted-servers",
-                         {"address": address, "description": "peer"})
-    if status == 422:  # already trusted: issue a fresh key
-        tid = next(x["id"] for x in site.api("GET", f"/api/v1/enterprises/{ent}")[1]
-                   ["trusted_servers"] if x["address"] == address)
-        status, t = site.api("POST", f"/api/v1/enterprises/{ent}/trusted-servers/{tid}/key")
-    assert status in (200, 201) and t["peer_key"].startswith("apk_"), t
-    return t["peer_key"]
-
-
-def peer_body(b, key, description="Bravo peer", eid="bravo", **kw):
-    return {"kind": "mcs", "description": description, "hostname": b.name, "port": b.port,
-            "peer_eid": eid, "key": key, "dialing_prefix": "-9", "days": 1, "hour": 2,
-            "minute": 30, "ampm": "AM", **kw}
+    yield from peer_sites.run_pair(tmp_path_factory.mktemp("peers"), ca, 1234)
 
 
 def sync(site, peer_id) -> dict:

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from tests import peer_sites
 from tests.e2e.test_browser import PASSWORD, open_page, shot  # noqa: F401 (fixture)
-from tests.test_peer_link import ent_id, seed, trust
+from tests.peer_sites import ent_id, trust
 
 pytestmark = pytest.mark.browser
 
@@ -21,17 +21,7 @@ def settled(page) -> None:
 
 @pytest.fixture
 def sites(tmp_path):
-    ca = trustme.CA()
-    seed(tmp_path / "b.test", "bravo", 25)
-    a = peer_sites.start(tmp_path, "a.test", ca)
-    try:
-        b = peer_sites.start(tmp_path, "b.test", ca)
-    except Exception:
-        a.stop()
-        raise
-    yield a, b
-    b.stop()
-    a.stop()
+    yield from peer_sites.run_pair(tmp_path, trustme.CA(), 25)
 
 
 def test_add_select_enterprise_sync_sort_edit_delete(sites, open_page):  # noqa: F811
