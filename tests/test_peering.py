@@ -280,3 +280,14 @@ def test_select_enterprise_explains_what_is_missing(admin, ent):
     html = admin.post("/peering/enterprises", data={"hostname": "peer.test", "key": "apk_x"},
                       htmx=True).get_data(as_text=True)
     assert "Cannot connect to peer.test" in html and 'name="peer_eid"' in html
+
+
+def test_a_peer_cannot_be_deleted_while_its_sync_runs(app, api, ent):
+    from appliance.models import JobRun
+    peer = add(api, ent, mcs()).get_json()
+    with app.app_context():
+        db.session.add(JobRun(kind="peering.sync", target=peer["source"], state="running"))
+        db.session.commit()
+    resp = api("DELETE", f"/api/v1/peering/peers/{peer['id']}")
+    assert resp.status_code == 409 and "once the sync ends" in resp.get_json()["message"]
+    assert api("GET", f"/api/v1/peering/peers/{peer['id']}").status_code == 200

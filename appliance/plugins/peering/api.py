@@ -97,7 +97,10 @@ def delete_peer(peer_id):
     peer = _peer(peer_id)
     if peer is None:
         return error(404, "not_found", "No such peer")
-    return jsonify(deleted=service.delete(peer))
+    try:
+        return jsonify(deleted=service.delete(peer))
+    except service.Busy as exc:
+        return error(409, "busy", str(exc))
 
 
 @api.op("/peers/<int:peer_id>/sync", "POST", status=202,

@@ -13,8 +13,15 @@ from sqlalchemy import exists, func, select
 from appliance import __version__, audit, ldapform, vault
 from appliance.db import db, utcnow
 from appliance.directory import remove_source
-from appliance.jobs import SCHEDULE_FIELDS, days_spec
-from appliance.models import Account, Contact, Enterprise, JobSchedule, TrustedServer
+from appliance.jobs import ACTIVE, SCHEDULE_FIELDS, days_spec
+from appliance.models import (
+    Account,
+    Contact,
+    Enterprise,
+    JobRun,
+    JobSchedule,
+    TrustedServer,
+)
 from appliance.peers import PeerClient, PeerError, update_trusted
 from appliance.validation import (
     ENTERPRISE_ID_RULES,
@@ -240,8 +247,18 @@ def _follow_trust(ent: Enterprise, old: str, new: str) -> list[str]:
     return [note]
 
 
+class Busy(Exception):
+    """The peer cannot be deleted now: a sync of it is running."""
+
+
 def delete(peer: Peer) -> dict:
-    """Delete a peer with its synchronizer schedule and the contacts it imported."""
+    """Delete a peer with its synchronizer schedule and the contacts it imported.
+
+    Refused (Busy) while a sync of the peer runs, or the sync would bring them back.
+    """
+    if db.session.scalar(select(JobRun.id).where(JobRun.target == peer.source,
+                                                 JobRun.state.in_(ACTIVE))):
+        raise Busy(f"A sync of {peer.description} is running: delete it once the sync ends")
     ent = db.session.get(Enterprise, peer.enterprise_id)
     gone = impact(peer)
     current_app.extensions["appliance"].jobs.unschedule(KIND, peer.source)

@@ -135,7 +135,11 @@ def edit(peer_id):
 def remove(peer_id):
     peer = _peer(peer_id)
     name = peer.description
-    gone = service.delete(peer)
+    try:
+        gone = service.delete(peer)
+    except service.Busy as exc:
+        flash(str(exc), "error")
+        return redirect_to(url_for("peering.edit", peer_id=peer.id))
     flash(f"Peer server {name} deleted, with its synchronization schedule and "
           f"{gone['contacts']:,} imported contact(s).", "success")
     return redirect_to(url_for("peering.index"))
