@@ -18,6 +18,10 @@ DEFAULTS = {
     "PEER_CA_FILE": "",  # CA bundle that peer certificates are checked with; default: system
     "PEER_HOSTS": "",  # "name=address,..." for peers not in DNS, like /etc/hosts
     "PEER_TIMEOUT": 10,
+    "XMPP_CONFIG": "",  # the embedded Prosody's config file; default: <data dir>/xmpp/
+    "XMPP_PROSODYCTL": "prosodyctl",
+    "XMPP_PROSODY": "prosody",
+    "XMPP_DOMAIN": "",  # the first XMPP domain; default: HOSTNAME
 }
 
 
@@ -26,7 +30,8 @@ def from_env(env=os.environ) -> dict:
     cfg = dict(DEFAULTS)
     cfg["DATA_DIR"] = env.get("APPLIANCE_DATA_DIR", "instance")
     for key in ("DATABASE_URL", "PROFILE", "DISABLE_PLUGINS", "SECRET_KEY", "TRUSTED_PROXIES",
-                "HOSTNAME", "TIMEZONE", "PEER_CA_FILE", "PEER_HOSTS"):
+                "HOSTNAME", "TIMEZONE", "PEER_CA_FILE", "PEER_HOSTS", "XMPP_CONFIG",
+                "XMPP_PROSODYCTL", "XMPP_PROSODY", "XMPP_DOMAIN"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"]
     if env.get("APPLIANCE_PEER_TIMEOUT"):

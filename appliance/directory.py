@@ -1,9 +1,34 @@
-"""Contact and account import: replace one source's set atomically, or remove nothing."""
+"""Contact and account import: replace one source's set atomically, or remove nothing.
 
+A source (a synchronizer, a peer) hands its rows over batch by batch; they are staged in a
+temporary table, so memory stays flat however large the directory, and then merged into
+the real tables with a few set-based statements in one transaction: adds, updates and
+removals commit together, or not at all.
+"""
+
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    MetaData,
+    String,
+    Table,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from appliance.db import db, utcnow
 from appliance.models import Account, Contact, Enterprise
@@ -12,6 +37,7 @@ FIELDS = {
     Contact: ("first_name", "last_name", "email", "phone", "im_address", "federated"),
     Account: ("login", "first_name", "last_name", "email", "phone"),
 }
+_ALL = ("login", "first_name", "last_name", "email", "phone", "im_address", "federated")
 
 
 class SuspiciousImport(Exception):
@@ -31,59 +57,136 @@ class ImportResult:
                 "unchanged": self.unchanged}
 
 
+class SourceImport:
+    """Stage one source's new set of rows, then make the real tables equal it.
+
+        with SourceImport(enterprise, "sync:3", "Head office LDAP", (Account, Contact)) as imp:
+            for batch in batches:
+                imp.add(batch)          # dicts: external_id plus the models' fields
+            results = imp.commit(max_drop=0.5)
+
+    Rows are keyed by `external_id`, which must be unique within the source (the caller
+    reports duplicates). Anything that goes wrong before commit() returns changes nothing.
+    """
+
+    def __init__(self, enterprise: Enterprise, source: str, label: str,
+                 models: tuple = (Account, Contact)):
+        self.enterprise, self.source, self.label = enterprise, source, label
+        self.models = models
+        self.stage = Table(
+            f"stage_{uuid.uuid4().hex[:12]}", MetaData(),
+            Column("external_id", String(255), primary_key=True),
+            *(Column(f, Boolean if f == "federated" else String(255)) for f in _ALL),
+            prefixes=["TEMPORARY"])
+
+    def __enter__(self) -> "SourceImport":
+        self.conn = db.session.connection()
+        self.stage.create(self.conn)
+        return self
+
+    def __exit__(self, exc_type, *_exc) -> None:
+        if exc_type is not None:
+            db.session.rollback()
+        try:
+            self.stage.drop(db.session.connection())
+            db.session.commit()
+        except Exception:  # the connection went away with the failure: the table with it
+            db.session.rollback()
+
+    def add(self, rows: list[dict]) -> None:
+        """Stage a batch of rows (missing fields are empty)."""
+        if rows:
+            self.conn.execute(insert(self.stage), [
+                {"external_id": str(r["external_id"]),
+                 **{f: r.get(f, False if f == "federated" else "") for f in _ALL}}
+                for r in rows])
+
+    def count(self) -> int:
+        return self.conn.scalar(select(func.count()).select_from(self.stage))
+
+    def login_conflicts(self) -> list[tuple[str, str, str]]:
+        """Staged rows whose login another source's account of the enterprise already has:
+        (external_id, login, that source's label). The caller drops and reports them."""
+        s = self.stage
+        return [tuple(r) for r in self.conn.execute(
+            select(s.c.external_id, s.c.login, Account.source_label).join(
+                Account, and_(Account.enterprise_id == self.enterprise.id,
+                              Account.login == s.c.login, Account.source != self.source)))]
+
+    def drop(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        for i in range(0, len(keys), 500):
+            self.conn.execute(delete(self.stage).where(
+                self.stage.c.external_id.in_(keys[i:i + 500])))
+
+    def commit(self, *, complete: bool = True, max_drop: float = 0.5,
+               allow_drop: bool = False) -> dict:
+        """Merge the staged set into each model; return {model: ImportResult}.
+
+        Refuses (SuspiciousImport, nothing changed) when the source says its result is not
+        `complete`, or when more than `max_drop` of the existing rows would go and the
+        administrator did not `allow_drop`.
+        """
+        if not complete:
+            raise SuspiciousImport("The source returned an incomplete result; nothing was "
+                                   "removed")
+        total = self.count()
+        results, gone_rows = {}, {}
+        for model in self.models:
+            base = and_(model.enterprise_id == self.enterprise.id, model.source == self.source)
+            have = self.conn.scalar(select(func.count()).select_from(model).where(base))
+            cols = [model.id, model.external_id] + ([model.login] if model is Account else [])
+            gone = self.conn.execute(select(*cols).where(base, ~exists().where(
+                self.stage.c.external_id == model.external_id))).all()
+            if have and not allow_drop and len(gone) > max_drop * have:
+                raise SuspiciousImport(
+                    f"{len(gone)} of {have} entries would be removed, more than the "
+                    f"{round(max_drop * 100)}% safety threshold; nothing was changed")
+            gone_rows[model] = gone
+            results[model] = self._merge(model, base, gone, total)
+        db.session.commit()
+        for model, result in results.items():
+            if result.added + result.removed > 1000:
+                _refresh_stats(model)
+            _announce(model, self.enterprise, self.source, result, gone_rows[model])
+        return results
+
+    def _merge(self, model, base, gone, total: int) -> ImportResult:
+        s, fields, now = self.stage, FIELDS[model], utcnow()
+        ids = [g.id for g in gone]
+        for i in range(0, len(ids), 500):
+            self.conn.execute(delete(model).where(model.id.in_(ids[i:i + 500])))
+        same_key = model.external_id == s.c.external_id
+        if model is Account:  # a renamed login may be another row's old one: free them first
+            self.conn.execute(update(model).where(base, same_key, model.login != s.c.login)
+                              .values(login=literal("~") + cast(model.id, String)))
+        changed = self.conn.execute(
+            update(model).where(base, same_key, or_(*(getattr(model, f) != s.c[f]
+                                                      for f in fields)))
+            .values({**{f: s.c[f] for f in fields}, "source_label": self.label,
+                     "updated_at": now})).rowcount
+        new = select(literal(self.enterprise.id), literal(self.source), literal(self.label),
+                     s.c.external_id, *(s.c[f] for f in fields), literal(now)).where(
+            ~exists().where(base, same_key))
+        added = self.conn.execute(insert(model).from_select(
+            ["enterprise_id", "source", "source_label", "external_id", *fields, "updated_at"],
+            new)).rowcount
+        return ImportResult(added=added, updated=changed, removed=len(gone),
+                            unchanged=total - added - changed,
+                            removed_keys=[g.external_id for g in gone])
+
+
 def replace_source(model, enterprise: Enterprise, source: str, label: str, rows: list[dict],
                    *, complete: bool = True, max_drop: float = 0.5,
                    allow_drop: bool = False) -> ImportResult:
-    """Make (enterprise, source)'s rows of `model` equal `rows`, keyed by `external_id`.
-
-    Refuses (SuspiciousImport, nothing changed) when the source says its result is not
-    `complete`, or when more than `max_drop` of the existing rows would go and the
-    administrator did not `allow_drop`. Adds, updates and removals commit together.
-    """
-    if not complete:
-        raise SuspiciousImport("The source returned an incomplete result; nothing was removed")
-    fields = FIELDS[model]
-    new = {}
-    for row in rows:
-        new[str(row["external_id"])] = row
-    cols = [model.id, model.external_id, *(getattr(model, f) for f in fields)]
-    have = {r.external_id: r for r in db.session.execute(
-        select(*cols).where(model.enterprise_id == enterprise.id, model.source == source))}
-    gone = [k for k in have if k not in new]
-    if have and not allow_drop and len(gone) > max_drop * len(have):
-        raise SuspiciousImport(
-            f"{len(gone)} of {len(have)} entries would be removed, more than the "
-            f"{int(max_drop * 100)}% safety threshold; nothing was changed")
-    result = ImportResult(removed=len(gone), removed_keys=gone)
-    adds, changes = [], []
-    now = utcnow()
-    for key, row in new.items():
-        values = {f: row.get(f, False if f == "federated" else "") for f in fields}
-        old = have.get(key)
-        if old is None:
-            adds.append({"enterprise_id": enterprise.id, "source": source, "source_label": label,
-                         "external_id": key, "updated_at": now, **values})
-        elif any(getattr(old, f) != values[f] for f in fields):
-            changes.append({"id": old.id, "source_label": label, "updated_at": now, **values})
-        else:
-            result.unchanged += 1
-    try:
-        ids = [have[k].id for k in gone]
-        for i in range(0, len(ids), 500):
-            db.session.execute(delete(model).where(model.id.in_(ids[i:i + 500])))
-        if changes:
-            db.session.execute(update(model), changes)
-        if adds:
-            db.session.execute(insert(model.__table__), adds)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    result.added, result.updated = len(adds), len(changes)
-    if len(adds) + len(gone) > 1000:
-        _refresh_stats(model)
-    _announce(model, enterprise, source, result, [have[k] for k in gone])
-    return result
+    """Make (enterprise, source)'s rows of `model` equal `rows`, keyed by `external_id`
+    (later rows win over earlier ones with the same key)."""
+    unique = {str(r["external_id"]): r for r in rows}
+    with SourceImport(enterprise, source, label, (model,)) as imp:
+        keys = list(unique)
+        for i in range(0, len(keys), 5000):
+            imp.add([unique[k] for k in keys[i:i + 5000]])
+        return imp.commit(complete=complete, max_drop=max_drop, allow_drop=allow_drop)[model]
 
 
 def _refresh_stats(model) -> None:

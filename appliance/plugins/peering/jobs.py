@@ -1,12 +1,13 @@
 """Background work: importing a peer's contacts, and polling MiCollab peers' status."""
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform, vault
 from appliance.db import db
-from appliance.directory import SuspiciousImport, replace_source
+from appliance.directory import SourceImport, SuspiciousImport
 from appliance.jobs import JobContext, JobFailed, JobKind, every_n_days
 from appliance.models import Contact, Enterprise
 from appliance.peers import PeerError
@@ -25,49 +26,62 @@ def _peer(ctx: JobContext) -> Peer:
 
 
 def sync(ctx: JobContext) -> None:
-    """Replace the peer's contacts in the Corporate Directory, or change nothing."""
+    """Replace the peer's contacts in the Corporate Directory, or change nothing.
+
+    Pages are staged as they arrive (memory stays flat) and merged in one transaction
+    only once the peer has sent them all.
+    """
     peer = _peer(ctx)
     ent = db.session.get(Enterprise, peer.enterprise_id)
     ctx.progress(1, f"Reading contacts from {peer.server if peer.kind == MCS else 'LDAP'}")
-    rows = _from_micollab(ctx, peer) if peer.kind == MCS else _from_ldap(ctx, peer)
-    ctx.progress(90, f"Storing {len(rows):,} contacts")
+    read = _from_micollab if peer.kind == MCS else _from_ldap
     try:
-        result = replace_source(Contact, ent, peer.source, peer.description, rows,
-                                allow_drop=bool(ctx.params.get("allow_drop")))
+        with SourceImport(ent, peer.source, peer.description, (Contact,)) as imp:
+            for batch in read(ctx, peer):
+                imp.add(batch)
+            n = imp.count()
+            ctx.progress(90, f"Storing {n:,} contacts")
+            result = imp.commit(allow_drop=bool(ctx.params.get("allow_drop")))[Contact]
     except SuspiciousImport as exc:
         raise JobFailed(f"{exc}. If the peer really lost those contacts, use "
                         "'Sync anyway' on the peer's page.") from None
+    except PeerError as exc:
+        if exc.kind in ("unreachable", "not_trusted", "certificate_mismatch",
+                        "certificate_invalid", "enterprise_not_found"):
+            _record_status(peer.id, exc.kind, exc.message)
+        raise JobFailed(f"{exc.message}. Nothing was changed in the Corporate Directory.") \
+            from None
+    except ldapdir.LdapError as exc:
+        raise JobFailed(f"{exc.message.rstrip('.')}. Nothing was changed in the Corporate "
+                        "Directory.") from None
     ctx.count(**result.as_dict(), failed=ctx.counts.get("failed", 0))
-    ctx.progress(100, f"{len(rows):,} contacts from {peer.description}: {result.added} added, "
+    ctx.progress(100, f"{n:,} contacts from {peer.description}: {result.added} added, "
                       f"{result.updated} updated, {result.removed} removed")
 
 
-def _from_micollab(ctx: JobContext, peer: Peer) -> list[dict]:
-    """Every contact of the peer enterprise, page by page; any failure changes nothing."""
-    rows, after = [], ""
+def _from_micollab(ctx: JobContext, peer: Peer) -> Iterator[list[dict]]:
+    """Every contact of the peer enterprise, a page at a time (PeerError on any failure)."""
     try:
         client = service.client_for(peer)
-        while True:
-            page = client.get(f"/enterprises/{peer.peer_eid}/contacts", after=after, limit=PAGE)
-            for c in page["items"]:
-                rows.append({"external_id": c["key"], "first_name": c["first_name"],
-                             "last_name": c["last_name"], "email": c["email"],
-                             "phone": c["phone"], "im_address": c["im_address"]})
-            total = max(int(page.get("total") or 0), 1)
-            ctx.progress(1 + 88 * min(len(rows), total) / total,
-                         f"Read {len(rows):,} of {total:,} contacts")
-            after = page.get("next")
-            if not after:
-                return rows
-    except (PeerError, ValueError) as exc:
-        kind = getattr(exc, "kind", "")
-        if kind in ("unreachable", "not_trusted", "certificate_mismatch",
-                    "certificate_invalid", "enterprise_not_found"):
-            _record_status(peer.id, kind, str(exc))
-        raise JobFailed(f"{exc}. Nothing was changed in the Corporate Directory.") from None
-    except (KeyError, TypeError) as exc:
-        raise JobFailed(f"{peer.hostname} sent a contact page this appliance does not "
-                        f"understand ({exc!r}). Nothing was changed.") from None
+    except ValueError as exc:  # the stored key cannot be read any more
+        raise JobFailed(str(exc)) from None
+    after, seen = "", 0
+    while True:
+        page = client.get(f"/enterprises/{peer.peer_eid}/contacts", after=after, limit=PAGE)
+        try:
+            batch = [{"external_id": c["key"], "first_name": c["first_name"],
+                      "last_name": c["last_name"], "email": c["email"], "phone": c["phone"],
+                      "im_address": c["im_address"]} for c in page["items"]]
+        except (KeyError, TypeError) as exc:
+            raise PeerError("bad_response", f"{peer.hostname} sent a contact page this "
+                                            f"appliance does not understand ({exc!r})") from None
+        yield batch
+        seen += len(batch)
+        total = max(int(page.get("total") or 0), 1)
+        ctx.progress(1 + 88 * min(seen, total) / total, f"Read {seen:,} of {total:,} contacts")
+        after = page.get("next")
+        if not after:
+            return
 
 
 def _record_status(peer_id: int, status: str, message: str) -> None:
@@ -78,7 +92,7 @@ def _record_status(peer_id: int, status: str, message: str) -> None:
     db.session.commit()
 
 
-def _from_ldap(ctx: JobContext, peer: Peer) -> list[dict]:
+def _from_ldap(ctx: JobContext, peer: Peer) -> Iterator[list[dict]]:
     """The external IM server's directory, read through the host's LDAP reader."""
     values = peer.ldap_settings
     try:
@@ -86,25 +100,24 @@ def _from_ldap(ctx: JobContext, peer: Peer) -> list[dict]:
     except ValueError as exc:
         raise JobFailed(str(exc)) from None
     mapping = ldapdir.MAPPING_PRESETS[values["preset"]]
-    rows, failed = {}, 0
-    try:
-        for entry in ldapdir.entries(settings, sorted(set(mapping.values()))):
-            m = ldapdir.map_entry(entry, mapping)
-            key = m.get("external_id") or m["dn"]
-            if key in rows:
-                failed += 1
-                continue
-            rows[key] = {"external_id": key, "first_name": m.get("first_name", ""),
-                         "last_name": m.get("last_name", ""), "email": m.get("email", ""),
-                         "phone": m.get("phone", ""),
-                         "im_address": m.get("email") or m.get("login", "")}
-            if len(rows) % 1000 == 0:
-                ctx.progress(min(85, 1 + len(rows) / 1000), f"Read {len(rows):,} entries")
-    except ldapdir.LdapError as exc:
-        raise JobFailed(f"{exc.message.rstrip('.')}. Nothing was changed in the Corporate "
-                        "Directory.") from None
+    seen, batch, failed = set(), [], 0
+    for entry in ldapdir.entries(settings, sorted(set(mapping.values()))):
+        m = ldapdir.map_entry(entry, mapping)
+        key = m.get("external_id") or m["dn"]
+        if key in seen:  # an identifier attribute that is not unique: keep the first
+            failed += 1
+            continue
+        seen.add(key)
+        batch.append({"external_id": key, "first_name": m.get("first_name", ""),
+                      "last_name": m.get("last_name", ""), "email": m.get("email", ""),
+                      "phone": m.get("phone", ""),
+                      "im_address": m.get("email") or m.get("login", "")})
+        if len(batch) == 1000:
+            yield batch
+            batch = []
+            ctx.progress(min(85, 1 + len(seen) / 1000), f"Read {len(seen):,} entries")
+    yield batch
     ctx.count(failed=failed)
-    return list(rows.values())
 
 
 def status(ctx: JobContext) -> None:
