@@ -22,6 +22,7 @@ DEFAULTS = {
     "XMPP_PROSODYCTL": "prosodyctl",
     "XMPP_PROSODY": "prosody",
     "XMPP_DOMAIN": "",  # the first XMPP domain; default: HOSTNAME
+    "XMPP_HOSTS": "",  # "domain=address:port,..." for federated domains not in DNS
 }
 
 
@@ -31,7 +32,7 @@ def from_env(env=os.environ) -> dict:
     cfg["DATA_DIR"] = env.get("APPLIANCE_DATA_DIR", "instance")
     for key in ("DATABASE_URL", "PROFILE", "DISABLE_PLUGINS", "SECRET_KEY", "TRUSTED_PROXIES",
                 "HOSTNAME", "TIMEZONE", "PEER_CA_FILE", "PEER_HOSTS", "XMPP_CONFIG",
-                "XMPP_PROSODYCTL", "XMPP_PROSODY", "XMPP_DOMAIN"):
+                "XMPP_PROSODYCTL", "XMPP_PROSODY", "XMPP_DOMAIN", "XMPP_HOSTS"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"]
     if env.get("APPLIANCE_PEER_TIMEOUT"):

@@ -1,36 +1,22 @@
-"""Federation: iM and presence federation with external XMPP servers.
+"""Federation: IM and presence federation through the embedded XMPP service (seed 002).
+Not offered under the micloud-flex-gcp profile."""
 
-This plugin is a placeholder: it declares itself, its tab and its API root, and grows in its
-own issue.
-"""
-
-from flask import Blueprint, jsonify
+from pathlib import Path
 
 from appliance import hookimpl
-from appliance.api import ApiBlueprint
-from appliance.ui import Tab, render
+from appliance.ui import Tab
+
+from . import service
+from .api import api
+from .views import bp
 
 TITLE = "Federation"
-DESCRIPTION = "IM and presence federation with external XMPP servers."
-
-bp = Blueprint("federation", __name__, url_prefix="/federation")
-api = ApiBlueprint("federation_api", __name__, url_prefix="/federation", tag="federation")
-
-
-@bp.get("/")
-def index():
-    return render("placeholder.html", title=TITLE, description=DESCRIPTION,
-                  per_enterprise=False)
-
-
-@api.op("", summary="What this plugin is")
-def api_info():
-    return jsonify(plugin="federation", title=TITLE, description=DESCRIPTION)
 
 
 @hookimpl
 def appliance_metadata():
-    return {"title": TITLE, "description": DESCRIPTION}
+    return {"title": TITLE, "description": "IM and presence federation with external XMPP "
+            "servers through the embedded XMPP service (Prosody)."}
 
 
 @hookimpl
@@ -45,4 +31,14 @@ def appliance_api_blueprints():
 
 @hookimpl
 def appliance_nav_tabs():
-    return [Tab(TITLE, "federation.index", order=40, per_enterprise=False)]
+    return [Tab(TITLE, "federation.index", order=40)]
+
+
+@hookimpl
+def appliance_migrations():
+    return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def appliance_contacts_imported(enterprise, source, result):
+    service.contacts_imported(enterprise, source)

@@ -1,0 +1,345 @@
+"""Federation: the one place that validates, stores and applies the federation settings.
+
+Every change ends in `apply()`: the embedded XMPP service's configuration is rendered from
+the database and reloaded (never restarted), so connected clients stay connected.
+"""
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from appliance import audit, vault
+from appliance.db import db, utcnow
+from appliance.models import Contact
+from appliance.validation import (
+    Field,
+    Invalid,
+    Schema,
+    host_or_ip,
+    int_range,
+    is_hostname,
+    is_ip,
+    max_length,
+)
+
+from .models import Server, Settings
+from .xmpp import XmppConfig, XmppError, XmppService, probe
+
+PROBE_USER = "appliance-probe"
+
+SETTINGS = Schema(
+    "XmppServiceSettings",
+    Field("domain", "XMPP domain", (host_or_ip(),),
+          help="The domain of this appliance's users' IM addresses (user@domain)."),
+    Field("c2s_port", "Client port", (int_range(1, 65535),), type="integer"),
+    Field("s2s_port", "Server-to-server port", (int_range(1, 65535),), type="integer",
+          help="5269 unless a firewall or MBG forwards another port."),
+    Field("interfaces", "Listen on", (max_length(255),), required=False,
+          help="Addresses to listen on, separated by commas; * for all."),
+    Field("cert_file", "Certificate", (max_length(1024),), required=False,
+          help="PEM certificate (with its chain) valid for the XMPP domain."),
+    Field("key_file", "Private key", (max_length(1024),), required=False),
+    Field("ca_file", "CA certificates", (max_length(1024),), required=False,
+          help="CAs remote servers' certificates are checked with; empty: the system's."),
+)
+ROW_API = Schema(
+    "FederatedServer",
+    Field("domain", "Domain", (max_length(253),)),
+    Field("nextplane", "NextPlane", type="boolean"),
+    Field("server", "Server", (max_length(253),), required=False),
+    Field("port", "Port", (int_range(1, 65535),), required=False, type="integer"),
+)
+
+
+# --- the service and its settings ---------------------------------------------------------
+
+
+def xmpp() -> XmppService:
+    cfg = current_app.config
+    path = cfg.get("XMPP_CONFIG") or str(Path(cfg["DATA_DIR"]) / "xmpp" / "prosody.cfg.lua")
+    return XmppService(Path(path), cfg.get("XMPP_PROSODYCTL") or "prosodyctl",
+                       cfg.get("XMPP_PROSODY") or "prosody")
+
+
+def settings() -> Settings:
+    """The settings row, created with defaults on first use."""
+    row = db.session.scalar(select(Settings).limit(1))
+    if row is None:
+        host = current_app.config.get("HOSTNAME") or "appliance.local"
+        row = Settings(domain=current_app.config.get("XMPP_DOMAIN") or host)
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def servers() -> list[Server]:
+    return list(db.session.scalars(select(Server).order_by(Server.domain)))
+
+
+def static_hosts() -> dict[str, tuple[str, int]]:
+    """XMPP_HOSTS ("domain=address:port,..."): where to reach federated domains not in DNS."""
+    out = {}
+    for item in (current_app.config.get("XMPP_HOSTS") or "").split(","):
+        name, _, where = item.strip().partition("=")
+        host, _, port = where.rpartition(":")
+        if name and host and port.isdigit():
+            out[name.strip().lower()] = (host.strip(), int(port))
+    return out
+
+
+def config(s: Settings | None = None) -> XmppConfig:
+    s = s or settings()
+    rows = servers()
+    fixed = static_hosts()
+    data = Path(current_app.config["DATA_DIR"]) / "xmpp"
+    ifaces = [i.strip() for i in (s.interfaces or "*").split(",") if i.strip()] or ["*"]
+    return XmppConfig(
+        domain=s.domain, c2s_port=s.c2s_port, s2s_port=s.s2s_port, interfaces=ifaces,
+        cert_file=s.cert_file, key_file=s.key_file, ca_file=s.ca_file, data_dir=str(data),
+        federation_enabled=s.enabled, domains=[r.domain for r in rows],
+        routes={r.domain: (r.server, r.port) if r.nextplane else fixed[r.domain]
+                for r in rows if r.nextplane or r.domain in fixed},
+    )
+
+
+def apply(s: Settings | None = None) -> str:
+    """Render the XMPP service's configuration and reload it; return what happened."""
+    s = s or settings()
+    service = xmpp()
+    try:
+        if not service.installed():
+            service.write(config(s))
+            msg = ("Saved. The XMPP service (Prosody) is not installed on this appliance; its "
+                   f"configuration is kept in {service.config_path}.")
+        elif service.apply(config(s)):
+            msg = "Saved and applied to the running XMPP service."
+        else:
+            msg = "Saved. The XMPP service is not running; it uses this when it starts."
+    except (XmppError, OSError) as exc:
+        msg = f"Saved, but the XMPP service could not be reloaded: {exc}"
+    s.applied_at, s.apply_message = utcnow(), msg
+    db.session.commit()
+    return msg
+
+
+def status() -> dict:
+    """The service panel: installed, running, version, s2s port, federated connections."""
+    s, service = settings(), xmpp()
+    out = {"installed": service.installed(), "running": False, "version": None,
+           "s2s_port": s.s2s_port, "domain": s.domain, "connections": [],
+           "enabled": s.enabled, "config_path": str(service.config_path),
+           "applied_at": s.applied_at.isoformat() + "Z" if s.applied_at else None,
+           "apply_message": s.apply_message}
+    if out["installed"]:
+        out["version"] = service.version()
+        out["running"] = service.running()
+        if out["running"]:
+            try:
+                out["connections"] = service.s2s_sessions()
+            except (XmppError, OSError):
+                out["connections"] = []
+    return out
+
+
+def save_settings(data) -> Settings:
+    values = SETTINGS.validate(data)
+    s = settings()
+    before = {k: getattr(s, k) for k in values}
+    for k, v in values.items():
+        setattr(s, k, v if v is not None else "")
+    s.interfaces = s.interfaces or "*"
+    audit.record("update", "xmpp service", s.id, s.domain, before=before, after=values,
+                 commit=False)
+    db.session.commit()
+    return s
+
+
+def set_enabled(on: bool) -> str:
+    """Enable Federation / Disable Federation, applied at once."""
+    s = settings()
+    s.enabled = on
+    audit.record("update", "federation", s.id, s.domain, after={"enabled": on}, commit=False)
+    if on:
+        for source in db.session.scalars(select(Contact.source).where(
+                Contact.source.startswith("peering:")).distinct()):
+            _federate(None, source)
+    db.session.commit()
+    return apply(s)
+
+
+# --- the Federated Servers table: pending edits applied at once ---------------------------
+
+
+@dataclass
+class Row:
+    """A row of the table as the page has it (saved, edited, or new)."""
+
+    key: str
+    id: int | None = None
+    domain: str = ""
+    nextplane: bool = False
+    server: str = ""
+    port: str = ""
+    errors: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, srv: Server) -> "Row":
+        return cls(f"s{srv.id}", srv.id, srv.domain, srv.nextplane, srv.server,
+                   "" if srv.port is None else str(srv.port))
+
+
+def saved_rows() -> list[Row]:
+    return [Row.of(s) for s in servers()]
+
+
+def draft(form) -> list[Row]:
+    """The rows the page posted (hidden inputs and open text boxes), in page order."""
+    rows = []
+    for key in form.getlist("row"):
+        rid = form.get(f"id-{key}", "")
+        rows.append(Row(key, int(rid) if rid.isdigit() else None,
+                        form.get(f"domain-{key}", "").strip(),
+                        form.get(f"nextplane-{key}") in ("on", "1", "true"),
+                        form.get(f"server-{key}", "").strip(),
+                        form.get(f"port-{key}", "").strip()))
+    return rows
+
+
+def pending(rows: list[Row]) -> int:
+    """How many changes the page holds that Apply would save."""
+    saved = {r.id: r for r in saved_rows()}
+    seen, n = set(), 0
+    for r in rows:
+        old = saved.get(r.id)
+        seen.add(r.id)
+        if old is None or _values(old) != _values(r):
+            n += 1
+    return n + sum(1 for i in saved if i not in seen)
+
+
+def _values(r: Row) -> tuple:
+    return (r.domain.lower(), r.nextplane, r.server if r.nextplane else "",
+            r.port if r.nextplane else "")
+
+
+def validate(rows: list[Row]) -> bool:
+    """Check every row (domain syntax, duplicates, NextPlane server and port); mark errors."""
+    seen: dict[str, str] = {}
+    for r in rows:
+        r.errors = {}
+        d = r.domain.lower().rstrip(".")
+        if not d:
+            r.errors["domain"] = "Domain is required: double-click Enter domain and type it"
+        elif is_ip(d) or not is_hostname(d) or "." not in d:
+            r.errors["domain"] = "Domain must be a domain name such as ocs.com"
+        elif d in seen:
+            r.errors["domain"] = f"{d} is already in the table"
+        else:
+            seen[d] = r.key
+        if r.nextplane:
+            if not r.server:
+                r.errors["server"] = "Server is required for a NextPlane server"
+            elif not (is_ip(r.server) or is_hostname(r.server)):
+                r.errors["server"] = "Server must be an IP address or a hostname"
+            if not r.port.isdigit() or not 1 <= int(r.port) <= 65535:
+                r.errors["port"] = "Port must be 1 to 65535"
+    return not any(r.errors for r in rows)
+
+
+def save_rows(rows: list[Row]) -> str:
+    """Apply: replace the table with `rows` (validated) in one transaction, then reload."""
+    if not validate(rows):
+        raise Invalid({r.key: ("row", "; ".join(r.errors.values())) for r in rows if r.errors})
+    before = [_values(r) for r in saved_rows()]
+    existing = {s.id: s for s in servers()}
+    keep = set()
+    # Free every domain first, so swapping two rows' domains does not hit the unique index.
+    for srv in existing.values():
+        srv.domain = f"~{srv.id}"
+    db.session.flush()
+    for r in rows:
+        srv = existing.get(r.id) if r.id else None
+        if srv is None:
+            srv = Server(domain="")
+            db.session.add(srv)
+        srv.domain, srv.nextplane = r.domain.lower().rstrip("."), r.nextplane
+        srv.server = r.server if r.nextplane else ""
+        srv.port = int(r.port) if r.nextplane else None
+        db.session.flush()
+        keep.add(srv.id)
+    for sid, srv in existing.items():
+        if sid not in keep:
+            db.session.delete(srv)
+    audit.record("update", "federated servers", "", "Federated Servers", before={
+        "servers": json.dumps(before)}, after={"servers": json.dumps([_values(r) for r in rows])},
+        commit=False)
+    db.session.commit()
+    return apply()
+
+
+# --- the Test action ------------------------------------------------------------------------
+
+
+def test_domain(domain: str) -> dict:
+    """Check through the embedded service that `domain` can be reached (XMPP ping)."""
+    s, service = settings(), xmpp()
+    if not service.installed():
+        return {"ok": False, "reason": "service", "message": "The XMPP service is not installed"}
+    if not service.running():
+        return {"ok": False, "reason": "service", "message": "The XMPP service is not running"}
+    password = vault.unseal(s.probe_password_sealed) if s.probe_password_sealed else ""
+    if not password:
+        password = secrets.token_urlsafe(24)
+        service.register(PROBE_USER, s.domain, password)
+        s.probe_password_sealed = vault.seal(password)
+        db.session.commit()
+    host = next((i for i in config(s).interfaces if i != "*"), "127.0.0.1")
+    result = probe(f"{PROBE_USER}@{s.domain}", password, (host, s.c2s_port), domain,
+                   s.ca_file or None, timeout=float(current_app.config.get("XMPP_TEST_TIMEOUT",
+                                                                            10)))
+    if result.get("reason") == "login":  # the account went away (new data dir): once more
+        service.register(PROBE_USER, s.domain, password)
+        result = probe(f"{PROBE_USER}@{s.domain}", password, (host, s.c2s_port), domain,
+                       s.ca_file or None)
+    return result
+
+
+# --- contacts imported from peers ----------------------------------------------------------
+
+
+def _federate(enterprise_id: int | None, source: str) -> list[str]:
+    """Mark a peer's contacts federated and allow their IM domains; return new domains."""
+    where = [Contact.source == source]
+    if enterprise_id is not None:
+        where.append(Contact.enterprise_id == enterprise_id)
+    db.session.execute(update(Contact).where(*where, Contact.federated.is_(False))
+                       .values(federated=True))
+    domains = {a.rsplit("@", 1)[1].lower() for a in db.session.scalars(
+        select(Contact.im_address).where(*where, Contact.im_address.contains("@")).distinct())}
+    s = settings()
+    have = {r.domain for r in servers()} | {s.domain.lower()}
+    added = sorted(d for d in domains if d not in have and is_hostname(d) and "." in d)
+    for d in added:
+        db.session.add(Server(domain=d, origin=source))
+    return added
+
+
+def contacts_imported(enterprise, source: str) -> None:
+    """Seed 002: contacts imported from a peer or external IM server are federated
+    automatically when federation is enabled."""
+    if not source.startswith("peering:"):
+        return
+    s = settings()
+    if not s.enabled:
+        db.session.commit()
+        return
+    added = _federate(enterprise.id, source)
+    db.session.commit()
+    if added:
+        audit.record("create", "federated servers", "", source,
+                     after={"domains": ", ".join(added)})
+        apply(s)

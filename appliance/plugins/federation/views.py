@@ -1,0 +1,129 @@
+"""The Federation tab: the switch, the XMPP service panel, and the Federated Servers table."""
+
+import secrets
+
+from flask import Blueprint, flash, request, url_for
+from markupsafe import escape
+
+from appliance.db import db
+from appliance.ui import redirect_to, render, render_block
+from appliance.validation import Invalid
+
+from . import service
+from .service import Row
+
+bp = Blueprint("federation", __name__, url_prefix="/federation", template_folder="templates")
+
+
+def _page(rows=None, settings_values=None, settings_errors=None, status=200, **table):
+    s = service.settings()
+    db.session.commit()  # the settings row, created on first visit
+    rows = service.saved_rows() if rows is None else rows
+    return render("federation/index.html", block="table", s=s, rows=rows,
+                  pending=service.pending(rows), editing=table.get("editing"),
+                  failed=table.get("failed", False),
+                  values=settings_values or _settings_values(s),
+                  errors=settings_errors or {}), status
+
+
+def _settings_values(s) -> dict:
+    return {k: getattr(s, k) for k in service.SETTINGS.fields}
+
+
+@bp.get("/")
+def index():
+    return _page()
+
+
+@bp.get("/table")
+def reset():
+    """Reset: discard the pending edits and show what is saved."""
+    return _table(service.saved_rows())
+
+
+def _table(rows, editing=None, failed=False, status=200):
+    """The table (with any flash) for HTMX; the whole page otherwise."""
+    if not request.htmx:
+        return _page(rows, status=status, editing=editing, failed=failed)
+    return render("federation/index.html", block="table", rows=rows,
+                  pending=service.pending(rows), editing=editing, failed=failed), status
+
+
+@bp.post("/table")
+def edit_table():
+    """One step of editing: add a row, open a cell, tick NextPlane, or delete a row.
+
+    The page posts every row it holds, so pending edits live in the page until Apply or
+    Reset; nothing here is saved.
+    """
+    rows = service.draft(request.form)
+    op, key, col = request.args.get("op"), request.args.get("key"), request.args.get("col")
+    editing = None
+    if op == "add":
+        key = "n" + secrets.token_hex(4)
+        rows.append(Row(key))
+        editing = (key, "domain")
+    elif op == "edit" and col in ("domain", "server", "port"):
+        editing = (key, col)
+    elif op == "delete":
+        rows = [r for r in rows if r.key != key]
+    elif op == "toggle":
+        row = next((r for r in rows if r.key == key), None)
+        if row is not None and row.nextplane and not row.server:
+            editing = (key, "server")
+    return _table(rows, editing)
+
+
+@bp.post("/apply")
+def apply_table():
+    """Apply: validate every row; save them all, or nothing and mark the bad rows."""
+    rows = service.draft(request.form)
+    try:
+        message = service.save_rows(rows)
+    except Invalid:
+        db.session.rollback()
+        return _table(rows, failed=True, status=422)
+    flash(f"Federated Servers saved. {message}", "success")
+    return _table(service.saved_rows())
+
+
+@bp.post("/enable")
+def enable():
+    message = service.set_enabled(True)
+    flash(f"Federation enabled. {message}", "success")
+    return redirect_to(url_for("federation.index"))
+
+
+@bp.post("/disable")
+def disable():
+    message = service.set_enabled(False)
+    flash(f"Federation disabled: no server-to-server traffic. {message}", "success")
+    return redirect_to(url_for("federation.index"))
+
+
+@bp.post("/settings")
+def save_settings():
+    try:
+        s = service.save_settings(request.form)
+    except Invalid as exc:
+        db.session.rollback()
+        return _page(settings_values=request.form.to_dict(), settings_errors=exc.messages(),
+                     status=422)
+    flash(f"XMPP service settings saved. {service.apply(s)}", "success")
+    return redirect_to(url_for("federation.index"))
+
+
+@bp.get("/status")
+def status():
+    return render_block("federation/index.html", "status", st=service.status())
+
+
+@bp.post("/test")
+def test():
+    domain = request.args.get("domain", "")
+    result = service.test_domain(domain)
+    if result.get("ok"):
+        text = f"{domain} answered in {result.get('ms', 0):.0f} ms"
+        return f'<span class="state state-succeeded" role="status">{escape(text)}</span>'
+    return (f'<span class="error" role="status">{escape(domain)}: '
+            f'{escape(result.get("message", "failed"))}</span>')
