@@ -120,12 +120,13 @@ class SourceImport:
                 self.stage.c.external_id.in_(keys[i:i + 500])))
 
     def commit(self, *, complete: bool = True, max_drop: float = 0.5,
-               allow_drop: bool = False) -> dict:
+               allow_drop: bool = False, remove: bool = True) -> dict:
         """Merge the staged set into each model; return {model: ImportResult}.
 
         Refuses (SuspiciousImport, nothing changed) when the source says its result is not
         `complete`, or when more than `max_drop` of the existing rows would go and the
-        administrator did not `allow_drop`.
+        administrator did not `allow_drop`. With `remove=False` (a result known to be
+        partial) rows are added and updated, and nothing is removed.
         """
         if not complete:
             raise SuspiciousImport("The source returned an incomplete result; nothing was "
@@ -137,7 +138,7 @@ class SourceImport:
             have = self.conn.scalar(select(func.count()).select_from(model).where(base))
             cols = [model.id, model.external_id] + ([model.login] if model is Account else [])
             gone = self.conn.execute(select(*cols).where(base, ~exists().where(
-                self.stage.c.external_id == model.external_id))).all()
+                self.stage.c.external_id == model.external_id))).all() if remove else []
             if have and not allow_drop and len(gone) > max_drop * have:
                 raise SuspiciousImport(
                     f"{len(gone)} of {have} entries would be removed, more than the "

@@ -184,6 +184,23 @@ class Schema:
         }
 
 
+#: Seed 003: the only characters a synchronized value may hold (the XML 1.0 character ranges).
+_BAD_CHAR = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def bad_char(value: str) -> str | None:
+    """The first character outside the seed's valid ranges, as U+XXXX, or None."""
+    m = _BAD_CHAR.search(value)
+    return f"U+{ord(m.group()):04X}" if m else None
+
+
+def valid_characters() -> Rule:
+    def check(label, v):
+        if (c := bad_char(v)) is not None:
+            return f"{label} contains the invalid character {c}"
+    return Rule("valid_characters", check)
+
+
 # --- The seed's rules, named after the rule -------------------------------------------
 
 #: Enterprise ID (seed 000): 4-32 characters; alphanumerics and dashes; no spaces, | , ; :

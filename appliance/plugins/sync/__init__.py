@@ -1,36 +1,28 @@
-"""Synchronization: accounts and directory from AD/LDAP and PBX nodes.
+"""Synchronization: AD/LDAP and PBX node synchronizers that fill an enterprise's accounts
+and Corporate Directory (seed 003), and never remove accounts on a suspicious result."""
 
-This plugin is a placeholder: it declares itself, its tab and its API root, and grows in its
-own issue.
-"""
+from pathlib import Path
 
-from flask import Blueprint, jsonify
+from flask import current_app
+from sqlalchemy import select
 
 from appliance import hookimpl
-from appliance.api import ApiBlueprint
-from appliance.ui import Tab, render
+from appliance.db import db
+from appliance.ui import Tab
+
+from . import service
+from .api import api
+from .jobs import SYNC
+from .models import Synchronizer
+from .views import bp
 
 TITLE = "Synchronization"
-DESCRIPTION = "Accounts and directory from AD/LDAP and PBX nodes."
-
-bp = Blueprint("sync", __name__, url_prefix="/sync")
-api = ApiBlueprint("sync_api", __name__, url_prefix="/sync", tag="sync")
-
-
-@bp.get("/")
-def index():
-    return render("placeholder.html", title=TITLE, description=DESCRIPTION,
-                  per_enterprise=True)
-
-
-@api.op("", summary="What this plugin is")
-def api_info():
-    return jsonify(plugin="sync", title=TITLE, description=DESCRIPTION)
 
 
 @hookimpl
 def appliance_metadata():
-    return {"title": TITLE, "description": DESCRIPTION}
+    return {"title": TITLE, "description": "AD/LDAP and PBX node synchronizers that keep an "
+            "enterprise's accounts and Corporate Directory current."}
 
 
 @hookimpl
@@ -46,3 +38,22 @@ def appliance_api_blueprints():
 @hookimpl
 def appliance_nav_tabs():
     return [Tab(TITLE, "sync.index", order=50, per_enterprise=True)]
+
+
+@hookimpl
+def appliance_job_kinds():
+    return [SYNC]
+
+
+@hookimpl
+def appliance_migrations():
+    return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def appliance_enterprise_deleted(enterprise):
+    """The enterprise's synchronizers go with it (rows by cascade; schedules here)."""
+    jobs = current_app.extensions["appliance"].jobs
+    for syn in db.session.scalars(select(Synchronizer).where(
+            Synchronizer.enterprise_id == enterprise.id)):
+        jobs.unschedule(service.KIND, syn.source)

@@ -1,0 +1,562 @@
+"""PBX node synchronization rules: device records in, accounts and a report out.
+
+Pure Python (no Flask, no database). It follows the "Synchronization Rules for MiVoice
+Business" of the Synchronization tab; docs/pbx-csv.md explains every definition used here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, runtime_checkable
+
+MIVB = "MiVoice Business"
+MIVO250 = "MiVoice Office 250"
+PLATFORMS = (MIVB, MIVO250)
+
+# Device kinds returned by kind().
+MINET_SOFTPHONE = "minet_softphone"
+SIP_SOFTPHONE = "sip_softphone"
+UC_ENDPOINT = "uc_endpoint"
+DESKPHONE = "deskphone"
+OTHER = "other"
+
+# Rule names used in Issue.rule: the seed's rules 1-5, then the appliance's own checks.
+RULE_1 = "rule-1-one-softphone-type"
+RULE_2 = "rule-2-minet-softphone"
+RULE_3 = "rule-3-exact-names"
+RULE_4 = "rule-4-group-pilot"
+RULE_5 = "rule-5-several-devices-need-group"
+DEVICE_TYPE = "device-type"
+DUPLICATE_NUMBER = "duplicate-number"
+MISSING_NUMBER = "missing-number"
+NO_NAME = "no-name"
+ONE_UC_ENDPOINT = "one-uc-endpoint"
+DYNAMIC_ONLY = "dynamic-extensions-only"
+PLATFORM = "platform"
+
+MINET_MAC_PREFIX = "A12100"  # A1:21:00, separators removed
+# Device types that are not a user's phone: records of these types are skipped.
+NON_PHONE_TYPES = frozenset({
+    "hunt group", "ring group", "voice mail", "voice mail port", "paging unit", "trunk",
+    "conference unit",
+})
+_KIND_LABEL = {
+    DESKPHONE: "deskphones", MINET_SOFTPHONE: "Minet softphones",
+    SIP_SOFTPHONE: "SIP softphones",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One directory number of the node and the device behind it."""
+
+    number: str
+    device_type: str
+    mac: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    department: str = ""
+    group: str = ""
+    group_kind: str = ""
+    pilot: bool = False
+    dynamic_extension: bool = False
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Why a record was skipped (or a note for the administrator)."""
+
+    line: int
+    number: str
+    rule: str
+    message: str
+    column: str = ""
+
+
+@dataclass
+class PbxAccount:
+    """An account built from the node: its identity and its phone numbers."""
+
+    key: str
+    first_name: str
+    last_name: str
+    department: str
+    deskphones: list[str] = field(default_factory=list)
+    softphone: str | None = None
+    softphone_kind: str | None = None
+    uc_endpoint: str | None = None
+    group: str = ""
+    group_kind: str = ""
+    pilot: str | None = None
+    extra_softphones: list[str] = field(default_factory=list)
+    dynamic_extension: bool = False
+
+    @property
+    def numbers(self) -> list[str]:
+        """Every number of the account: deskphones, softphones, then the UC endpoint."""
+        out = list(self.deskphones)
+        if self.softphone:
+            out.append(self.softphone)
+        out += self.extra_softphones
+        if self.uc_endpoint:
+            out.append(self.uc_endpoint)
+        return out
+
+
+@dataclass
+class Report:
+    """The accounts built, every skipped record with its rule, and notes."""
+
+    accounts: list[PbxAccount] = field(default_factory=list)
+    skipped: list[Issue] = field(default_factory=list)
+    notes: list[Issue] = field(default_factory=list)
+
+    def skip(self, device: Device, rule: str, message: str) -> None:
+        """Record that device is not synchronized, and why."""
+        self.skipped.append(Issue(device.line, device.number, rule, message))
+
+    def note(self, device: Device, rule: str, message: str) -> None:
+        """Record something the administrator should know about a synchronized record."""
+        self.notes.append(Issue(device.line, device.number, rule, message))
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """Where a node's device records come from (the CSV file, or a partner's live link)."""
+
+    name: str
+
+    def devices(self, node_settings: Mapping[str, Any]) -> Iterator[Device | Issue]:
+        """Stream the node's records; an Issue stands for a record that could not be read."""
+        ...
+
+
+# --- classification (rule 2) -------------------------------------------------------------
+
+
+def _norm_type(device_type: str) -> str:
+    return " ".join(device_type.split()).casefold()
+
+
+def is_minet_mac(mac: str) -> bool:
+    """Whether mac starts with A1:21:00 (any case; ':' or '-' separators, or none)."""
+    bare = mac.strip().replace(":", "").replace("-", "").upper()
+    return bare.startswith(MINET_MAC_PREFIX)
+
+
+def kind(device: Device) -> str:
+    """Classify a device: minet_softphone, uc_endpoint, sip_softphone, deskphone or other."""
+    dtype = _norm_type(device.device_type)
+    words = dtype.split()
+    if dtype == "app server port" or (dtype == "5020 ip" and is_minet_mac(device.mac)):
+        return MINET_SOFTPHONE
+    if dtype == "micollab client endpoint":
+        return UC_ENDPOINT
+    if "sip" in words and "softphone" in words:
+        return SIP_SOFTPHONE
+    if not dtype or dtype in NON_PHONE_TYPES:
+        return OTHER
+    return DESKPHONE
+
+
+# --- a user while the rules run --------------------------------------------------------
+
+
+@dataclass
+class UserDevices:
+    """One user's devices while the rules run (the rules remove what they skip)."""
+
+    key: str
+    first_name: str
+    last_name: str
+    department: str
+    devices: list[Device]
+    group: str = ""
+    group_kind: str = ""
+    pilot: Device | None = None
+    dynamic: bool = False
+
+    @property
+    def label(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        where = f"{self.group_kind or 'group'} {self.group}: " if self.group else ""
+        return f"{where}{name} ({self.department})" if self.department else f"{where}{name}"
+
+    @property
+    def grouped(self) -> bool:
+        return bool(self.group)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def names_key(first_name: str, last_name: str, department: str) -> str:
+    """Account key of a user without a group: first|last|department, exactly ('|' escaped)."""
+    return "|".join(_escape(v) for v in (first_name, last_name, department))
+
+
+def group_key(group: str) -> str:
+    """Account key of a user with a PRG or MDUG."""
+    return "group:" + _escape(group)
+
+
+def _names(device: Device) -> tuple[str, str, str]:
+    return (device.first_name, device.last_name, device.department)
+
+
+def _spaced(names: tuple[str, str, str]) -> tuple[str, ...]:
+    return tuple(" ".join(v.split()) for v in names)
+
+
+def _loose(names: tuple[str, str, str]) -> tuple[str, ...]:
+    return tuple(v.casefold() for v in _spaced(names))
+
+
+def _show(names: tuple[str, str, str]) -> str:
+    first, last, dept = names
+    return f"{first!r} {last!r} / {dept!r}"
+
+
+# --- the rules, one function each --------------------------------------------------------
+
+
+def rule_1_one_softphone_type(user: UserDevices, report: Report) -> None:
+    """Rule 1: a Minet softphone or a SIP softphone, not both (Minet preferred)."""
+    minet = [d for d in user.devices if kind(d) == MINET_SOFTPHONE]
+    if not minet:
+        return
+    for d in [d for d in user.devices if kind(d) == SIP_SOFTPHONE]:
+        report.skip(d, RULE_1, (
+            f"{user.label} has a Minet softphone ({minet[0].number}) and a SIP softphone: a "
+            f"user has one or the other, not both; the Minet softphone is preferred, SIP "
+            f"softphone {d.number} is skipped (rule 1)"))
+        user.devices.remove(d)
+
+
+def rule_2_minet_softphone(user: UserDevices, report: Report) -> None:
+    """Rule 2: a MiCollab Client Endpoint is the UC Endpoint only without a Minet softphone."""
+    minet = [d for d in user.devices if kind(d) == MINET_SOFTPHONE]
+    endpoints = [d for d in user.devices if kind(d) == UC_ENDPOINT]
+    for i, d in enumerate(endpoints):
+        if minet:
+            report.skip(d, RULE_2, (
+                f"MiCollab Client Endpoint {d.number} is not used: {user.label} has a Minet "
+                f"softphone ({minet[0].number}), which is the user's softphone (rule 2)"))
+        elif i:
+            report.skip(d, ONE_UC_ENDPOINT, (
+                f"{user.label} has several MiCollab Client Endpoints: only "
+                f"{endpoints[0].number} is the UC Endpoint, {d.number} is skipped"))
+        else:
+            continue
+        user.devices.remove(d)
+
+
+def rule_3_exact_names(devices: Iterable[Device], report: Report) -> list[UserDevices]:
+    """Rule 3: without a PRG or MDUG, phones belong together only when first name, last name
+    and department match exactly, case included."""
+    users: dict[tuple[str, str, str], UserDevices] = {}
+    for d in devices:
+        names = _names(d)
+        if not (d.first_name.strip() or d.last_name.strip()):
+            report.skip(d, NO_NAME, (
+                f"{d.number} has no first or last name on the node: it cannot be "
+                f"associated with a user"))
+            continue
+        user = users.get(names)
+        if user is None:
+            users[names] = UserDevices(names_key(*names), *names, devices=[d])
+        else:
+            user.devices.append(d)
+    return list(users.values())
+
+
+def _note_near_names(users: list[UserDevices], report: Report) -> None:
+    """Rule 3, for the administrator: accounts without a group whose names differ only in
+    case or spacing."""
+    first_seen: dict[tuple[str, ...], UserDevices] = {}
+    for user in users:
+        if user.grouped:
+            continue
+        names = (user.first_name, user.last_name, user.department)
+        other = first_seen.setdefault(_loose(names), user)
+        if other is user:
+            continue
+        others = (other.first_name, other.last_name, other.department)
+        if _spaced(names) == _spaced(others):
+            how = "spacing"
+        elif tuple(v.casefold() for v in names) == tuple(v.casefold() for v in others):
+            how = "case"
+        else:
+            how = "case and spacing"
+        report.note(user.devices[0], RULE_3, (
+            f"{_show(names)} ({', '.join(d.number for d in user.devices)}) and "
+            f"{_show(others)} ({', '.join(d.number for d in other.devices)}) were not "
+            f"associated: their names differ only in {how}, and phones are associated only "
+            f"when first name, last name and department match exactly (rule 3)"))
+
+
+def rule_4_group_pilot(group: str, members: list[Device], report: Report) -> UserDevices | None:
+    """Rule 4: the pilot of a PRG or MDUG identifies the account; members' names do not
+    matter. Returns None (members skipped) when the group cannot be identified."""
+    pilots = [d for d in members if d.pilot]
+    label = f"{members[0].group_kind or 'group'} {group}"
+    if not pilots:
+        for d in members:
+            report.skip(d, RULE_4, (
+                f"{label} has no pilot in the data: the pilot's names identify the account, "
+                f"so {d.number} is skipped (rule 4)"))
+        return None
+    pilot = pilots[0]
+    for d in pilots[1:]:
+        report.note(d, RULE_4, (
+            f"{label} has several pilots: {pilot.number} (first seen) is the pilot, "
+            f"{d.number} is an ordinary member (rule 4)"))
+    if not (pilot.first_name.strip() or pilot.last_name.strip()):
+        for d in members:
+            report.skip(d, NO_NAME, (
+                f"the pilot {pilot.number} of {label} has no first or last name: the "
+                f"account cannot be identified, {d.number} is skipped (rule 4)"))
+        return None
+    kinds = {d.group_kind for d in members} - {""}
+    if len(kinds) > 1:
+        report.note(pilot, RULE_4, (
+            f"group {group} is marked both {' and '.join(sorted(kinds))}: the pilot's "
+            f"kind ({pilot.group_kind or 'none'}) is used"))
+    ordered = [pilot] + [d for d in members if d is not pilot]
+    return UserDevices(group_key(group), *_names(pilot), devices=ordered, group=group,
+                 group_kind=pilot.group_kind, pilot=pilot, dynamic=pilot.dynamic_extension)
+
+
+def rule_5_several_devices_need_group(user: UserDevices, report: Report, why: str = "") -> None:
+    """Rule 5: several deskphones, SIP softphones or Minet softphones are all kept only when
+    a PRG or MDUG holds all of them; otherwise the first seen is kept."""
+    if user.grouped:
+        return
+    for k, label in _KIND_LABEL.items():
+        same = [d for d in user.devices if kind(d) == k]
+        for d in same[1:]:
+            report.skip(d, RULE_5, (
+                f"{user.label}: several {label} without a PRG or MDUG holding all of them"
+                f"{why}: only {same[0].number} was taken, {d.number} is skipped (rule 5)"))
+            user.devices.remove(d)
+
+
+def _outside_group(users: list[UserDevices], pilots: set[tuple[str, str, str]],
+                   report: Report) -> list[UserDevices]:
+    """Rule 5: a device outside the group of the user its names designate is not pulled in."""
+    kept = []
+    for user in users:
+        names = (user.first_name, user.last_name, user.department)
+        if names not in pilots:
+            kept.append(user)
+            continue
+        for d in user.devices:
+            report.skip(d, RULE_5, (
+                f"{d.number} has the same names as the pilot of a PRG or MDUG "
+                f"({_show(names)}) but is not part of the group: only the group's devices "
+                f"are pulled in for that user, {d.number} is skipped (rule 5)"))
+    return kept
+
+
+def dynamic_extensions_only(users: list[UserDevices], platform: str,
+                            report: Report) -> list[UserDevices]:
+    """The "Synchronize Dynamic Extensions only" option: keep the users whose PRG or MDUG
+    pilot is a dynamic extension; skip every other record."""
+    kept = []
+    for user in users:
+        if user.dynamic:
+            kept.append(user)
+            continue
+        if platform == MIVO250:
+            why = "MiVoice Office 250 has no PRG or MDUG, so no dynamic extensions"
+        elif user.grouped:
+            why = f"the pilot of {user.group_kind or 'group'} {user.group} is not a dynamic " \
+                  f"extension"
+        else:
+            why = "it is in no PRG or MDUG, so it has no dynamic extension"
+        for d in user.devices:
+            report.skip(d, DYNAMIC_ONLY, (
+                f"{d.number} is skipped by 'Synchronize Dynamic Extensions only': {why}"))
+    return kept
+
+
+# --- putting it together -----------------------------------------------------------------
+
+
+def _accept(devices: Iterable[Device], report: Report) -> list[Device]:
+    """Records with a number, not seen before, of a phone device type."""
+    seen: set[str] = set()
+    out = []
+    for d in devices:
+        if not d.number.strip():
+            report.skip(d, MISSING_NUMBER, "the record has no directory number")
+        elif d.number in seen:
+            report.skip(d, DUPLICATE_NUMBER, (
+                f"{d.number} appears more than once: the first record is used"))
+        elif kind(d) == OTHER:
+            what = f"device type {d.device_type!r}" if d.device_type.strip() else "no device type"
+            report.skip(d, DEVICE_TYPE, f"{d.number} has {what}: not a user's phone")
+        else:
+            seen.add(d.number)
+            out.append(d)
+    return out
+
+
+def _without_groups(devices: list[Device], report: Report) -> list[Device]:
+    """MiVoice Office 250 has no PRG or MDUG: group columns are ignored."""
+    out = []
+    for d in devices:
+        if d.group or d.group_kind or d.pilot:
+            report.note(d, PLATFORM, (
+                f"MiVoice Office 250 has no PRG or MDUG: the group of {d.number} is ignored"))
+            d = replace(d, group="", group_kind="", pilot=False)
+        out.append(d)
+    return out
+
+
+def _split(devices: list[Device], report: Report) -> tuple[dict[str, list[Device]],
+                                                            list[Device]]:
+    groups: dict[str, list[Device]] = {}
+    alone = []
+    for d in devices:
+        if d.group:
+            groups.setdefault(d.group, []).append(d)
+            if d.dynamic_extension and not d.pilot:
+                report.note(d, DYNAMIC_ONLY, (
+                    f"{d.number} is marked as a dynamic extension but is not its group's "
+                    f"pilot: the mark is ignored"))
+            continue
+        if d.pilot or d.group_kind:
+            report.note(d, RULE_4, (
+                f"{d.number} is marked as a pilot or with a group kind but has no group: it "
+                f"is treated as a device without a PRG or MDUG"))
+        if d.dynamic_extension:
+            report.note(d, DYNAMIC_ONLY, (
+                f"{d.number} is marked as a dynamic extension but is in no PRG or MDUG: "
+                f"the mark is ignored"))
+        alone.append(d)
+    return groups, alone
+
+
+def _account(user: UserDevices) -> PbxAccount:
+    by_kind: dict[str, list[str]] = {}
+    for d in user.devices:
+        by_kind.setdefault(kind(d), []).append(d.number)
+    softphone_kind = None
+    softphones: list[str] = []
+    if MINET_SOFTPHONE in by_kind:
+        softphone_kind, softphones = "minet", by_kind[MINET_SOFTPHONE]
+    elif SIP_SOFTPHONE in by_kind:
+        softphone_kind, softphones = "sip", by_kind[SIP_SOFTPHONE]
+    return PbxAccount(
+        key=user.key, first_name=user.first_name, last_name=user.last_name,
+        department=user.department, deskphones=by_kind.get(DESKPHONE, []),
+        softphone=softphones[0] if softphones else None, softphone_kind=softphone_kind,
+        uc_endpoint=(by_kind.get(UC_ENDPOINT) or [None])[0], group=user.group,
+        group_kind=user.group_kind,
+        pilot=user.pilot.number if user.pilot in user.devices else None,
+        extra_softphones=softphones[1:], dynamic_extension=user.dynamic)
+
+
+def build_accounts(devices: Iterable[Device], platform: str,
+                   dynamic_only: bool = False) -> Report:
+    """Turn a node's device records into accounts, following rules 1-5 (MiVoice Business)
+    or their MiVoice Office 250 subset; every record not used is in report.skipped."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {platform!r}: expected one of {PLATFORMS}")
+    report = Report()
+    records = _accept(devices, report)
+    if platform == MIVO250:
+        records = _without_groups(records, report)
+    groups, alone = _split(records, report)
+    grouped = [u for g, members in groups.items()
+               if (u := rule_4_group_pilot(g, members, report)) is not None]
+    pilots = {(u.first_name, u.last_name, u.department) for u in grouped}
+    users = grouped + _outside_group(rule_3_exact_names(alone, report), pilots, report)
+    if dynamic_only:
+        users = dynamic_extensions_only(users, platform, report)
+    why = " (MiVoice Office 250 has none)" if platform == MIVO250 else ""
+    for user in users:
+        rule_1_one_softphone_type(user, report)
+        rule_2_minet_softphone(user, report)
+        rule_5_several_devices_need_group(user, report, why)
+    position = {id(d): i for i, d in enumerate(records)}
+    users = [u for u in users if u.devices]
+    users.sort(key=lambda u: min(position[id(d)] for d in u.devices))
+    _note_near_names(users, report)
+    report.accounts = [_account(u) for u in users]
+    report.skipped.sort(key=lambda i: i.line)
+    report.notes.sort(key=lambda i: i.line)
+    return report
+
+
+def synchronize(connector: Connector, node_settings: Mapping[str, Any], platform: str,
+                dynamic_only: bool = False) -> Report:
+    """Stream a connector's records into build_accounts; unreadable records are skipped."""
+    unreadable: list[Issue] = []
+
+    def devices() -> Iterator[Device]:
+        for item in connector.devices(node_settings):
+            if isinstance(item, Issue):
+                unreadable.append(item)
+            else:
+                yield item
+
+    report = build_accounts(devices(), platform, dynamic_only)
+    report.skipped = sorted(unreadable + report.skipped, key=lambda i: i.line)
+    return report
+
+
+# --- rule 6: numbers that disappear from the node ----------------------------------------
+
+
+@dataclass(frozen=True)
+class NumberState:
+    """A number an account has now: where it came from, and whether a status uses it."""
+
+    number: str
+    origin: str  # "pbx" or "manual"
+    referenced_by_status: bool = False
+
+
+@dataclass(frozen=True)
+class NumberDecision:
+    """Whether a number stays on the account, and why."""
+
+    number: str
+    keep: bool
+    reason: str
+
+
+def decide_numbers(current: Iterable[NumberState], from_pbx: set[str]) -> list[NumberDecision]:
+    """Rule 6, with reasons: a number gone from the node stays while it was added manually or
+    a dynamic status still points to it (MiVoice Business and MiVoice Office 250 alike)."""
+    out = []
+    for state in current:
+        if state.origin not in ("pbx", "manual"):
+            raise ValueError(f"origin of {state.number} must be 'pbx' or 'manual', "
+                             f"not {state.origin!r}")
+        reasons = []
+        if state.number in from_pbx:
+            reasons.append("it is on the PBX")
+        if state.origin == "manual":
+            reasons.append("the administrator added it manually")
+        if state.referenced_by_status:
+            reasons.append("a dynamic status still points to it (Make Call from)")
+        if reasons:
+            out.append(NumberDecision(state.number, True, "; ".join(reasons)))
+        else:
+            out.append(NumberDecision(state.number, False, (
+                "it is no longer on the PBX, was not added manually and no dynamic status "
+                "points to it")))
+    return out
+
+
+def numbers_to_keep(current: list[NumberState], from_pbx: set[str]) -> tuple[list[str],
+                                                                           list[str]]:
+    """Rule 6: (kept, removed) among an account's current numbers; decide_numbers says why."""
+    decisions = decide_numbers(current, from_pbx)
+    return ([d.number for d in decisions if d.keep], [d.number for d in decisions if not d.keep])

@@ -1,0 +1,201 @@
+"""The built-in PBX connector: a node's directory and device export as a CSV file.
+
+Pure Python, streamed row by row; the format is documented in docs/pbx-csv.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import operator
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from .pbx import Device, Issue
+
+REQUIRED_COLUMNS = ("number", "device_type", "mac", "first_name", "last_name", "department")
+OPTIONAL_COLUMNS = ("group", "group_kind", "pilot", "dynamic_extension")
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+INVALID_ROW = "invalid-row"
+INVALID_CHARACTER = "invalid-character"
+
+# Anything outside 0x9, 0xA, 0xD, 0x20-0xD7FF, 0xE000-0xFFFD, 0x10000-0x10FFFF.
+_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NUMBER = re.compile(r"\+?[0-9*#]{1,30}")
+_TRUE = frozenset({"1", "true", "yes", "y"})
+_FALSE = frozenset({"", "0", "false", "no", "n"})
+_GROUP_KINDS = frozenset({"", "PRG", "MDUG"})
+_VALID_RANGES = "0x9, 0xA, 0xD, 0x20-0xD7FF, 0xE000-0xFFFD, 0x10000-0x10FFFF"
+
+Source = str | os.PathLike[str] | IO[str] | IO[bytes] | Iterable[str]
+
+
+class CsvFormatError(ValueError):
+    """The file cannot be read as a device export at all (no header, missing columns)."""
+
+
+def header_name(cell: str) -> str:
+    """A header cell as a column name: trimmed, lower case, spaces and '-' as '_'."""
+    return re.sub(r"[\s-]+", "_", cell.strip().lower())
+
+
+def _describe(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
+        return f"byte 0x{code - 0xDC00:02X} is not valid UTF-8"
+    return f"invalid character U+{code:04X}"
+
+
+def _clean(value: str) -> str:
+    return _INVALID.sub("\ufffd", value)
+
+
+def _positions(header: list[str]) -> tuple[int, ...]:
+    """Where each of COLUMNS is in the header; an absent optional column points one past
+    the header's last column, where _rows appends an empty field to each row."""
+    index: dict[str, int] = {}
+    for i, cell in enumerate(header):
+        name = header_name(cell.lstrip("\ufeff") if i == 0 else cell)
+        if name in COLUMNS:
+            if name in index:
+                raise CsvFormatError(f"column {name!r} appears twice in the header (line 1)")
+            index[name] = i
+    missing = [c for c in REQUIRED_COLUMNS if c not in index]
+    if missing:
+        raise CsvFormatError(
+            f"missing required column(s): {', '.join(missing)} (the header on line 1 has: "
+            f"{', '.join(_clean(c) for c in header) or 'nothing'}); required columns are "
+            f"{', '.join(REQUIRED_COLUMNS)}")
+    return tuple(index.get(c, len(header)) for c in COLUMNS)
+
+
+def _issue(line: int, number: str, column: str, message: str,
+           rule: str = INVALID_ROW) -> Issue:
+    where = f"line {line}, column {column}" if column else f"line {line}"
+    return Issue(line, _clean(number.strip()), rule, f"{where}: {message}", column)
+
+
+def _flag(value: str) -> bool | None:
+    value = value.strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else None
+
+
+def _row_issues(line: int, number: str, pilot: str, dynamic: str,
+                group_kind: str) -> list[Issue]:
+    """What is wrong with a row's number, booleans and group kind."""
+    issues = []
+    if not number:
+        issues.append(_issue(line, number, "number", "the directory number is missing"))
+    elif not _NUMBER.fullmatch(number):
+        issues.append(_issue(line, number, "number", (
+            f"{number!r} is not a directory number (digits, '*', '#', an optional leading "
+            f"'+', at most 30)")))
+    for column, value in (("pilot", pilot), ("dynamic_extension", dynamic)):
+        if _flag(value) is None:
+            issues.append(_issue(line, number, column, (
+                f"{value.strip()!r} is not a boolean (use 1/0, true/false, yes/no or leave "
+                f"empty)")))
+    if group_kind.strip().upper() not in _GROUP_KINDS:
+        issues.append(_issue(line, number, "group_kind", (
+            f"{group_kind.strip()!r} is not a group kind (PRG, MDUG or empty)")))
+    return issues
+
+
+def _parse_row(values: tuple[str, ...], line: int) -> Device | list[Issue]:
+    """A Device from the values of COLUMNS, or the Issues that make the row unusable."""
+    (number, device_type, mac, first_name, last_name, department, group, group_kind, pilot,
+     dynamic) = values
+    if _INVALID.search("\t".join(values)):
+        return [_issue(line, number, column, (
+            f"{_describe(bad.group())} at position {bad.start() + 1}; valid characters are "
+            f"{_VALID_RANGES}"), INVALID_CHARACTER)
+            for column, value in zip(COLUMNS, values, strict=True)
+            if (bad := _INVALID.search(value))]
+    number = number.strip()
+    is_pilot, is_dynamic = _flag(pilot), _flag(dynamic)
+    kind = group_kind.strip().upper()
+    plain = (number.isdigit() and number.isascii() and len(number) <= 30
+             and is_pilot is not None and is_dynamic is not None and kind in _GROUP_KINDS)
+    if not plain:  # the common case above is checked without allocating
+        if not number and not "".join(values).strip():
+            return []  # a row of empty fields, as spreadsheets write: ignored
+        issues = _row_issues(line, number, pilot, dynamic, group_kind)
+        if issues:
+            return issues
+    return Device(number, device_type.strip(), mac.strip(), first_name, last_name, department,
+                  group.strip(), kind, bool(is_pilot), bool(is_dynamic), line)
+
+
+def _rows(text: Iterable[str]) -> Iterator[Device | Issue]:
+    reader = csv.reader(text)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise CsvFormatError(f"line 1: the header cannot be read: {exc}") from None
+    if header is None:
+        raise CsvFormatError("the file is empty: a header row is required")
+    positions = _positions(header)
+    pick = operator.itemgetter(*positions)
+    width = len(header)
+    done = reader.line_num
+    while True:
+        line = done + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            done = reader.line_num
+            yield Issue(line, "", INVALID_ROW, f"line {line}: the row cannot be read: {exc}")
+            continue
+        done = reader.line_num
+        if len(row) != width:
+            if any(cell.strip() for cell in row):  # else a blank line: ignored
+                yield _issue(line, row[positions[0]] if positions[0] < len(row) else "", "", (
+                    f"the row has {len(row)} fields but the header has {width} (an unquoted "
+                    f"comma or a missing field?)"))
+            continue
+        row.append("")
+        parsed = _parse_row(pick(row), line)
+        if isinstance(parsed, Device):
+            yield parsed
+        else:
+            yield from parsed
+
+
+def read_devices(source: Source) -> Iterator[Device | Issue]:
+    """Stream a CSV export: a Device per good row, Issues for a bad one.
+
+    source is a path, a binary or text file, or any iterable of text lines. Raises
+    CsvFormatError (when iteration starts) without a header or with required columns missing.
+    """
+    if isinstance(source, str | os.PathLike):
+        with open(source, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+            yield from _rows(f)
+    elif isinstance(source, io.RawIOBase | io.BufferedIOBase):
+        text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="surrogateescape",
+                                newline="")
+        try:
+            yield from _rows(text)
+        finally:
+            text.detach()  # leave the caller's file open
+    else:
+        yield from _rows(source)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CsvConnector:
+    """The built-in connector: node_settings["path"] names the node's CSV export."""
+
+    name = "csv"
+
+    def devices(self, node_settings: Mapping[str, Any]) -> Iterator[Device | Issue]:
+        """Stream the records of the file at node_settings["path"]."""
+        path = node_settings.get("path")
+        if not path:
+            raise ValueError("the csv connector needs the node setting 'path'")
+        return read_devices(path)

@@ -1,0 +1,238 @@
+"""Synchronizers of an enterprise: the one place that validates, stores and deletes them.
+
+Pages and API call these functions, so every rule holds the same way everywhere.
+"""
+
+import json
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from appliance import audit, ldapdir, ldapform, vault
+from appliance.db import db
+from appliance.directory import remove_source
+from appliance.jobs import ACTIVE, SCHEDULE_FIELDS, days_spec
+from appliance.models import Account, Contact, Enterprise, JobRun, JobSchedule
+from appliance.validation import (
+    Field,
+    Invalid,
+    Schema,
+    host_or_ip,
+    int_range,
+    length,
+    max_length,
+    one_of,
+    valid_characters,
+)
+
+from .models import LDAP, MODES, PBX, PLATFORMS, Synchronizer, SyncIssue, SyncSettings
+
+KIND = "sync.run"
+MAPPED = ldapdir.FIELDS  # login, first_name, ..., external_id
+
+COMMON = Schema(
+    "Synchronizer",
+    Field("name", "Name", (length(1, 64), valid_characters())),
+    Field("max_drop", "Safety threshold (%)", (int_range(0, 100),), type="integer",
+          help="A sync that would remove more than this share of its accounts removes nothing "
+               "and waits for you to confirm."),
+    *SCHEDULE_FIELDS,
+)
+MAPPING = Schema("AttributeMapping", *(
+    Field(f"map_{f}", f"{f.replace('_', ' ').capitalize()} attribute", (max_length(64),),
+          required=False) for f in MAPPED))
+NODE = Schema(
+    "PbxNode",
+    Field("platform", "Platform", (one_of(PLATFORMS),)),
+    Field("address", "Address", (host_or_ip(),), help="FQDN or IP address of the PBX node."),
+    Field("path", "Export file", (max_length(1024),),
+          help="The node's directory and device export (CSV, see docs/pbx-csv.md), read by "
+               "the built-in connector."),
+)
+SETTINGS = Schema(
+    "SyncSettings",
+    Field("mode", "Synchronization type", (one_of(tuple(MODES)),)),
+    Field("feature_profile", "Feature profile", (length(1, 64), valid_characters()),
+          help="Applied to every account the PBX node synchronization creates."),
+    Field("dynamic_only", "Synchronize Dynamic Extensions only", type="boolean"),
+)
+SCHEDULE_DEFAULT = {"days": 1, "hour": 1, "minute": 0, "ampm": "AM"}
+#: Under the micollab-integrated profile MiCollab owns these: shown disabled, refused here.
+INTEGRATED_LOCKED = ("mode", "feature_profile", "dynamic_only", "platform", "address")
+
+
+def integrated() -> bool:
+    return bool(current_app.extensions["appliance"].flags.get("integrated_mode"))
+
+
+# --- the enterprise's synchronization settings --------------------------------------------
+
+
+def settings_of(ent: Enterprise) -> SyncSettings:
+    row = db.session.get(SyncSettings, ent.id)
+    if row is None:
+        row = SyncSettings(enterprise_id=ent.id, mode=PBX if integrated() else LDAP)
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def save_settings(ent: Enterprise, data) -> SyncSettings:
+    values = SETTINGS.validate(data)
+    row = settings_of(ent)
+    if integrated():
+        locked = [f for f in ("mode", "feature_profile", "dynamic_only")
+                  if values[f] != getattr(row, f)]
+        if locked:
+            raise Invalid({f: ("integrated_mode", f"{SETTINGS.fields[f].label} is managed by "
+                           "MiCollab in integrated mode") for f in locked})
+    before = {k: getattr(row, k) for k in values}
+    for k, v in values.items():
+        setattr(row, k, v)
+    audit.record("update", "sync settings", ent.id, ent.eid, before=before, after=values,
+                 commit=False)
+    db.session.commit()
+    return row
+
+
+# --- synchronizers --------------------------------------------------------------------------
+
+
+def mapping_of(values: dict) -> dict[str, str]:
+    """The preset's attribute mapping with the admin's overrides."""
+    out = dict(ldapdir.MAPPING_PRESETS[values.get("preset") or "Active Directory"])
+    out.update({f: a for f, a in (values.get("mapping") or {}).items() if a})
+    return out
+
+
+def form_values(syn: Synchronizer) -> dict:
+    values = {"name": syn.name, "max_drop": syn.max_drop, **SCHEDULE_DEFAULT,
+              **{k: v for k, v in syn.schedule_spec.items() if k in SCHEDULE_DEFAULT}}
+    if syn.kind == LDAP:
+        s = syn.settings
+        values.update({k: v for k, v in s.items() if k != "mapping"},
+                      **{f"map_{f}": a for f, a in (s.get("mapping") or {}).items()})
+    else:
+        values.update(platform=syn.platform, address=syn.address, **syn.node_settings)
+    return values
+
+
+def _validate(kind: str, data, syn: Synchronizer | None) -> tuple[dict, dict]:
+    errors, common, specific = {}, {}, {}
+    try:
+        common = COMMON.validate(data)
+    except Invalid as exc:
+        errors.update(exc.errors)
+    try:
+        if kind == LDAP:
+            specific = ldapform.SCHEMA.validate(data)
+            specific["mapping"] = {k[4:]: v for k, v in MAPPING.validate(data).items() if v}
+        else:
+            specific = NODE.validate(data)
+            if syn is not None and integrated():
+                for f in ("platform", "address"):
+                    if specific[f] != getattr(syn, f):
+                        errors[f] = ("integrated_mode", f"{NODE.fields[f].label} is managed by "
+                                     "MiCollab in integrated mode")
+    except Invalid as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise Invalid(errors)
+    return common, specific
+
+
+def save(ent: Enterprise, kind: str, data, syn: Synchronizer | None = None) -> Synchronizer:
+    """Create or change a synchronizer; nothing is stored when a field is wrong."""
+    common, specific = _validate(kind, data, syn)
+    creating = syn is None
+    before = as_dict(syn) if syn else None
+    if creating:
+        syn = Synchronizer(enterprise_id=ent.id, kind=kind)
+        db.session.add(syn)
+    syn.name, syn.max_drop = common["name"], common["max_drop"]
+    if kind == LDAP:
+        password = specific.pop("password", "")
+        syn.ldap = json.dumps(specific)
+        if password:
+            syn.password_sealed = vault.seal(password)
+    else:
+        syn.platform, syn.address = specific["platform"], specific["address"]
+        syn.connector_settings = json.dumps({"path": specific["path"]})
+    db.session.flush()
+    spec = days_spec(common, current_app.config["TZINFO"], old=syn.schedule_spec)
+    syn.schedule = json.dumps(spec)
+    current_app.extensions["appliance"].jobs.schedule(KIND, syn.source, spec)
+    audit.record("create" if creating else "update", "synchronizer", syn.id, syn.name,
+                 before=before, after=as_dict(syn), commit=False)
+    db.session.commit()
+    return syn
+
+
+def ldap_settings(syn: Synchronizer, password: str | None = None):
+    values = syn.settings
+    return ldapform.settings(values, password if password is not None else
+                             vault.unseal(syn.password_sealed))
+
+
+def next_sync(syn: Synchronizer):
+    return db.session.scalar(select(JobSchedule.next_run_at).where(
+        JobSchedule.kind == KIND, JobSchedule.target == syn.source))
+
+
+def accounts_of(syn: Synchronizer) -> int:
+    return db.session.scalar(select(func.count()).select_from(Account).where(
+        Account.enterprise_id == syn.enterprise_id, Account.source == syn.source))
+
+
+class Busy(Exception):
+    """A sync of the synchronizer runs: it cannot be deleted now."""
+
+
+def running(syn: Synchronizer) -> JobRun | None:
+    return db.session.scalar(select(JobRun).where(JobRun.target == syn.source,
+                                                  JobRun.state.in_(ACTIVE)))
+
+
+def delete(syn: Synchronizer) -> int:
+    """Delete a synchronizer with every account (and directory entry) it created."""
+    if running(syn):
+        raise Busy(f"A sync of {syn.name} is running: delete it once the sync ends")
+    ent = db.session.get(Enterprise, syn.enterprise_id)
+    n = accounts_of(syn)
+    current_app.extensions["appliance"].jobs.unschedule(KIND, syn.source)
+    audit.record("delete", "synchronizer", syn.id, syn.name, before={**as_dict(syn),
+                 "accounts": n}, commit=False)
+    source = syn.source
+    db.session.delete(syn)
+    db.session.flush()
+    remove_source(Account, ent, source)
+    remove_source(Contact, ent, source)
+    return n
+
+
+def confirm(syn: Synchronizer) -> None:
+    """The admin looked at the 'needs attention' state: the next sync may remove."""
+    audit.record("update", "synchronizer", syn.id, syn.name,
+                 before={"attention": syn.attention}, after={"attention": "confirmed"},
+                 commit=False)
+    syn.attention = ""
+    db.session.commit()
+
+
+def issues(syn: Synchronizer, limit: int = 500) -> list[SyncIssue]:
+    return list(db.session.scalars(select(SyncIssue).where(
+        SyncIssue.synchronizer_id == syn.id).order_by(SyncIssue.id).limit(limit)))
+
+
+def as_dict(syn: Synchronizer) -> dict:
+    out = {"id": syn.id, "enterprise_id": syn.enterprise_id, "kind": syn.kind,
+           "name": syn.name, "max_drop": syn.max_drop, "schedule": syn.schedule_spec,
+           "needs_attention": bool(syn.attention), "attention": syn.attention or None,
+           "last_sync": syn.report or None, "source": syn.source}
+    if syn.kind == LDAP:
+        out["ldap"] = syn.settings
+        out["password_set"] = bool(syn.password_sealed)
+    else:
+        out.update(platform=syn.platform, address=syn.address, connector=syn.connector,
+                   connector_settings=syn.node_settings)
+    return out

@@ -1,0 +1,178 @@
+"""The Synchronization tab: the enterprise's synchronization type, AD/LDAP synchronizers,
+PBX nodes, and each one's details page."""
+
+from flask import Blueprint, abort, current_app, flash, g, request, url_for
+from sqlalchemy import select
+
+from appliance import ldapdir, ldapform, vault
+from appliance.db import db
+from appliance.models import JobRun
+from appliance.ui import current_enterprise, redirect_to, render, render_block
+from appliance.validation import Invalid
+
+from . import service
+from .models import LDAP, MODES, PBX, PLATFORMS, Synchronizer
+
+bp = Blueprint("sync", __name__, url_prefix="/sync", template_folder="templates")
+
+
+def _ent():
+    ent = current_enterprise()
+    if ent is None:
+        abort(404, "Select or add an enterprise first")
+    return ent
+
+
+def _syn(syn_id: int) -> Synchronizer:
+    syn = db.session.get(Synchronizer, syn_id)
+    if syn is None or syn.enterprise_id != _ent().id:
+        abort(404, "No such synchronizer in the selected enterprise")
+    return syn
+
+
+def _common() -> dict:
+    return {"modes": MODES, "platforms": PLATFORMS, "presets": ldapform.PRESETS,
+            "integrated": service.integrated(), "fields": ldapdir.FIELDS,
+            "locked": service.INTEGRATED_LOCKED if service.integrated() else ()}
+
+
+@bp.get("/")
+def index(values=None, errors=None, status=200):
+    ent = current_enterprise()
+    ctx = {}
+    if ent is not None:
+        sset = service.settings_of(ent)
+        db.session.commit()
+        syns = db.session.scalars(select(Synchronizer).where(
+            Synchronizer.enterprise_id == ent.id, Synchronizer.kind == sset.mode)
+            .order_by(Synchronizer.name)).all()
+        ctx = {"sset": sset, "syns": syns,
+               "values": values or {"mode": sset.mode, "feature_profile": sset.feature_profile,
+                                    "dynamic_only": sset.dynamic_only},
+               "errors": errors or {}, "counts": {s.id: service.accounts_of(s) for s in syns}}
+    return render("sync/index.html", **ctx, **_common()), status
+
+
+@bp.post("/settings")
+def save_settings():
+    ent = _ent()
+    try:
+        service.save_settings(ent, request.form)
+    except Invalid as exc:
+        db.session.rollback()
+        return index(request.form.to_dict(), exc.messages(), 422)
+    flash("Synchronization settings saved.", "success")
+    return redirect_to(url_for("sync.index"))
+
+
+def _page(syn, kind, values, errors, status=200):
+    last = db.session.scalar(select(JobRun).where(JobRun.target == syn.source)
+                             .order_by(JobRun.id.desc()).limit(1)) if syn else None
+    return render("sync/edit.html", block="form", syn=syn, kind=kind, values=values,
+                  errors=errors, last_run=last, issues=service.issues(syn) if syn else [],
+                  accounts=service.accounts_of(syn) if syn else 0,
+                  running=bool(syn and service.running(syn)),
+                  next_sync=service.next_sync(syn) if syn else None, **_common()), status
+
+
+def _defaults(kind: str) -> dict:
+    base = {"max_drop": 20, **service.SCHEDULE_DEFAULT}
+    if kind == LDAP:
+        return {**base, **ldapform.DEFAULTS}
+    return {**base, "platform": PLATFORMS[0]}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    ent = _ent()
+    kind = request.args.get("kind") if request.args.get("kind") in (LDAP, PBX) else LDAP
+    if request.method == "GET":
+        return _page(None, kind, _defaults(kind), {})
+    try:
+        syn = service.save(ent, kind, request.form)
+    except Invalid as exc:
+        db.session.rollback()
+        return _page(None, kind, request.form.to_dict(), exc.messages(), 422)
+    flash(f"{'PBX node' if kind == PBX else 'Synchronizer'} {syn.name} added.", "success")
+    return redirect_to(url_for("sync.edit", syn_id=syn.id))
+
+
+@bp.route("/<int:syn_id>", methods=["GET", "POST"])
+def edit(syn_id):
+    syn = _syn(syn_id)
+    if request.method == "GET":
+        return _page(syn, syn.kind, service.form_values(syn), {})
+    try:
+        service.save(_ent(), syn.kind, request.form, syn)
+    except Invalid as exc:
+        db.session.rollback()
+        return _page(syn, syn.kind, request.form.to_dict(), exc.messages(), 422)
+    flash("Saved.", "success")
+    return redirect_to(url_for("sync.edit", syn_id=syn.id))
+
+
+@bp.get("/<int:syn_id>/status")
+def status(syn_id):
+    syn = _syn(syn_id)
+    db.session.expire_all()
+    return render_block("sync/edit.html", "status", syn=syn, issues=service.issues(syn),
+                        running=bool(service.running(syn)), accounts=service.accounts_of(syn))
+
+
+@bp.post("/<int:syn_id>/sync")
+def sync_now(syn_id):
+    syn = _syn(syn_id)
+    run, created = current_app.extensions["appliance"].jobs.submit(
+        service.KIND, syn.source, {"allow_drop": request.form.get("allow_drop") == "1"},
+        label=f"Synchronize {syn.name}", triggered_by=g.user.username)
+    if not created:
+        flash("This synchronizer is already running; showing its progress.", "info")
+    return render_block("sync/edit.html", "sync", syn=syn, last_run=run, running=True)
+
+
+@bp.post("/<int:syn_id>/confirm")
+def confirm(syn_id):
+    syn = _syn(syn_id)
+    service.confirm(syn)
+    run, _ = current_app.extensions["appliance"].jobs.submit(
+        service.KIND, syn.source, {"allow_drop": True}, label=f"Synchronize {syn.name} "
+        "(confirmed)", triggered_by=g.user.username)
+    flash("Confirmed: this sync may remove the accounts no longer in the directory.", "info")
+    return redirect_to(url_for("sync.edit", syn_id=syn.id))
+
+
+@bp.post("/<int:syn_id>/delete")
+def remove(syn_id):
+    syn = _syn(syn_id)
+    name = syn.name
+    try:
+        n = service.delete(syn)
+    except service.Busy as exc:
+        flash(str(exc), "error")
+        return redirect_to(url_for("sync.edit", syn_id=syn_id))
+    flash(f"{name} deleted with the {n:,} account(s) it created.", "success")
+    return redirect_to(url_for("sync.index"))
+
+
+@bp.post("/test-ldap")
+def test_ldap():
+    """Test connection: bind, search, show the first entries as they would be mapped."""
+    values = request.form.to_dict()
+    syn_id = request.args.get("syn_id", type=int)
+    try:
+        clean = ldapform.SCHEMA.validate(values)
+        mapping = service.MAPPING.validate(values)
+    except Invalid as exc:
+        return render_block("sync/edit.html", "ldap_test", result=None, errors=exc.messages(),
+                            failure="Fix the fields marked below first."), 422
+    password = clean.get("password") or ""
+    if not password and syn_id:
+        password = vault.unseal(_syn(syn_id).password_sealed)
+    clean["mapping"] = {k[4:]: v for k, v in mapping.items() if v}
+    try:
+        result = ldapdir.test_connection(ldapform.settings(clean, password),
+                                         service.mapping_of(clean))
+    except ldapdir.LdapError as exc:
+        return render_block("sync/edit.html", "ldap_test", result=None, errors={},
+                            failure=exc.message)
+    return render_block("sync/edit.html", "ldap_test", result=result, failure=None, errors={})
