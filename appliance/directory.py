@@ -80,18 +80,24 @@ class SourceImport:
             prefixes=["TEMPORARY"])
 
     def __enter__(self) -> "SourceImport":
-        self.conn = db.session.connection()
+        # A connection of its own: the staged rows are committed batch by batch (a temporary
+        # table lives as long as its connection), so no long read snapshot is held while the
+        # job reports progress on other connections, and the merge starts fresh.
+        self.conn = db.engine.connect()
         self.stage.create(self.conn)
+        self.conn.commit()
         return self
 
-    def __exit__(self, exc_type, *_exc) -> None:
-        if exc_type is not None:
-            db.session.rollback()
+    def __exit__(self, *_exc) -> None:
         try:
-            self.stage.drop(db.session.connection())
-            db.session.commit()
-        except Exception:  # the connection went away with the failure: the table with it
-            db.session.rollback()
+            if self.conn.in_transaction():
+                self.conn.rollback()
+            self.stage.drop(self.conn)
+            self.conn.commit()
+        except Exception:  # the connection broke with the failure: the table went with it
+            pass
+        finally:
+            self.conn.close()
 
     def add(self, rows: list[dict]) -> None:
         """Stage a batch of rows (missing fields are empty)."""
@@ -100,6 +106,7 @@ class SourceImport:
                 {"external_id": str(r["external_id"]),
                  **{f: r.get(f, False if f == "federated" else "") for f in _ALL}}
                 for r in rows])
+            self.conn.commit()
 
     def count(self) -> int:
         return self.conn.scalar(select(func.count()).select_from(self.stage))
@@ -118,20 +125,39 @@ class SourceImport:
         for i in range(0, len(keys), 500):
             self.conn.execute(delete(self.stage).where(
                 self.stage.c.external_id.in_(keys[i:i + 500])))
+        self.conn.commit()
 
     def commit(self, *, complete: bool = True, max_drop: float = 0.5,
-               allow_drop: bool = False, remove: bool = True) -> dict:
+               allow_drop: bool = False, remove: bool = True, then=None) -> dict:
         """Merge the staged set into each model; return {model: ImportResult}.
 
         Refuses (SuspiciousImport, nothing changed) when the source says its result is not
         `complete`, or when more than `max_drop` of the existing rows would go and the
         administrator did not `allow_drop`. With `remove=False` (a result known to be
-        partial) rows are added and updated, and nothing is removed.
+        partial) rows are added and updated, and nothing is removed. `then(results)`, if
+        given, runs after the merge inside the same transaction (the caller's own rows that
+        must change together with the accounts), with `self.conn` to run them on.
         """
         if not complete:
             raise SuspiciousImport("The source returned an incomplete result; nothing was "
                                    "removed")
         total = self.count()
+        self.conn.commit()
+        if self.conn.dialect.name == "sqlite":  # take the write lock before reading
+            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            results, gone_rows = self._merge_all(max_drop, allow_drop, remove, total, then)
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        for model, result in results.items():
+            if result.added + result.removed > 1000:
+                _refresh_stats(model)
+            _announce(model, self.enterprise, self.source, result, gone_rows[model])
+        return results
+
+    def _merge_all(self, max_drop, allow_drop, remove, total, then):
         results, gone_rows = {}, {}
         for model in self.models:
             base = and_(model.enterprise_id == self.enterprise.id, model.source == self.source)
@@ -145,12 +171,9 @@ class SourceImport:
                     f"{round(max_drop * 100)}% safety threshold; nothing was changed")
             gone_rows[model] = gone
             results[model] = self._merge(model, base, gone, total)
-        db.session.commit()
-        for model, result in results.items():
-            if result.added + result.removed > 1000:
-                _refresh_stats(model)
-            _announce(model, self.enterprise, self.source, result, gone_rows[model])
-        return results
+        if then is not None:
+            then(self.conn, results)
+        return results, gone_rows
 
     def _merge(self, model, base, gone, total: int) -> ImportResult:
         s, fields, now = self.stage, FIELDS[model], utcnow()

@@ -65,3 +65,11 @@ def appliance_contacts_imported(enterprise, source, result):
 def appliance_accounts_removed(enterprise, source, logins):
     """Called after accounts were removed from `enterprise` (by a sync or a deleted
     source). `logins` is the list of removed logins. Return nothing."""
+
+
+@hookspec
+def appliance_pbx_connectors():
+    """Return a list of PBX connectors: objects with a `name` and a
+    `devices(node_settings)` method yielding appliance.plugins.sync.pbx.Device records (or
+    Issue for a record that cannot be read), as the sync plugin's built-in CSV connector
+    does. A PBX node names the connector that reads it."""

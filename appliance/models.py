@@ -118,6 +118,7 @@ class Account(db.Model):
     last_name: Mapped[str] = mapped_column(String(128), default="")
     email: Mapped[str] = mapped_column(String(255), default="")
     phone: Mapped[str] = mapped_column(String(64), default="")
+    feature_profile: Mapped[str] = mapped_column(String(64), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -442,3 +442,45 @@ def test_hook_appliance_accounts_removed(make_app):
         replace_source(Account, ent, "hooktest:1", "Hook source", rows[:1], allow_drop=True)
         assert listener.calls == [("accounts_removed", "acme", "hooktest:1", ["bob", "carol"])]
         assert db.session.scalars(select(Account.login)).all() == ["alice"]
+
+
+def test_hook_appliance_pbx_connectors(make_app, tmp_path):
+    """A partner's live connector feeds a PBX node; the sync plugin applies its rules."""
+    from appliance.plugins.sync.pbx import Device, Issue
+
+    class Live:
+        name = "partner-live"
+
+        def devices(self, node_settings):
+            assert node_settings == {"path": "unused"}
+            yield Device("2001", "5340 IP", first_name="Ann", last_name="Lee", department="Ops",
+                         line=1)
+            yield Device("3001", "App Server Port", first_name="Ann", last_name="Lee",
+                         department="Ops", line=2)
+            yield Issue(3, "", "invalid-row", "the PBX sent a record without a number")
+
+    class Partner:
+        @hookimpl
+        def appliance_pbx_connectors(self):
+            return [Live()]
+
+    app = make_app(EXTRA_PLUGINS=[("partner", Partner())])
+    from appliance.plugins.sync import service
+    from appliance.plugins.sync.pbxsync import connectors
+
+    with app.test_request_context():
+        assert set(connectors()) == {"csv", "partner-live"}
+        ent = _enterprise()
+        node = service.save(ent, "pbx", {"name": "Live node", "platform": "MiVoice Business",
+                                         "address": "10.0.0.9", "path": "unused",
+                                         "max_drop": 20, "days": 0, "hour": 1, "minute": 0,
+                                         "ampm": "AM"})
+        node.connector = "partner-live"
+        db.session.commit()
+        jobs = app.extensions["appliance"].jobs
+        run, _ = jobs.submit(service.KIND, node.source)
+        done = jobs.wait(run.id)
+        assert done.state == "succeeded", done.message
+        assert db.session.scalars(select(Account.login)).all() == ["2001"]
+        assert [i.reason for i in service.issues(node)] == [
+            "the PBX sent a record without a number"]

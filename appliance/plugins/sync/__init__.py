@@ -14,6 +14,7 @@ from . import service
 from .api import api
 from .jobs import SYNC
 from .models import Synchronizer
+from .pbx_csv import CsvConnector
 from .views import bp
 
 TITLE = "Synchronization"
@@ -57,3 +58,8 @@ def appliance_enterprise_deleted(enterprise):
     for syn in db.session.scalars(select(Synchronizer).where(
             Synchronizer.enterprise_id == enterprise.id)):
         jobs.unschedule(service.KIND, syn.source)
+
+
+@hookimpl
+def appliance_pbx_connectors():
+    return [CsvConnector()]

@@ -37,6 +37,13 @@ class Report:
             self.skipped += 1
         else:
             self.failed += 1
+        self._keep(kind, entry, attribute, reason)
+
+    def note(self, entry: str, attribute: str, reason: str) -> None:
+        """Something the admin should know that skipped nothing (a number kept, say)."""
+        self._keep("note", entry, attribute, reason)
+
+    def _keep(self, kind: str, entry: str, attribute: str, reason: str) -> None:
         if len(self.issues) < KEEP_ISSUES:
             self.issues.append({"kind": kind, "entry": entry[:1024],
                                 "attribute": attribute[:64], "reason": reason})
@@ -129,23 +136,23 @@ def sync_ldap(ctx: JobContext, syn: Synchronizer) -> None:
             result = imp.commit(max_drop=syn.max_drop / 100, allow_drop=allow,
                                 remove=truncated is None)[Account]
     except ldapdir.LdapError as exc:
-        _finish(syn, ctx, started, report, None, read, state="failed", message=exc.message)
+        finish(syn, ctx, started, report, None, read, state="failed", message=exc.message)
         raise JobFailed(f"{exc.message.rstrip('.')}. Nothing was changed.") from None
     except SuspiciousImport as exc:
         msg = (f"{exc}. The directory returned {read:,} entries. If that is right, confirm "
                "on the synchronizer's page and the next sync removes them.")
-        _finish(syn, ctx, started, report, None, read, state="needs attention", message=msg)
+        finish(syn, ctx, started, report, None, read, state="needs attention", message=msg)
         raise JobFailed(msg) from None
     if truncated:
         msg = (f"The search did not complete ({truncated.rstrip('.')}). Accounts were added and "
                "updated from what was read; none was removed.")
-        _finish(syn, ctx, started, report, result, read, state="needs attention", message=msg)
+        finish(syn, ctx, started, report, result, read, state="needs attention", message=msg)
         raise JobFailed(msg)
-    _finish(syn, ctx, started, report, result, read, state="ok",
+    finish(syn, ctx, started, report, result, read, state="ok",
             message=f"{read:,} entries read")
 
 
-def _finish(syn: Synchronizer, ctx: JobContext, started: float, report: Report, result,
+def finish(syn: Synchronizer, ctx: JobContext, started: float, report: Report, result,
             read: int, state: str, message: str) -> None:
     """Store the run's report and issues with the synchronizer (its own transaction)."""
     db.session.rollback()

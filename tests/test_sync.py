@@ -1,0 +1,345 @@
+"""AD/LDAP and PBX node synchronizers against a real slapd and the PBX CSV connector."""
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import trustme
+from sqlalchemy import func, select
+
+from appliance.db import db
+from appliance.models import Account, Contact, Enterprise
+from appliance.plugins.sync.models import Number, StatusRef
+from tests.ldap_server import (
+    PEOPLE_DN,
+    READER_DN,
+    READER_PASSWORD,
+    ROOT_DN,
+    ROOT_PASSWORD,
+    Slapd,
+    person,
+)
+from tests.servers import free_port
+
+DATA = Path(__file__).parent / "data" / "pbx"
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory):
+    with Slapd(tmp_path_factory.mktemp("slapd"), people=30) as server:
+        yield server
+
+
+@pytest.fixture
+def ent(api):
+    return api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()["id"]
+
+
+def ldap(slapd, **kw):
+    return {"name": "Head office", "servers": "localhost", "port": slapd.ldap_port,
+            "security": "starttls", "ca_file": str(slapd.ca_file), "bind_dn": READER_DN,
+            "password": READER_PASSWORD, "base_dn": PEOPLE_DN,
+            "filter": "(objectClass=inetOrgPerson)", "scope": "sub", "page_size": 7,
+            "preset": "OpenLDAP", "max_drop": 20, "days": 1, "hour": 1, "minute": 0,
+            "ampm": "AM", **kw}
+
+
+def add_ldap(api, ent, body):
+    resp = api("POST", f"/api/v1/sync/enterprises/{ent}/ldap", json=body)
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def sync(app, api, syn_id, confirm=False):
+    run = api("POST", f"/api/v1/sync/synchronizers/{syn_id}/sync"
+              + ("?confirm=1" if confirm else "")).get_json()
+    with app.app_context():
+        return app.extensions["appliance"].jobs.wait(run["run_id"], timeout=60)
+
+
+def accounts(app, source):
+    with app.app_context():
+        return {a.external_id: (a.id, a.login, a.last_name) for a in db.session.scalars(
+            select(Account).where(Account.source == source))}
+
+
+def detail(api, syn_id):
+    return api("GET", f"/api/v1/sync/synchronizers/{syn_id}").get_json()
+
+
+# --- Test connection: each failure has its own message -------------------------------------
+
+
+def test_connection_plain_starttls_ldaps_and_each_failure(api, slapd, tmp_path):
+    def test(**kw):
+        return api("POST", "/api/v1/sync/test-ldap", json=ldap(slapd, **kw))
+
+    for security, port in (("none", slapd.ldap_port), ("starttls", slapd.ldap_port),
+                           ("ldaps", slapd.ldaps_port)):
+        resp = test(security=security, port=port)
+        assert resp.status_code == 200, resp.get_json()
+        first = resp.get_json()["entries"][0]
+        assert first["login"].startswith("user") and len(first["external_id"]) == 36
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    failures = {
+        "credentials": test(password="wrong-password"),
+        "tls": test(ca_file=str(other_ca)),
+        "connect": test(port=free_port()),
+        "base_dn": test(base_dn="ou=nowhere,dc=example,dc=test"),
+    }
+    messages = set()
+    for kind, resp in failures.items():
+        body = resp.get_json()
+        assert resp.status_code == 502 and body["error"] == kind, (kind, body)
+        messages.add(body["message"])
+        assert "wrong-password" not in body["message"]
+    assert len(messages) == 4
+
+
+# --- sync semantics --------------------------------------------------------------------------
+
+
+def test_add_modify_rename_delete_between_syncs(app, api, ent, slapd):
+    syn = add_ldap(api, ent, ldap(slapd, filter="(&(objectClass=inetOrgPerson)(uid=user1*))"))
+    run = sync(app, api, syn["id"])
+    assert run.state == "succeeded", run.message
+    before = accounts(app, syn["source"])
+    assert len(before) == 11  # user1, user10..user19
+    slapd.modify(f"uid=user10,{PEOPLE_DN}", {"sn": "Renamed-Surname"})
+    new_dn = slapd.rename(f"uid=user11,{PEOPLE_DN}", "uid=user1x")
+    slapd.delete(f"uid=user12,{PEOPLE_DN}")
+    slapd.add(f"uid=user1new,{PEOPLE_DN}", {"objectClass": ["inetOrgPerson"], "uid": "user1new",
+                                             "cn": "New Person", "sn": "Person"})
+    try:
+        run = sync(app, api, syn["id"])
+        assert run.state == "succeeded", run.message
+        counts = detail(api, syn["id"])["last_sync"]
+        assert (counts["added"], counts["updated"], counts["removed"]) == (1, 2, 1)
+        after = accounts(app, syn["source"])
+        renamed = next(k for k, v in before.items() if v[1] == "user11")
+        assert after[renamed][0] == before[renamed][0]  # the same account...
+        assert after[renamed][1] == "user1x"  # ...with its new login
+        assert any(v[2] == "Renamed-Surname" for v in after.values())
+        assert not any(v[1] == "user12" for v in after.values())
+        with app.app_context():  # the Corporate Directory follows the accounts
+            assert db.session.scalar(select(func.count()).select_from(Contact).where(
+                Contact.source == syn["source"])) == len(after) == 11
+    finally:
+        slapd.rename(new_dn, "uid=user11")
+        slapd.add(*person(12))
+        slapd.delete(f"uid=user1new,{PEOPLE_DN}")
+
+
+def test_a_drop_beyond_the_threshold_waits_for_confirmation(app, api, ent, slapd):
+    syn = add_ldap(api, ent, ldap(slapd))
+    assert sync(app, api, syn["id"]).state == "succeeded"
+    api("PUT", f"/api/v1/sync/synchronizers/{syn['id']}",
+        json={"filter": "(&(objectClass=inetOrgPerson)(uid=user2*))"})  # 11 of 30
+    run = sync(app, api, syn["id"])
+    assert run.state == "failed" and "safety threshold" in run.message
+    got = detail(api, syn["id"])
+    assert got["needs_attention"] and got["last_sync"]["state"] == "needs attention"
+    assert len(accounts(app, syn["source"])) == 30
+    run = sync(app, api, syn["id"], confirm=True)
+    assert run.state == "succeeded", run.message
+    assert len(accounts(app, syn["source"])) == 11
+    assert not detail(api, syn["id"])["needs_attention"]
+
+
+def test_a_truncated_search_removes_nothing(app, api, ent, tmp_path):
+    with Slapd(tmp_path / "small", sizelimit=10, people=30) as small:
+        # The directory manager has no size limit: the first sync sees everyone.
+        syn = add_ldap(api, ent, ldap(small, bind_dn=ROOT_DN, password=ROOT_PASSWORD))
+        assert sync(app, api, syn["id"]).state == "succeeded"
+        assert len(accounts(app, syn["source"])) == 30
+        api("PUT", f"/api/v1/sync/synchronizers/{syn['id']}",
+            json={"bind_dn": READER_DN, "password": READER_PASSWORD, "page_size": 100})
+        run = sync(app, api, syn["id"])
+        assert run.state == "failed" and "did not complete" in run.message
+        assert "none was removed" in run.message
+        assert len(accounts(app, syn["source"])) == 30
+        got = detail(api, syn["id"])
+        assert got["needs_attention"] and "sizeLimitExceeded" in got["attention"]
+
+
+def test_invalid_characters_are_reported_not_stored(app, api, ent, slapd):
+    dn = f"uid=baduser,{PEOPLE_DN}"
+    slapd.add(dn, {"objectClass": ["inetOrgPerson"], "uid": "baduser", "cn": "Bad",
+                   "sn": "Bad\x01Name", "givenName": "Ok"})
+    try:
+        syn = add_ldap(api, ent, ldap(slapd, filter="(uid=baduser)"))
+        run = sync(app, api, syn["id"])
+        assert run.state == "succeeded"
+        got = detail(api, syn["id"])
+        assert got["last_sync"]["skipped"] == 1 and got["accounts"] == 0
+        [issue] = got["issues"]
+        assert issue["entry"] == dn and issue["attribute"] == "sn"
+        assert "U+0001" in issue["reason"]
+        with app.app_context():
+            assert db.session.scalar(select(func.count()).select_from(Account)) == 0
+    finally:
+        slapd.delete(dn)
+
+
+def test_a_sync_interrupted_by_stopping_slapd_changes_nothing(app, api, ent, tmp_path):
+    big = Slapd(tmp_path / "big", people=3000).start()
+    try:
+        syn = add_ldap(api, ent, ldap(big, page_size=20))
+        assert sync(app, api, syn["id"]).state == "succeeded"
+        big.modify(f"uid=user5,{PEOPLE_DN}", {"sn": "Changed"})
+        before = accounts(app, syn["source"])
+        run = api("POST", f"/api/v1/sync/synchronizers/{syn['id']}/sync").get_json()
+        with app.app_context():
+            jobs = app.extensions["appliance"].jobs
+            deadline = time.monotonic() + 30
+            while jobs.wait(run["run_id"], timeout=0.01).progress < 5:
+                assert time.monotonic() < deadline
+            big.stop()
+            done = jobs.wait(run["run_id"], timeout=60)
+        assert done.state == "failed" and "Nothing was changed" in done.message
+        assert accounts(app, syn["source"]) == before
+    finally:
+        big.stop()
+
+
+def test_deleting_a_synchronizer_deletes_exactly_its_accounts(app, api, admin, ent, slapd):
+    one = add_ldap(api, ent, ldap(slapd, name="One", filter="(uid=user2*)"))
+    two = add_ldap(api, ent, ldap(slapd, name="Two", filter="(uid=user1*)"))
+    assert sync(app, api, one["id"]).state == sync(app, api, two["id"]).state == "succeeded"
+    with app.app_context():
+        db.session.add(Account(enterprise_id=ent, source="manual", external_id="m1",
+                               login="manual.user"))
+        db.session.commit()
+    page = admin.get(f"/sync/{one['id']}").get_data(as_text=True)
+    assert "also deletes the 11 account(s) it created" in page
+    resp = api("DELETE", f"/api/v1/sync/synchronizers/{one['id']}")
+    assert resp.get_json() == {"accounts_deleted": 11}
+    with app.app_context():
+        left = {a.source for a in db.session.scalars(select(Account))}
+        assert left == {two["source"], "manual"}
+        assert db.session.scalar(select(func.count()).select_from(Account)) == 12
+
+
+def test_two_runs_of_one_synchronizer_never_overlap(app, api, ent, slapd):
+    syn = add_ldap(api, ent, ldap(slapd))
+    first = api("POST", f"/api/v1/sync/synchronizers/{syn['id']}/sync").get_json()
+    second = api("POST", f"/api/v1/sync/synchronizers/{syn['id']}/sync").get_json()
+    assert first["created"] is True
+    assert second["run_id"] == first["run_id"] and second["created"] is False
+    with app.app_context():
+        assert app.extensions["appliance"].jobs.wait(first["run_id"]).state == "succeeded"
+
+
+def test_the_password_is_never_shown_back(api, admin, ent, slapd):
+    syn = add_ldap(api, ent, ldap(slapd))
+    assert READER_PASSWORD not in api("GET", f"/api/v1/sync/synchronizers/{syn['id']}") \
+        .get_data(as_text=True)
+    assert READER_PASSWORD not in admin.get(f"/sync/{syn['id']}").get_data(as_text=True)
+    assert READER_PASSWORD not in admin.get("/audit").get_data(as_text=True)
+
+
+# --- PBX nodes ------------------------------------------------------------------------------
+
+
+def add_node(api, ent, path, **kw):
+    api("PUT", f"/api/v1/sync/enterprises/{ent}", json={
+        "mode": "pbx", "feature_profile": kw.pop("profile", "Standard user"),
+        "dynamic_only": kw.pop("dynamic_only", False)})
+    resp = api("POST", f"/api/v1/sync/enterprises/{ent}/pbx-nodes", json={
+        "name": "MiVB node 1", "platform": "MiVoice Business", "address": "10.0.0.5",
+        "path": str(path), "max_drop": 50, "days": 1, "hour": 2, "minute": 0, "ampm": "AM",
+        **kw})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def numbers(app, login):
+    with app.app_context():
+        acc = db.session.scalar(select(Account).where(Account.login == login))
+        return {n.number: n.origin for n in db.session.scalars(
+            select(Number).where(Number.account_id == acc.id))}, acc
+
+
+def test_pbx_node_sync_applies_the_rules_and_the_feature_profile(app, api, ent, tmp_path):
+    path = tmp_path / "node.csv"
+    shutil.copy(DATA / "mixed_mivb.csv", path)
+    node = add_node(api, ent, path)
+    run = sync(app, api, node["id"])
+    assert run.state == "succeeded", run.message
+    got = detail(api, node["id"])
+    assert got["accounts"] > 5 and got["last_sync"]["skipped"] >= 3
+    reasons = " ".join(i["reason"] for i in got["issues"])
+    assert "PRG or MDUG" in reasons  # rule 5 is explained
+    nums, acc = numbers(app, "2001")  # Ann Lee, Sales: deskphone with a Minet softphone
+    assert set(nums) == {"2001", "3001"} and acc.feature_profile == "Standard user"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Contact).where(
+            Contact.source == node["source"])) == got["accounts"]
+
+
+def test_pbx_rule_6_numbers_stay_while_manual_or_referenced(app, api, ent, tmp_path):
+    path = tmp_path / "node.csv"
+    header = "number,device_type,mac,first_name,last_name,department\n"
+    path.write_text(header + "2001,5340 IP,,Ann,Lee,Sales\n3001,App Server Port,,Ann,Lee,Sales\n"
+                    "2002,5340 IP,,Bo,Kim,Ops\n")
+    node = add_node(api, ent, path)
+    assert sync(app, api, node["id"]).state == "succeeded"
+    nums, acc = numbers(app, "2001")
+    assert nums == {"2001": "pbx", "3001": "pbx"}
+    with app.app_context():  # a manual number, and a dynamic status pointing at 3001
+        db.session.add(Number(account_id=acc.id, number="9999", kind="mobile", origin="manual"))
+        db.session.add(StatusRef(account_id=acc.id, status="In a meeting", number="3001"))
+        db.session.commit()
+    path.write_text(header + "2001,5340 IP,,Ann,Lee,Sales\n2002,5340 IP,,Bo,Kim,Ops\n")
+    assert sync(app, api, node["id"]).state == "succeeded"
+    nums, _ = numbers(app, "2001")
+    assert set(nums) == {"2001", "3001", "9999"}  # 3001 is gone from the PBX but referenced
+    assert any("3001" in i["reason"] for i in detail(api, node["id"])["issues"])
+    with app.app_context():
+        db.session.execute(StatusRef.__table__.delete())
+        db.session.commit()
+    assert sync(app, api, node["id"]).state == "succeeded"
+    nums, _ = numbers(app, "2001")
+    assert set(nums) == {"2001", "9999"}  # the reference is gone: so is the number
+
+
+def test_unreadable_export_changes_nothing(app, api, ent, tmp_path):
+    path = tmp_path / "node.csv"
+    shutil.copy(DATA / "mixed_mivb.csv", path)
+    node = add_node(api, ent, path)
+    assert sync(app, api, node["id"]).state == "succeeded"
+    before = accounts(app, node["source"])
+    path.write_text("not,the,right,columns\n1,2,3,4\n")
+    run = sync(app, api, node["id"])
+    assert run.state == "failed" and "Nothing was changed" in run.message
+    assert accounts(app, node["source"]) == before
+
+
+def test_dynamic_extensions_only(app, api, ent, tmp_path):
+    path = tmp_path / "node.csv"
+    shutil.copy(DATA / "mixed_mivb.csv", path)
+    node = add_node(api, ent, path, dynamic_only=True)
+    assert sync(app, api, node["id"]).state == "succeeded"
+    got = accounts(app, node["source"])
+    assert len(got) == 1 and next(iter(got)).startswith("group:")  # only PRG 500's pilot
+
+
+def test_integrated_mode_locks_what_micollab_owns(make_app, tmp_path):
+    app = make_app(PROFILE="micollab-integrated")
+    from tests.conftest import Browser
+    with app.app_context():
+        from appliance.auth import create_admin
+        create_admin("admin", "correct-horse-battery")
+        db.session.add(Enterprise(eid="acme", name="Acme"))
+        db.session.commit()
+    b = Browser(app.test_client())
+    b.login()
+    page = b.get("/sync/").get_data(as_text=True)
+    assert "MiCollab-integrated mode" in page
+    assert '<select id="f-mode" name="mode" disabled>' in page
+    resp = b.post("/sync/settings", data={"mode": "ldap", "feature_profile": "Default"},
+                  htmx=True)
+    assert resp.status_code == 422
+    assert "managed by MiCollab in integrated mode" in resp.get_data(as_text=True)
