@@ -101,6 +101,8 @@ class Account(db.Model):
     __tablename__ = "account"
     __table_args__ = (
         UniqueConstraint("enterprise_id", "login"),
+        # A source's accounts are matched by their stable identifier on every sync.
+        UniqueConstraint("enterprise_id", "source", "external_id", name="uq_account_source_key"),
         Index("ix_account_ent_last_first", "enterprise_id", "last_name", "first_name"),
         Index("ix_account_ent_first_last", "enterprise_id", "first_name", "last_name"),
         Index("ix_account_ent_email", "enterprise_id", "email"),
