@@ -52,6 +52,7 @@ lint:
 bench: install-test system-deps
 	$(BIN)/python bench/directory_page.py
 	$(BIN)/python bench/peer_import.py
+	$(BIN)/python bench/ldap_sync.py
 
 clean:
 	rm -rf $(VENV) node_modules appliance/static/vendor

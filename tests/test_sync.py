@@ -17,6 +17,7 @@ from tests.ldap_server import (
     READER_PASSWORD,
     ROOT_DN,
     ROOT_PASSWORD,
+    USERS_DN,
     Slapd,
     person,
 )
@@ -130,6 +131,31 @@ def test_add_modify_rename_delete_between_syncs(app, api, ent, slapd):
         slapd.rename(new_dn, "uid=user11")
         slapd.add(*person(12))
         slapd.delete(f"uid=user1new,{PEOPLE_DN}")
+
+
+def test_active_directory_tree_with_the_ad_preset(app, api, ent, tmp_path):
+    """AD-like users (sAMAccountName, objectGUID): a renamed user keeps their account."""
+    with Slapd(tmp_path / "ad", ad_users=6) as ad:
+        for preset, login in (("Active Directory", "aduser1"),
+                              ("Active Directory (UPN login)", "aduser1@example.test")):
+            syn = add_ldap(api, ent, ldap(ad, name=preset.replace("(", "").replace(")", ""),
+                                          base_dn=USERS_DN, filter="(objectClass=user)",
+                                          preset=preset))
+            assert sync(app, api, syn["id"]).state == "succeeded"
+            got = accounts(app, syn["source"])
+            assert len(got) == 6 and login in {v[1] for v in got.values()}
+            api("DELETE", f"/api/v1/sync/synchronizers/{syn['id']}")
+        syn = add_ldap(api, ent, ldap(ad, base_dn=USERS_DN, filter="(objectClass=user)",
+                                      preset="Active Directory"))
+        sync(app, api, syn["id"])
+        before = accounts(app, syn["source"])
+        ad.rename(f"cn=AD User2,{USERS_DN}", "cn=AD User Two")
+        ad.modify(f"cn=AD User Two,{USERS_DN}", {"sAMAccountName": "aduser2b"})
+        assert sync(app, api, syn["id"]).state == "succeeded"
+        after = accounts(app, syn["source"])
+        assert set(after) == set(before)  # keyed by objectGUID: nobody added or removed
+        moved = next(k for k, v in before.items() if v[1] == "aduser2")
+        assert after[moved][0] == before[moved][0] and after[moved][1] == "aduser2b"
 
 
 def test_a_drop_beyond_the_threshold_waits_for_confirmation(app, api, ent, slapd):
