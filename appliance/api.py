@@ -39,12 +39,18 @@ class Operation:
 class ApiBlueprint(Blueprint):
     """A blueprint whose routes carry their OpenAPI description.
 
-    `url_prefix` is relative to /api/v1 (e.g. "/enterprises").
+    `url_prefix` is relative to /api/v1 (e.g. "/enterprises"). Its routes need an
+    administrator's token or session, unless `authenticate` is given: a function the host
+    calls instead, before each request, that returns None to let it in or a response to
+    refuse it (for callers that are not administrators, such as a network element's
+    management platform with its own token).
     """
 
-    def __init__(self, name: str, import_name: str, url_prefix: str = "", tag: str | None = None):
+    def __init__(self, name: str, import_name: str, url_prefix: str = "", tag: str | None = None,
+                 authenticate: Callable | None = None):
         super().__init__(name, import_name, url_prefix=PREFIX + url_prefix)
         self.tag = tag or name
+        self.authenticate = authenticate
         self.operations: list[Operation] = []
 
     def op(self, rule: str, method: str = "GET", summary: str = "", body: Schema | None = None,

@@ -73,3 +73,10 @@ def appliance_pbx_connectors():
     `devices(node_settings)` method yielding appliance.plugins.sync.pbx.Device records (or
     Issue for a record that cannot be read), as the sync plugin's built-in CSV connector
     does. A PBX node names the connector that reads it."""
+
+
+@hookspec
+def appliance_flow_connectors():
+    """Return a list of Flow Through Provisioning connectors: objects with a `name` and a
+    `deliver(element, changes)` method that sends a network element its queued user changes
+    (dicts with action, login and payload) and raises when it could not."""

@@ -484,3 +484,36 @@ def test_hook_appliance_pbx_connectors(make_app, tmp_path):
         assert db.session.scalars(select(Account.login)).all() == ["2001"]
         assert [i.reason for i in service.issues(node)] == [
             "the PBX sent a record without a number"]
+
+
+def test_hook_appliance_flow_connectors(make_app):
+    """A partner's connector receives a MiVoice Business element's queued user changes."""
+    from appliance.plugins.network_elements import flow, service
+    from appliance.plugins.network_elements.models import Change
+
+    got = []
+
+    class Live:
+        name = "partner-live"
+
+        def deliver(self, element, changes):
+            got.append((element.name, [(c["action"], c["login"]) for c in changes]))
+
+    class Partner:
+        @hookimpl
+        def appliance_flow_connectors(self):
+            return [Live()]
+
+    app = make_app(EXTRA_PLUGINS=[("partner", Partner())])
+    with app.test_request_context():
+        assert set(flow.connectors()) == {"file", "partner-live"}
+        e = service.save_element({"name": "MiVB 1", "platform": "MiVoice Business",
+                                  "address": "10.0.0.7"})
+        e.connector = "partner-live"
+        service.set_licence("MiCollab Client", 5)
+        u = service.save_user({"login": "ann", "last_name": "Lee", "element": "MiVB 1",
+                               "services": "MiCollab Client"})
+        service.delete_user(u)
+        assert flow.deliver() == {"delivered": 2, "failed": 0}
+        assert got == [("MiVB 1", [("add", "ann"), ("delete", "ann")])]
+        assert {c.state for c in db.session.scalars(select(Change))} == {"delivered"}

@@ -1,37 +1,24 @@
-"""Network Elements: network elements and user provisioning.
+"""Network Elements and user provisioning (seed 004): platforms, licences, the site's
+locations and departments, templates and roles, users, bulk import, flow-through
+provisioning, the management-platform endpoint and IDS."""
 
-This plugin is a placeholder: it declares itself, its tab and its API root, and grows in its
-own issue.
-"""
-
-from flask import Blueprint, jsonify
+from pathlib import Path
 
 from appliance import hookimpl
-from appliance.api import ApiBlueprint
-from appliance.ui import Tab, render
+from appliance.ui import Tab
+
+from .api import api
+from .flow import DELIVER, FileConnector
+from .platform import platform
+from .views import bp
 
 TITLE = "Network Elements"
-DESCRIPTION = "Network elements and user provisioning."
-
-bp = Blueprint("network_elements", __name__, url_prefix="/network-elements")
-api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elements",
-                   tag="network_elements")
-
-
-@bp.get("/")
-def index():
-    return render("placeholder.html", title=TITLE, description=DESCRIPTION,
-                  per_enterprise=True)
-
-
-@api.op("", summary="What this plugin is")
-def api_info():
-    return jsonify(plugin="network_elements", title=TITLE, description=DESCRIPTION)
 
 
 @hookimpl
 def appliance_metadata():
-    return {"title": TITLE, "description": DESCRIPTION}
+    return {"title": TITLE, "description": "Network elements and user provisioning: "
+            "licences, locations, departments, templates and roles, users, bulk import."}
 
 
 @hookimpl
@@ -41,9 +28,24 @@ def appliance_blueprints():
 
 @hookimpl
 def appliance_api_blueprints():
-    return [api]
+    return [api, platform]
 
 
 @hookimpl
 def appliance_nav_tabs():
-    return [Tab(TITLE, "network_elements.index", order=60, per_enterprise=True)]
+    return [Tab(TITLE, "network_elements.index", order=60)]
+
+
+@hookimpl
+def appliance_job_kinds():
+    return [DELIVER]
+
+
+@hookimpl
+def appliance_migrations():
+    return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def appliance_flow_connectors():
+    return [FileConnector()]

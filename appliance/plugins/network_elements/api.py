@@ -1,0 +1,214 @@
+"""Users and Services as JSON under /api/v1/network-elements."""
+
+from flask import jsonify, request
+from sqlalchemy import select
+
+from appliance.api import ApiBlueprint, error, invalid
+from appliance.db import db
+from appliance.validation import Invalid
+
+from . import service
+from .flow import retry_failed
+from .models import Change, Department, Element, Location, Template, User
+
+api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elements",
+                   tag="network elements")
+SITE = {"locations": Location, "departments": Department}
+
+
+def _json() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Invalid({"": ("object", "The request body must be a JSON object")})
+    return data
+
+
+@api.op("/elements", summary="Network elements with the provisioning methods they offer")
+def list_elements():
+    return jsonify(items=[service.element_dict(e) for e in db.session.scalars(
+        select(Element).order_by(Element.name))])
+
+
+@api.op("/elements", "POST", body=service.ELEMENT, status=201, summary="Add a network element")
+def add_element():
+    try:
+        e = service.save_element(_json())
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(service.element_dict(e)), 201
+
+
+@api.op("/elements/<int:eid>", "PUT", body=service.ELEMENT,
+        summary="Change a network element (fields left out keep their value)")
+def put_element(eid):
+    e = db.session.get(Element, eid)
+    if e is None:
+        return error(404, "not_found", "No such network element")
+    try:
+        service.save_element({**service.element_dict(e), **_json()}, e)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(service.element_dict(e))
+
+
+@api.op("/elements/<int:eid>", "DELETE", status=204,
+        summary="Delete a network element (refused while users live on it)")
+def delete_element(eid):
+    e = db.session.get(Element, eid)
+    if e is None:
+        return error(404, "not_found", "No such network element")
+    try:
+        service.delete_element(e)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return "", 204
+
+
+@api.op("/elements/<int:eid>/token", "POST", summary="Issue the token the element's "
+        "management platform provisions with (shown once; replaces the old one)")
+def element_token(eid):
+    e = db.session.get(Element, eid)
+    if e is None:
+        return error(404, "not_found", "No such network element")
+    return jsonify(token=service.new_platform_token(e))
+
+
+@api.op("/licences", summary="Licences available and in use, by type")
+def get_licences():
+    return jsonify(items=service.licences())
+
+
+@api.op("/licences", "PUT", summary="Set how many licences of each type the site holds: "
+        "{\"items\": [{\"type\", \"available\"}]}")
+def put_licences():
+    try:
+        for item in _json().get("items") or []:
+            service.set_licence(str(item.get("type")), item.get("available"))
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(items=service.licences())
+
+
+@api.op("/<kind>", summary="Locations or departments of the site (kind: locations or "
+        "departments)")
+def list_site(kind):
+    if kind not in SITE:
+        return error(404, "not_found", "Not found")
+    model = SITE[kind]
+    return jsonify(items=[{"id": r.id, "name": r.name, "description": r.description,
+                           "used_by": service.used_by(r)}
+                          for r in db.session.scalars(select(model).order_by(model.name))])
+
+
+@api.op("/<kind>", "POST", body=service.NAMED, status=201,
+        summary="Add a location or department")
+def add_site(kind):
+    if kind not in SITE:
+        return error(404, "not_found", "Not found")
+    try:
+        row = service.save_named(SITE[kind], _json())
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(id=row.id, name=row.name, description=row.description), 201
+
+
+@api.op("/<kind>/<int:rid>", "DELETE", status=204,
+        summary="Delete a location or department (refused, naming who uses it, when in use)")
+def delete_site(kind, rid):
+    row = db.session.get(SITE[kind], rid) if kind in SITE else None
+    if row is None:
+        return error(404, "not_found", "Not found")
+    try:
+        service.delete_named(row)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return "", 204
+
+
+@api.op("/templates", summary="User templates and roles")
+def list_templates():
+    return jsonify(items=[{"id": t.id, "name": t.name, "kind": t.kind,
+                           "services": t.service_list, "location_id": t.location_id,
+                           "department_id": t.department_id}
+                          for t in db.session.scalars(select(Template).order_by(Template.name))])
+
+
+@api.op("/templates", "POST", body=service.TEMPLATE, status=201,
+        summary="Add a user template (kind template) or a role (kind role), with services")
+def add_template():
+    try:
+        t = service.save_template(_json())
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(id=t.id, name=t.name, kind=t.kind, services=t.service_list), 201
+
+
+@api.op("/users", summary="Provisioned users (?q=, ?sort=, ?page=)")
+def list_users():
+    from appliance.listing import paginate
+
+    from .views import USER_COLUMNS
+    page = paginate(select(User), USER_COLUMNS, request.args, "login",
+                    search=(User.login, User.last_name, User.number), per_page=100,
+                    tiebreak=User.id)
+    return jsonify(items=[service.user_dict(u) for u in page.rows], total=page.total,
+                   page=page.page, pages=page.pages)
+
+
+@api.op("/users", "POST", body=service.USER, status=201,
+        summary="Provision a user manually (the element must offer manual provisioning)")
+def add_user():
+    try:
+        u = service.save_user(_json(), "manual")
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(service.user_dict(u)), 201
+
+
+@api.op("/users/<int:uid>", "PUT", body=service.USER, summary="Change a user")
+def put_user(uid):
+    u = db.session.get(User, uid)
+    if u is None:
+        return error(404, "not_found", "No such user")
+    current = service.user_dict(u)
+    current["services"] = ";".join(current["services"])
+    try:
+        data = {**current, **_json()}
+        if isinstance(data.get("services"), list):
+            data["services"] = ";".join(data["services"])
+        service.save_user(data, "manual", u)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(service.user_dict(u))
+
+
+@api.op("/users/<int:uid>", "DELETE", status=204, summary="Delete a user")
+def delete_user(uid):
+    u = db.session.get(User, uid)
+    if u is None:
+        return error(404, "not_found", "No such user")
+    service.delete_user(u)
+    return "", 204
+
+
+@api.op("/flow-through", summary="The flow-through queue: pending, delivered and failed "
+        "changes, newest first")
+def list_changes():
+    rows = db.session.scalars(select(Change).order_by(Change.id.desc()).limit(500))
+    return jsonify(items=[{"id": c.id, "element_id": c.element_id, "action": c.action,
+                           "login": c.login, "state": c.state, "attempts": c.attempts,
+                           "error": c.error or None} for c in rows])
+
+
+@api.op("/flow-through/retry", "POST", summary="Queue the failed changes again")
+def retry():
+    return jsonify(requeued=retry_failed())

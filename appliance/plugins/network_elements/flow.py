@@ -1,0 +1,105 @@
+"""Flow Through Provisioning: queued user changes delivered to MiVoice Business elements.
+
+Each element names a connector (the `appliance_flow_connectors` hook); the built-in `file`
+connector writes the changes in the platform's import format (CSV) into the data directory,
+where the element's own import picks them up.
+"""
+
+import csv
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from appliance.db import db, utcnow
+from appliance.jobs import JobContext, JobKind
+
+from .models import Change, Element
+
+MAX_ATTEMPTS = 5
+#: The columns of MiVoice Business's user import file that the changes fill.
+FILE_COLUMNS = ("action", "login", "first_name", "last_name", "email", "number", "department",
+                "location", "services")
+
+
+class FileConnector:
+    """Write each batch of changes as a CSV file for the element's import."""
+
+    name = "file"
+
+    def deliver(self, element: Element, changes: list[dict]) -> str:
+        folder = Path(current_app.config["DATA_DIR"]) / "flow-through" / str(element.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"changes-{utcnow():%Y%m%dT%H%M%S%f}.csv"
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(FILE_COLUMNS)
+            for c in changes:
+                p = c["payload"]
+                w.writerow([c["action"], c["login"], p.get("first_name", ""),
+                            p.get("last_name", ""), p.get("email", ""), p.get("number", ""),
+                            p.get("department") or "", p.get("location") or "",
+                            ";".join(p.get("services") or [])])
+        tmp.replace(path)  # the element's import never sees a half-written file
+        return str(path)
+
+
+def connectors() -> dict:
+    hook = current_app.extensions["appliance"].plugins.hook
+    return {c.name: c for found in hook.appliance_flow_connectors() for c in found}
+
+
+def deliver(ctx: JobContext | None = None) -> dict:
+    """Deliver every pending change, element by element, oldest first."""
+    out = {"delivered": 0, "failed": 0}
+    found = connectors()
+    ids = db.session.scalars(select(Change.element_id).where(
+        Change.state == "pending").distinct()).all()
+    for element_id in ids:
+        element = db.session.get(Element, element_id)
+        changes = db.session.scalars(select(Change).where(
+            Change.element_id == element_id, Change.state == "pending").order_by(Change.id)
+        ).all()
+        batch = [{"action": c.action, "login": c.login, "payload": json.loads(c.payload)}
+                 for c in changes]
+        connector = found.get(element.connector)
+        try:
+            if connector is None:
+                raise RuntimeError(f"no flow-through connector named {element.connector!r}")
+            connector.deliver(element, batch)
+        except Exception as exc:  # the connector's failure is reported, then retried
+            for c in changes:
+                c.attempts += 1
+                c.error = f"{exc.__class__.__name__}: {exc}"
+                c.state = "failed" if c.attempts >= MAX_ATTEMPTS else "pending"
+            out["failed"] += len(changes)
+        else:
+            now = utcnow()
+            for c in changes:
+                c.attempts += 1
+                c.state, c.delivered_at, c.error = "delivered", now, ""
+            out["delivered"] += len(changes)
+        db.session.commit()
+    if ctx is not None:
+        ctx.count(**out)
+        ctx.progress(100, f"{out['delivered']} delivered, {out['failed']} failed")
+    return out
+
+
+def retry_failed() -> int:
+    """Queue the failed changes again (after the element or its connector was fixed)."""
+    n = db.session.execute(update(Change).where(Change.state == "failed")
+                           .values(state="pending", attempts=0)).rowcount
+    db.session.commit()
+    return n
+
+
+def every(spec: dict, now: datetime) -> datetime:
+    return now + timedelta(seconds=int(spec.get("seconds", 60)))
+
+
+DELIVER = JobKind("network_elements.flow", "Flow Through Provisioning", deliver,
+                  next_run=every, default_spec={"seconds": 60})

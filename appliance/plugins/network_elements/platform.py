@@ -1,0 +1,78 @@
+"""Provision from the management platform: a MiVoice 5000 / MX-ONE management platform
+creates, updates and removes users carrying a MiCollab role, with the element's own token."""
+
+from flask import g, jsonify, request
+from sqlalchemy import func, select
+
+from appliance.api import ApiBlueprint, error, invalid
+from appliance.db import db
+from appliance.validation import Invalid
+
+from . import service
+from .models import PLATFORM, Template, User
+
+
+def _element_auth():
+    header = request.headers.get("Authorization", "")
+    element = service.element_for_token(header[7:].strip()) if header.startswith("Bearer ") \
+        else None
+    if element is None:
+        return error(401, "unauthorized", "Send 'Authorization: Bearer <token>' with the token "
+                     "issued on the network element's page")
+    if PLATFORM not in element.methods:
+        return error(403, "forbidden", f"{element.platform} does not provision from its "
+                     "management platform")
+    g.element = element
+    return None
+
+
+platform = ApiBlueprint("network_elements_platform", __name__,
+                        url_prefix="/network-elements/platform", tag="management platform",
+                        authenticate=_element_auth)
+
+
+def _user(login: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.login) == login.lower(),
+                                                User.element_id == g.element.id))
+
+
+@platform.op("/users", summary="Users this element provisioned (element token)")
+def list_users():
+    rows = db.session.scalars(select(User).where(User.element_id == g.element.id)
+                              .order_by(User.login))
+    return jsonify(items=[service.user_dict(u) for u in rows])
+
+
+@platform.op("/users/<login>", "PUT", body=service.USER, summary="Create or update a user "
+             "with its MiCollab role (`role`: the name of a role); element token")
+def put_user(login):
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return invalid(Invalid({"": ("object", "The request body must be a JSON object")}))
+    role = str(data.get("role") or "")
+    found = db.session.scalar(select(Template).where(func.lower(Template.name) == role.lower(),
+                                                     Template.kind == "role"))
+    if found is None:
+        return invalid(Invalid({"role": ("role", "role must name a MiCollab role defined on "
+                                         "the appliance")}))
+    user = _user(login)
+    other = db.session.scalar(select(User).where(func.lower(User.login) == login.lower()))
+    if user is None and other is not None:
+        return invalid(Invalid({"login": ("unique", f"{login} belongs to another network "
+                                          "element")}))
+    body = {**data, "login": login, "element": g.element.name, "template": found.name}
+    try:
+        saved = service.save_user(body, PLATFORM, user)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(service.user_dict(saved)), 201 if user is None else 200
+
+
+@platform.op("/users/<login>", "DELETE", status=204, summary="Remove a user (element token)")
+def delete_user(login):
+    user = _user(login)
+    if user is None:
+        return error(404, "not_found", f"No user {login} on this element")
+    service.delete_user(user)
+    return "", 204

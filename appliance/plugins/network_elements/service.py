@@ -1,0 +1,475 @@
+"""Network elements and users: the one place that validates and stores them.
+
+Pages, the API, bulk import, IDS and the management-platform endpoint all go through these
+functions, so a rule (a licence, a department in use, a platform's methods) holds everywhere.
+"""
+
+import hashlib
+import json
+import secrets
+from collections import Counter
+from collections.abc import Mapping
+
+from sqlalchemy import func, select
+
+from appliance import audit, vault
+from appliance.db import db
+from appliance.validation import (
+    Field,
+    Invalid,
+    Schema,
+    host_or_ip,
+    int_range,
+    length,
+    max_length,
+    one_of,
+    only,
+    valid_characters,
+)
+
+from .models import (
+    METHODS,
+    PLATFORMS,
+    Change,
+    Department,
+    Element,
+    Licence,
+    Location,
+    Template,
+    User,
+)
+
+#: Services a user can have, each consuming one licence of the same name.
+SERVICES = ("MiCollab Client", "NuPoint Voice Mail", "Audio Web Video", "Teleworker")
+
+ELEMENT = Schema(
+    "NetworkElement",
+    Field("name", "Name", (length(1, 64), valid_characters())),
+    Field("platform", "Platform", (one_of(PLATFORMS),)),
+    Field("address", "FQDN or IP address", (host_or_ip(),)),
+    Field("port", "Management port", (int_range(1, 65535),), required=False, type="integer"),
+    Field("username", "Administrator username", (max_length(64), valid_characters()),
+          required=False),
+    Field("password", "Administrator password", (max_length(128),), required=False,
+          secret=True, help="Never shown again; leave empty to keep the stored one."),
+    Field("description", "Description", (max_length(255), valid_characters()),
+          required=False),
+)
+NAMED = Schema(
+    "SiteItem",
+    Field("name", "Name", (length(1, 64), valid_characters())),
+    Field("description", "Description", (max_length(255), valid_characters()),
+          required=False),
+)
+TEMPLATE = Schema(
+    "UserTemplate",
+    Field("name", "Name", (length(1, 64), valid_characters())),
+    Field("kind", "Kind", (one_of(("template", "role")),)),
+    Field("location", "Location", (max_length(64),), required=False),
+    Field("department", "Department", (max_length(64),), required=False),
+)
+USER = Schema(
+    "ProvisionedUser",
+    Field("login", "Login", (length(1, 128), only(r"[A-Za-z0-9._@+-]",
+          "letters, digits and . _ @ + -"))),
+    Field("first_name", "First name", (max_length(64), valid_characters()), required=False),
+    Field("last_name", "Last name", (length(1, 64), valid_characters())),
+    Field("email", "E-mail", (max_length(255), valid_characters()), required=False),
+    Field("number", "Directory number", (max_length(32), only(r"[0-9*#+]",
+          "digits, *, # and +")), required=False),
+    Field("element", "Network element", (max_length(64),)),
+    Field("location", "Location", (max_length(64),), required=False),
+    Field("department", "Department", (max_length(64),), required=False),
+    Field("template", "Template or role", (max_length(64),), required=False),
+    Field("services", "Services", (max_length(512),), required=False,
+          help="Service names separated by semicolons."),
+)
+
+
+def _by_name(model, name: str):
+    return db.session.scalar(select(model).where(func.lower(model.name) == name.lower()))
+
+
+# --- elements --------------------------------------------------------------------------------
+
+
+def element_dict(e: Element) -> dict:
+    from .models import METHOD_LABELS, RECOMMENDED
+    return {"id": e.id, "name": e.name, "platform": e.platform, "address": e.address,
+            "port": e.port, "username": e.username, "password_set": bool(e.password_sealed),
+            "description": e.description, "connector": e.connector,
+            "methods": [{"method": m, "label": METHOD_LABELS[m],
+                         "recommended": RECOMMENDED.get(e.platform) == m} for m in e.methods],
+            "token_set": bool(e.token_digest)}
+
+
+def save_element(data, e: Element | None = None) -> Element:
+    values = ELEMENT.validate(data)
+    clash = _by_name(Element, values["name"])
+    if clash is not None and clash is not e:
+        raise Invalid({"name": ("unique", "A network element with this name exists")})
+    if e is not None and values["platform"] != e.platform and _users_on(e):
+        raise Invalid({"platform": ("in_use", f"{_users_on(e)} user(s) live on {e.name}: "
+                       "move them before changing its platform")})
+    before = element_dict(e) if e else None
+    creating = e is None
+    if creating:
+        e = Element()
+        db.session.add(e)
+    password = values.pop("password", "")
+    for k, v in values.items():
+        setattr(e, k, v if v is not None or k == "port" else "")
+    if password:
+        e.password_sealed = vault.seal(password)
+    db.session.flush()
+    audit.record("create" if creating else "update", "network element", e.id, e.name,
+                 before=before, after=element_dict(e), commit=False)
+    db.session.commit()
+    return e
+
+
+def _users_on(e: Element) -> int:
+    return db.session.scalar(select(func.count()).select_from(User)
+                             .where(User.element_id == e.id))
+
+
+def delete_element(e: Element) -> None:
+    if n := _users_on(e):
+        raise Invalid({"element": ("in_use", f"{e.name} cannot be deleted: {n} user(s) live on "
+                       "it")})
+    audit.record("delete", "network element", e.id, e.name, before=element_dict(e),
+                 commit=False)
+    db.session.delete(e)
+    db.session.commit()
+
+
+def new_platform_token(e: Element) -> str:
+    """The token the element's management platform provisions with; shown once."""
+    token = "ane_" + secrets.token_urlsafe(32)
+    e.token_digest = hashlib.sha256(token.encode()).hexdigest()
+    audit.record("update", "network element", e.id, e.name, after={"token": "replaced"},
+                 commit=False)
+    db.session.commit()
+    return token
+
+
+def element_for_token(token: str) -> Element | None:
+    if not token:
+        return None
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return db.session.scalar(select(Element).where(Element.token_digest == digest))
+
+
+# --- locations, departments, templates -------------------------------------------------------
+
+
+def save_named(model, data, row=None):
+    values = NAMED.validate(data)
+    clash = _by_name(model, values["name"])
+    if clash is not None and clash is not row:
+        raise Invalid({"name": ("unique", f"A {model.__name__.lower()} with this name exists")})
+    creating = row is None
+    if creating:
+        row = model()
+        db.session.add(row)
+    row.name, row.description = values["name"], values.get("description") or ""
+    db.session.flush()
+    audit.record("create" if creating else "update", model.__name__.lower(), row.id, row.name,
+                 after=values, commit=False)
+    db.session.commit()
+    return row
+
+
+def used_by(row) -> list[str]:
+    """Who uses a location or department (users and templates), for the refusal message."""
+    col = "location_id" if isinstance(row, Location) else "department_id"
+    users = db.session.scalars(select(User.login).where(getattr(User, col) == row.id)
+                               .order_by(User.login).limit(6)).all()
+    n_users = db.session.scalar(select(func.count()).select_from(User)
+                                .where(getattr(User, col) == row.id))
+    templates = db.session.scalars(select(Template.name).where(
+        getattr(Template, col) == row.id)).all()
+    out = []
+    if n_users:
+        shown = ", ".join(users[:5]) + (f" and {n_users - 5} more" if n_users > 5 else "")
+        out.append(f"{n_users} user(s): {shown}")
+    if templates:
+        out.append(f"template(s)/role(s): {', '.join(templates)}")
+    return out
+
+
+def delete_named(row) -> None:
+    if users := used_by(row):
+        kind = row.__class__.__name__.lower()
+        raise Invalid({"name": ("in_use", f"The {kind} {row.name} is in use by "
+                       f"{'; '.join(users)}")})
+    audit.record("delete", row.__class__.__name__.lower(), row.id, row.name, commit=False)
+    db.session.delete(row)
+    db.session.commit()
+
+
+def services_of(text_or_list) -> list[str]:
+    """Service names from 'A;B' or a list; unknown names raise Invalid."""
+    items = text_or_list if isinstance(text_or_list, list) else \
+        [s.strip() for s in (text_or_list or "").split(";")]
+    items = [s for s in items if s]
+    lookup = {s.lower(): s for s in SERVICES}
+    bad = [s for s in items if s.lower() not in lookup]
+    if bad:
+        raise Invalid({"services": ("unknown_service", f"Unknown service {bad[0]}: use "
+                       f"{', '.join(SERVICES)}")})
+    return sorted({lookup[s.lower()] for s in items}, key=SERVICES.index)
+
+
+def save_template(data, row: Template | None = None) -> Template:
+    values = TEMPLATE.validate(data)
+    errors = {}
+    services = []
+    try:
+        services = services_of(data.get("services") or [])
+    except Invalid as exc:
+        errors.update(exc.errors)
+    loc = _ref(Location, values.get("location"), "location", errors)
+    dep = _ref(Department, values.get("department"), "department", errors)
+    clash = _by_name(Template, values["name"])
+    if clash is not None and clash is not row:
+        errors["name"] = ("unique", "A template or role with this name exists")
+    if errors:
+        raise Invalid(errors)
+    creating = row is None
+    if creating:
+        row = Template()
+        db.session.add(row)
+    row.name, row.kind, row.services = values["name"], values["kind"], json.dumps(services)
+    row.location_id = loc.id if loc else None
+    row.department_id = dep.id if dep else None
+    db.session.flush()
+    audit.record("create" if creating else "update", row.kind, row.id, row.name,
+                 after={**values, "services": services}, commit=False)
+    db.session.commit()
+    return row
+
+
+def _ref(model, name: str | None, field: str, errors: dict):
+    if not name:
+        return None
+    row = _by_name(model, name)
+    if row is None:
+        errors[field] = ("unknown", f"Unknown {field} {name}: add it first")
+    return row
+
+
+# --- licences --------------------------------------------------------------------------------
+
+
+def in_use() -> Counter:
+    counts: Counter = Counter()
+    for services in db.session.scalars(select(User.services)):
+        counts.update(json.loads(services or "[]"))
+    return counts
+
+
+def licences() -> list[dict]:
+    held = {lic.type: lic.available for lic in db.session.scalars(select(Licence))}
+    used = in_use()
+    return [{"type": t, "available": held.get(t, 0), "in_use": used.get(t, 0)}
+            for t in SERVICES]
+
+
+def set_licence(type_: str, available: int) -> None:
+    if type_ not in SERVICES:
+        raise Invalid({"type": ("one_of", f"Unknown licence {type_}")})
+    if not isinstance(available, int) or available < 0:
+        raise Invalid({"available": ("range", "Available must be a whole number, 0 or more")})
+    row = db.session.scalar(select(Licence).where(Licence.type == type_))
+    if row is None:
+        row = Licence(type=type_)
+        db.session.add(row)
+    before = row.available
+    row.available = available
+    audit.record("update", "licence", row.id, type_, before={"available": before},
+                 after={"available": available}, commit=False)
+    db.session.commit()
+
+
+class Licences:
+    """Licence headroom, debited as changes are checked (one user, or a whole import)."""
+
+    def __init__(self):
+        # As in_use(), counted per distinct service list: one row per combination, not per user.
+        self.used: Counter = Counter()
+        for services, n in db.session.execute(
+                select(User.services, func.count()).group_by(User.services)):
+            for s in json.loads(services or "[]"):
+                self.used[s] += n
+        self.held = {lic.type: lic.available for lic in db.session.scalars(select(Licence))}
+
+    def check(self, old: list[str], new: list[str]) -> str | None:
+        """Take the licences a change needs; a message naming the licence when it cannot."""
+        for s in new:
+            if s not in old and self.used[s] + 1 > self.held.get(s, 0):
+                return (f"Licence {s}: {self.held.get(s, 0)} available and {self.used[s]} in "
+                        "use; this user needs one more")
+        for s in old:
+            if s not in new:
+                self.used[s] -= 1
+        for s in new:
+            if s not in old:
+                self.used[s] += 1
+        return None
+
+
+class SiteTables:
+    """Elements, locations, departments and templates by name, each table read once.
+
+    `resolve_user` reads them for one user; a bulk import reads them once for a whole file
+    and sets `users` to each chunk's existing users (lower-case login -> row), so checking a
+    row costs no query. Names match case-insensitively, as `_by_name` means them to.
+    """
+
+    def __init__(self) -> None:
+        self.elements = self._load(Element.id, Element.name, Element.platform)
+        self.named = {
+            "location": self._load(Location.id, Location.name),
+            "department": self._load(Department.id, Department.name),
+            "template": self._load(Template.id, Template.name, Template.kind, Template.services,
+                                   Template.location_id, Template.department_id),
+        }
+        self.by_id = {kind: {r.id: r for r in rows.values()}
+                      for kind, rows in (("element", self.elements), *self.named.items())}
+        self.users: dict | None = None
+
+    @staticmethod
+    def _load(*columns) -> dict:
+        rows: dict = {}
+        for row in db.session.execute(select(*columns).order_by(columns[0])):
+            rows.setdefault(row.name.lower(), row)
+        return rows
+
+    def element(self, name: str, method: str, errors: dict):
+        """The element named `name`, or None; why it cannot take `method` goes in `errors`."""
+        element = self.elements.get(name.lower())
+        if element is None:
+            errors["element"] = ("unknown", f"Unknown network element {name}")
+        elif method not in METHODS[element.platform]:
+            from .models import METHOD_LABELS
+            offers = ", ".join(METHOD_LABELS[m] for m in METHODS[element.platform])
+            errors["element"] = ("method", f"{element.platform} does not offer "
+                                 f"{METHOD_LABELS[method]} (it offers {offers})")
+        return element
+
+    def ref(self, kind: str, name: str | None, errors: dict):
+        """The location, department or template named `name` (None when empty), as `_ref`."""
+        if not name:
+            return None
+        row = self.named[kind].get(name.lower())
+        if row is None:
+            errors[kind] = ("unknown", f"Unknown {kind} {name}: add it first")
+        return row
+
+    def user(self, login: str):
+        """The provisioned user with this login, whatever its case, or None."""
+        if self.users is not None:
+            return self.users.get(login.lower())
+        return db.session.scalar(select(User).where(func.lower(User.login) == login.lower()))
+
+    def resolve(self, data, method: str, licences_: Licences | None = None,
+                user=None) -> dict:
+        """`resolve_user` on these tables; `user` may be a User or a row of its table."""
+        try:
+            values, errors = USER.validate(data), {}
+        except Invalid as exc:
+            if not isinstance(data, Mapping):
+                raise
+            values, errors = {}, dict(exc.errors)  # check the fields that are valid too
+            for f in USER.fields.values():
+                try:
+                    values[f.name] = f.clean(data.get(f.name))
+                except Invalid:
+                    pass
+        element = self.element(values["element"], method, errors) \
+            if "element" in values else None
+        template = self.ref("template", values.get("template"), errors)
+        loc = self.ref("location", values.get("location"), errors)
+        dep = self.ref("department", values.get("department"), errors)
+        services = []
+        try:
+            services = services_of(values.get("services") or "")
+        except Invalid as exc:
+            errors.update(exc.errors)
+        if template is not None:
+            services = services or json.loads(template.services or "[]")
+            loc = loc or self.by_id["location"].get(template.location_id)
+            dep = dep or self.by_id["department"].get(template.department_id)
+        if "login" in values:
+            clash = self.user(values["login"])
+            if clash is not None and (user is None or clash.id != user.id):
+                errors["login"] = ("unique", f"Login {values['login']} is already provisioned")
+        if not errors and licences_ is not None:
+            msg = licences_.check(json.loads(user.services or "[]") if user else [], services)
+            if msg:
+                errors["services"] = ("licence", msg)
+        if errors:
+            raise Invalid(errors)
+        return {"login": values["login"], "first_name": values.get("first_name") or "",
+                "last_name": values["last_name"], "email": values.get("email") or "",
+                "number": values.get("number") or "", "element_id": element.id,
+                "location_id": loc.id if loc else None,
+                "department_id": dep.id if dep else None,
+                "template_id": template.id if template else None,
+                "services": json.dumps(services)}
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def user_dict(u: User) -> dict:
+    return {"id": u.id, "login": u.login, "first_name": u.first_name, "last_name": u.last_name,
+            "email": u.email, "number": u.number, "element": u.element.name,
+            "location": u.location.name if u.location else None,
+            "department": u.department.name if u.department else None,
+            "template": u.template.name if u.template else None,
+            "template_kind": u.template.kind if u.template else None,
+            "services": u.service_list, "origin": u.origin}
+
+
+def resolve_user(data, method: str, licences_: Licences | None = None,
+                 user: User | None = None) -> dict:
+    """Validate a user's data as `method` would provision it; return the values to store.
+
+    The template or role fills what the data leaves out (services, location, department).
+    Raises Invalid naming each broken rule, including an exceeded licence.
+    """
+    return SiteTables().resolve(data, method, licences_, user)
+
+
+def save_user(data, method: str = "manual", user: User | None = None) -> User:
+    values = resolve_user(data, method, Licences(), user)
+    creating = user is None
+    before = user_dict(user) if user else None
+    if creating:
+        user = User(origin=method)
+        db.session.add(user)
+    for k, v in values.items():
+        setattr(user, k, v)
+    db.session.flush()
+    db.session.refresh(user)
+    queue(user, "add" if creating else "update")
+    audit.record("create" if creating else "update", "user", user.id, user.login,
+                 before=before, after=user_dict(user), commit=False)
+    db.session.commit()
+    return user
+
+
+def delete_user(user: User) -> None:
+    queue(user, "delete")
+    audit.record("delete", "user", user.id, user.login, before=user_dict(user), commit=False)
+    db.session.delete(user)
+    db.session.commit()
+
+
+def queue(user: User, action: str) -> None:
+    """Flow Through Provisioning: a MiVoice Business element gets every change of its users."""
+    if "flow_through" in user.element.methods:
+        db.session.add(Change(element_id=user.element_id, action=action, login=user.login,
+                              payload=json.dumps(user_dict(user))))

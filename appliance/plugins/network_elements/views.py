@@ -1,0 +1,287 @@
+"""Users and Services: network elements, licences, locations, departments, templates and
+roles, users, and the flow-through queue."""
+
+from flask import Blueprint, abort, flash, request, url_for
+from sqlalchemy import func, select
+
+from appliance.db import db
+from appliance.listing import Column, paginate
+from appliance.ui import redirect_to, render
+from appliance.validation import Invalid
+
+from . import service
+from .flow import retry_failed
+from .models import (
+    FORMATS,
+    METHOD_LABELS,
+    METHODS,
+    PLATFORMS,
+    RECOMMENDED,
+    Change,
+    Department,
+    Element,
+    Location,
+    Template,
+    User,
+)
+
+bp = Blueprint("network_elements", __name__, url_prefix="/network-elements",
+               template_folder="templates")
+
+USER_COLUMNS = [
+    Column("login", "Login", User.login),
+    Column("last_name", "Last name", (User.last_name, User.first_name)),
+    Column("first_name", "First name", User.first_name),
+    Column("number", "Number", User.number),
+    Column("origin", "Provisioned by", User.origin),
+]
+SITE = {"locations": (Location, "Location", "Locations"),
+        "departments": (Department, "Department", "Departments")}
+
+
+def _ctx(**kw) -> dict:
+    return {"platforms": PLATFORMS, "methods": METHODS, "labels": METHOD_LABELS,
+            "recommended": RECOMMENDED, "formats": FORMATS, "services": service.SERVICES, **kw}
+
+
+def _get(model, row_id):
+    return db.session.get(model, row_id) or abort(404)
+
+
+# --- network elements ------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index():
+    elements = db.session.scalars(select(Element).order_by(Element.name)).all()
+    users = dict(db.session.execute(select(User.element_id, func.count()).group_by(
+        User.element_id)).all())
+    return render("network_elements/index.html", **_ctx(elements=elements, users=users))
+
+
+def _element_page(e, values, errors, status=200, token=None):
+    return render("network_elements/element.html", block="form", **_ctx(
+        e=e, values=values, errors=errors, token=token)), status
+
+
+@bp.route("/elements/new", methods=["GET", "POST"])
+def element_new():
+    if request.method == "GET":
+        return _element_page(None, {"platform": PLATFORMS[0]}, {})
+    try:
+        e = service.save_element(request.form)
+    except Invalid as exc:
+        db.session.rollback()
+        return _element_page(None, request.form.to_dict(), exc.messages(), 422)
+    flash(f"Network element {e.name} added.", "success")
+    return redirect_to(url_for("network_elements.element_edit", element_id=e.id))
+
+
+@bp.route("/elements/<int:element_id>", methods=["GET", "POST"])
+def element_edit(element_id):
+    e = _get(Element, element_id)
+    if request.method == "GET":
+        return _element_page(e, service.element_dict(e), {})
+    try:
+        service.save_element(request.form, e)
+    except Invalid as exc:
+        db.session.rollback()
+        return _element_page(e, request.form.to_dict(), exc.messages(), 422)
+    flash("Network element saved.", "success")
+    return redirect_to(url_for("network_elements.element_edit", element_id=e.id))
+
+
+@bp.post("/elements/<int:element_id>/token")
+def element_token(element_id):
+    e = _get(Element, element_id)
+    token = service.new_platform_token(e)
+    return _element_page(e, service.element_dict(e), {}, token=token)
+
+
+@bp.post("/elements/<int:element_id>/delete")
+def element_delete(element_id):
+    e = _get(Element, element_id)
+    try:
+        service.delete_element(e)
+    except Invalid as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect_to(url_for("network_elements.element_edit", element_id=e.id))
+    flash(f"Network element {e.name} deleted.", "success")
+    return redirect_to(url_for("network_elements.index"))
+
+
+# --- licences --------------------------------------------------------------------------------
+
+
+@bp.route("/licences", methods=["GET", "POST"])
+def licences():
+    errors, status = {}, 200
+    if request.method == "POST":
+        try:
+            for t in service.SERVICES:
+                raw = request.form.get(t, "")
+                if not raw.strip().isdigit():
+                    raise Invalid({t: ("range", f"{t}: available must be a whole number, "
+                                   "0 or more")})
+                service.set_licence(t, int(raw))
+        except Invalid as exc:
+            db.session.rollback()
+            errors, status = exc.messages(), 422
+        else:
+            flash("Licences saved.", "success")
+    return render("network_elements/licences.html", **_ctx(
+        rows=service.licences(), errors=errors)), status
+
+
+# --- locations and departments ---------------------------------------------------------------
+
+
+@bp.route("/<any(locations, departments):kind>", methods=["GET", "POST"])
+def site_items(kind, values=None, errors=None, status=200):
+    model, one, many = SITE[kind]
+    if request.method == "POST" and values is None:
+        try:
+            service.save_named(model, request.form)
+        except Invalid as exc:
+            db.session.rollback()
+            values, errors, status = request.form.to_dict(), exc.messages(), 422
+        else:
+            flash(f"{one} added.", "success")
+    rows = db.session.scalars(select(model).order_by(model.name)).all()
+    return render("network_elements/site.html", **_ctx(
+        kind=kind, one=one, many=many, rows=rows, values=values or {},
+        errors=errors or {})), status
+
+
+@bp.post("/<any(locations, departments):kind>/<int:row_id>")
+def site_item_edit(kind, row_id):
+    model, one, _many = SITE[kind]
+    row = _get(model, row_id)
+    try:
+        service.save_named(model, request.form, row)
+    except Invalid as exc:
+        db.session.rollback()
+        flash(f"{one} not saved: {exc}", "error")
+    else:
+        flash(f"{one} saved.", "success")
+    return redirect_to(url_for("network_elements.site_items", kind=kind))
+
+
+@bp.post("/<any(locations, departments):kind>/<int:row_id>/delete")
+def site_item_delete(kind, row_id):
+    model, one, _many = SITE[kind]
+    row = _get(model, row_id)
+    try:
+        service.delete_named(row)
+    except Invalid as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash(f"{one} {row.name} deleted.", "success")
+    return redirect_to(url_for("network_elements.site_items", kind=kind))
+
+
+# --- templates and roles ---------------------------------------------------------------------
+
+
+@bp.route("/templates", methods=["GET", "POST"])
+def templates():
+    values, errors, status = {}, {}, 200
+    if request.method == "POST":
+        data = {**request.form.to_dict(), "services": request.form.getlist("services")}
+        try:
+            service.save_template(data)
+        except Invalid as exc:
+            db.session.rollback()
+            values, errors, status = data, exc.messages(), 422
+        else:
+            flash("Saved.", "success")
+    rows = db.session.scalars(select(Template).order_by(Template.kind, Template.name)).all()
+    return render("network_elements/templates.html", **_ctx(
+        rows=rows, values=values, errors=errors, **_names())), status
+
+
+def _names() -> dict:
+    return {"location_names": db.session.scalars(select(Location.name).order_by(
+                Location.name)).all(),
+            "department_names": db.session.scalars(select(Department.name).order_by(
+                Department.name)).all(),
+            "template_names": db.session.scalars(select(Template.name).order_by(
+                Template.name)).all(),
+            "element_names": db.session.scalars(select(Element.name).order_by(
+                Element.name)).all()}
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+@bp.get("/users")
+def users():
+    page = paginate(select(User), USER_COLUMNS, request.args, "login",
+                    search=(User.login, User.last_name, User.first_name, User.number),
+                    per_page=50, tiebreak=User.id)
+    return render("network_elements/users.html", block="table", **_ctx(page=page))
+
+
+def _user_page(u, values, errors, status=200):
+    return render("network_elements/user.html", block="form", **_ctx(
+        u=u, values=values, errors=errors, **_names())), status
+
+
+def _user_form() -> dict:
+    return {**request.form.to_dict(), "services": ";".join(request.form.getlist("services"))}
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new():
+    if request.method == "GET":
+        return _user_page(None, {}, {})
+    try:
+        u = service.save_user(_user_form(), "manual")
+    except Invalid as exc:
+        db.session.rollback()
+        return _user_page(None, _user_form(), exc.messages(), 422)
+    flash(f"User {u.login} provisioned.", "success")
+    return redirect_to(url_for("network_elements.user_edit", user_id=u.id))
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def user_edit(user_id):
+    u = _get(User, user_id)
+    if request.method == "GET":
+        d = service.user_dict(u)
+        return _user_page(u, {**d, "services": ";".join(d["services"])}, {})
+    try:
+        service.save_user(_user_form(), "manual", u)
+    except Invalid as exc:
+        db.session.rollback()
+        return _user_page(u, _user_form(), exc.messages(), 422)
+    flash("User saved.", "success")
+    return redirect_to(url_for("network_elements.user_edit", user_id=u.id))
+
+
+@bp.post("/users/<int:user_id>/delete")
+def user_delete(user_id):
+    u = _get(User, user_id)
+    login = u.login
+    service.delete_user(u)
+    flash(f"User {login} deleted.", "success")
+    return redirect_to(url_for("network_elements.users"))
+
+
+# --- flow-through queue ----------------------------------------------------------------------
+
+
+@bp.get("/flow")
+def flow():
+    changes = db.session.scalars(select(Change).order_by(Change.id.desc()).limit(200)).all()
+    names = dict(db.session.execute(select(Element.id, Element.name)).all())
+    return render("network_elements/flow.html", **_ctx(changes=changes, names=names))
+
+
+@bp.post("/flow/retry")
+def flow_retry():
+    n = retry_failed()
+    flash(f"{n} failed change(s) queued again.", "success")
+    return redirect_to(url_for("network_elements.flow"))

@@ -1,0 +1,208 @@
+"""Network elements and user provisioning (seed 004), in process."""
+
+import csv
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from appliance.db import db
+from appliance.plugins.network_elements import flow
+from appliance.plugins.network_elements.models import Change
+
+PLATFORM_METHODS = {
+    "MiVoice Business": ["flow_through", "bulk", "ids", "manual"],
+    "MiVoice Office 250": ["bulk", "manual"],
+    "MiVoice Office 400": ["bulk", "manual"],
+    "MiVoice 5000": ["platform", "ids"],
+    "MiVoice MX-ONE": ["platform", "ids"],
+}
+
+
+def element(api, name, platform, address="10.0.0.5"):
+    resp = api("POST", "/api/v1/network-elements/elements",
+               json={"name": name, "platform": platform, "address": address})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+@pytest.fixture
+def site(api):
+    """A MiVB and a MiVoice 5000 element, a location, two departments, licences, a template
+    and a role."""
+    element(api, "MiVB-1", "MiVoice Business")
+    element(api, "MV5000-1", "MiVoice 5000")
+    api("POST", "/api/v1/network-elements/locations", json={"name": "Ottawa"})
+    for d in ("Sales", "Support"):
+        api("POST", "/api/v1/network-elements/departments", json={"name": d})
+    api("PUT", "/api/v1/network-elements/licences", json={"items": [
+        {"type": "MiCollab Client", "available": 3}, {"type": "NuPoint Voice Mail",
+                                                      "available": 1}]})
+    t = api("POST", "/api/v1/network-elements/templates", json={
+        "name": "Sales staff", "kind": "template", "department": "Sales",
+        "location": "Ottawa", "services": ["MiCollab Client", "NuPoint Voice Mail"]})
+    assert t.status_code == 201, t.get_json()
+    r = api("POST", "/api/v1/network-elements/templates", json={
+        "name": "Agent", "kind": "role", "services": ["MiCollab Client"]})
+    assert r.status_code == 201, r.get_json()
+
+
+def add_user(api, **kw):
+    return api("POST", "/api/v1/network-elements/users", json={
+        "login": "ann", "first_name": "Ann", "last_name": "Lee", "element": "MiVB-1", **kw})
+
+
+@pytest.mark.parametrize("platform,methods", PLATFORM_METHODS.items())
+def test_each_platform_offers_exactly_its_methods(api, admin, platform, methods):
+    e = element(api, "E1", platform)
+    assert [m["method"] for m in e["methods"]] == methods
+    recommended = [m["method"] for m in e["methods"] if m["recommended"]]
+    assert recommended == (["flow_through"] if platform == "MiVoice Business" else [])
+    page = admin.get(f"/network-elements/elements/{e['id']}").get_data(as_text=True)
+    if platform == "MiVoice Business":
+        assert "Flow Through Provisioning — <strong>recommended</strong>" in page
+    for label in ("Flow Through Provisioning", "Bulk Import from File", "Provisioning with IDS",
+                  "Manually provision users", "Provision from management platform"):
+        offered = any(m["label"] == label for m in e["methods"])
+        assert (label in page.split('id="methods"')[1]) is offered
+
+
+def test_element_fields_are_validated(api):
+    resp = api("POST", "/api/v1/network-elements/elements",
+               json={"name": "", "platform": "Asterisk", "address": "not a host!", "port": 0})
+    fields = {f["field"] for f in resp.get_json()["fields"]}
+    assert resp.status_code == 422 and fields == {"name", "platform", "address", "port"}
+
+
+def test_template_is_applied_and_visible_on_the_user(api, admin, site):
+    resp = add_user(api, template="Sales staff")
+    assert resp.status_code == 201, resp.get_json()
+    u = resp.get_json()
+    assert u["services"] == ["MiCollab Client", "NuPoint Voice Mail"]
+    assert (u["department"], u["location"], u["template"]) == ("Sales", "Ottawa", "Sales staff")
+    page = admin.get(f"/network-elements/users/{u['id']}").get_data(as_text=True)
+    assert "Template: Sales staff" in page
+
+
+def test_a_change_beyond_a_licence_is_refused_naming_it(api, site):
+    assert add_user(api, template="Sales staff").status_code == 201  # takes the 1 voice mail
+    resp = add_user(api, login="bo", template="Sales staff")
+    assert resp.status_code == 422
+    [f] = resp.get_json()["fields"]
+    assert f["rule"] == "licence" and f["message"] == (
+        "Licence NuPoint Voice Mail: 1 available and 1 in use; this user needs one more")
+    licences = {r["type"]: r for r in api("GET", "/api/v1/network-elements/licences")
+                .get_json()["items"]}
+    assert licences["NuPoint Voice Mail"]["in_use"] == 1
+    assert licences["MiCollab Client"] == {"type": "MiCollab Client", "available": 3,
+                                           "in_use": 1}
+
+
+def test_a_location_or_department_in_use_says_by_whom(api, site):
+    add_user(api, department="Support")
+    deps = {d["name"]: d for d in api("GET", "/api/v1/network-elements/departments")
+            .get_json()["items"]}
+    resp = api("DELETE", f"/api/v1/network-elements/departments/{deps['Support']['id']}")
+    assert resp.status_code == 422
+    assert "The department Support is in use by 1 user(s): ann" in resp.get_json()["message"]
+    locs = api("GET", "/api/v1/network-elements/locations").get_json()["items"]
+    resp = api("DELETE", f"/api/v1/network-elements/locations/{locs[0]['id']}")
+    assert "template(s)/role(s): Sales staff" in resp.get_json()["message"]
+
+
+def test_manual_users_need_an_element_that_offers_it(api, site):
+    resp = add_user(api, element="MV5000-1")
+    [f] = resp.get_json()["fields"]
+    assert f["field"] == "element" and "MiVoice 5000 does not offer Manually provision users" \
+        in f["message"]
+
+
+def test_user_rules(api, site):
+    bad = add_user(api, login="has space", last_name="", number="12a", services="Fax",
+                   department="Nowhere", email="x\x01y")
+    fields = {f["field"] for f in bad.get_json()["fields"]}
+    assert {"login", "last_name", "number", "email"} <= fields
+    assert add_user(api).status_code == 201
+    dup = add_user(api, login="ANN")
+    assert dup.get_json()["fields"][0]["message"] == "Login ANN is already provisioned"
+
+
+def test_flow_through_delivers_to_the_file_connector(app, api, site, tmp_path):
+    uid = add_user(api, template="Sales staff", number="2001").get_json()["id"]
+    api("PUT", f"/api/v1/network-elements/users/{uid}", json={"first_name": "Annie"})
+    api("DELETE", f"/api/v1/network-elements/users/{uid}")
+    queue = api("GET", "/api/v1/network-elements/flow-through").get_json()["items"]
+    assert [(c["action"], c["state"]) for c in reversed(queue)] == [
+        ("add", "pending"), ("update", "pending"), ("delete", "pending")]
+    with app.test_request_context():
+        assert flow.deliver() == {"delivered": 3, "failed": 0}
+    [written] = list((Path(app.config["DATA_DIR"]) / "flow-through").rglob("*.csv"))
+    rows = list(csv.DictReader(written.open()))
+    assert [(r["action"], r["login"], r["first_name"]) for r in rows] == [
+        ("add", "ann", "Ann"), ("update", "ann", "Annie"), ("delete", "ann", "Annie")]
+    assert rows[0]["services"] == "MiCollab Client;NuPoint Voice Mail"
+    assert rows[0]["department"] == "Sales" and rows[0]["number"] == "2001"
+
+
+def test_flow_through_failures_are_retried_then_kept_with_the_error(app, api, site):
+    add_user(api)
+    with app.test_request_context():
+        e = db.session.scalar(select(Change)).element_id
+        from appliance.plugins.network_elements.models import Element
+        db.session.get(Element, e).connector = "gone"
+        db.session.commit()
+        for _ in range(flow.MAX_ATTEMPTS):
+            flow.deliver()
+        c = db.session.scalar(select(Change))
+        assert c.state == "failed" and c.attempts == flow.MAX_ATTEMPTS
+        assert "no flow-through connector named 'gone'" in c.error
+        db.session.get(Element, e).connector = "file"
+        db.session.commit()
+    assert api("POST", "/api/v1/network-elements/flow-through/retry").get_json() == {
+        "requeued": 1}
+    with app.test_request_context():
+        assert flow.deliver() == {"delivered": 1, "failed": 0}
+
+
+def test_management_platform_endpoint(app, client, api, site):
+    mv = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
+              if e["name"] == "MV5000-1")
+    token = api("POST", f"/api/v1/network-elements/elements/{mv['id']}/token").get_json()["token"]
+
+    def call(method, login, body=None, tok=token):
+        return client.open(f"/api/v1/network-elements/platform/users/{login}", method=method,
+                           json=body, headers={"Authorization": f"Bearer {tok}"})
+
+    assert call("PUT", "bo", {"last_name": "Kim"}, tok="ane_wrong").status_code == 401
+    no_role = call("PUT", "bo", {"last_name": "Kim"})
+    assert no_role.status_code == 422 and no_role.get_json()["fields"][0]["field"] == "role"
+    made = call("PUT", "bo", {"last_name": "Kim", "role": "Agent", "number": "3001"})
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["template"] == "Agent" and made.get_json()["origin"] == "platform"
+    assert made.get_json()["services"] == ["MiCollab Client"]
+    assert call("PUT", "bo", {"last_name": "Kimura", "role": "Agent"}).status_code == 200
+    users = api("GET", "/api/v1/network-elements/users").get_json()["items"]
+    assert [(u["login"], u["last_name"], u["element"]) for u in users] == [
+        ("bo", "Kimura", "MV5000-1")]
+    assert call("DELETE", "bo").status_code == 204
+    assert api("GET", "/api/v1/network-elements/users").get_json()["items"] == []
+    # An admin's token is not an element's; a MiVB element cannot provision this way.
+    mivb = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
+                if e["name"] == "MiVB-1")
+    mivb_token = api("POST", f"/api/v1/network-elements/elements/{mivb['id']}/token") \
+        .get_json()["token"]
+    assert call("PUT", "cy", {"last_name": "X", "role": "Agent"}, tok=mivb_token) \
+        .status_code == 403
+
+
+def test_pages_render(admin, site):
+    for url in ("/network-elements/", "/network-elements/licences",
+                "/network-elements/locations", "/network-elements/departments",
+                "/network-elements/templates", "/network-elements/users",
+                "/network-elements/users/new", "/network-elements/flow",
+                "/network-elements/elements/new"):
+        resp = admin.get(url)
+        assert resp.status_code == 200, url
+    resp = admin.post("/network-elements/departments", data={"name": "Sales"}, htmx=True)
+    assert resp.status_code == 422 and "A department with this name exists" in \
+        resp.get_data(as_text=True)
