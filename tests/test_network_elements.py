@@ -206,3 +206,41 @@ def test_pages_render(admin, site):
     resp = admin.post("/network-elements/departments", data={"name": "Sales"}, htmx=True)
     assert resp.status_code == 422 and "A department with this name exists" in \
         resp.get_data(as_text=True)
+
+
+def test_ids_seeds_users_on_mivb_and_contacts_on_mx_one(app, api, site, tmp_path):
+    from tests.ldap_server import PEOPLE_DN, READER_DN, READER_PASSWORD, Slapd
+
+    api("PUT", "/api/v1/network-elements/licences", json={"items": [
+        {"type": "MiCollab Client", "available": 100}]})
+    mxone = element(api, "MX-1", "MiVoice MX-ONE")
+    mivb = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
+                if e["name"] == "MiVB-1")
+    ent = api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()
+    with Slapd(tmp_path / "slapd", people=12) as slapd:
+        ldap = {"servers": "localhost", "port": slapd.ldap_port, "security": "starttls",
+                "ca_file": str(slapd.ca_file), "bind_dn": READER_DN,
+                "password": READER_PASSWORD, "base_dn": PEOPLE_DN,
+                "filter": "(objectClass=inetOrgPerson)", "scope": "sub", "page_size": 5,
+                "preset": "OpenLDAP"}
+        missing = api("PUT", f"/api/v1/network-elements/elements/{mxone['id']}/ids", json=ldap)
+        assert missing.status_code == 422  # contacts need the enterprise they go to
+        assert api("PUT", f"/api/v1/network-elements/elements/{mxone['id']}/ids",
+                   json={**ldap, "enterprise_id": ent["id"]}).status_code == 200
+        assert api("PUT", f"/api/v1/network-elements/elements/{mivb['id']}/ids",
+                   json={**ldap, "template": "Agent"}).status_code == 200
+        with app.app_context():
+            jobs = app.extensions["appliance"].jobs
+            for e in (mivb, mxone):
+                run = api("POST", f"/api/v1/network-elements/elements/{e['id']}/ids/run")
+                assert jobs.wait(run.get_json()["run_id"]).state == "succeeded"
+    users = api("GET", "/api/v1/network-elements/users").get_json()["items"]
+    assert len(users) == 12 and {u["origin"] for u in users} == {"ids"}
+    assert {u["template"] for u in users} == {"Agent"} and users[0]["element"] == "MiVB-1"
+    contacts = api("GET", f"/api/v1/enterprises/{ent['id']}/contacts").get_json()
+    assert contacts["total"] == 12
+    assert {c["source"] for c in contacts["items"]} == {f"ids:{mxone['id']}"}
+    # MiVoice Office 250 has no IDS.
+    mivo = element(api, "MiVO-1", "MiVoice Office 250")
+    resp = api("PUT", f"/api/v1/network-elements/elements/{mivo['id']}/ids", json=ldap)
+    assert resp.status_code == 422 and "does not offer IDS" in resp.get_json()["message"]

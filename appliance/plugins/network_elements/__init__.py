@@ -9,6 +9,7 @@ from appliance.ui import Tab
 
 from .api import api
 from .flow import DELIVER, FileConnector
+from .ids import IDS
 from .platform import platform
 from .views import bp
 
@@ -38,7 +39,7 @@ def appliance_nav_tabs():
 
 @hookimpl
 def appliance_job_kinds():
-    return [DELIVER]
+    return [DELIVER, IDS]
 
 
 @hookimpl

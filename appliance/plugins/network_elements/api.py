@@ -1,15 +1,16 @@
 """Users and Services as JSON under /api/v1/network-elements."""
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 from sqlalchemy import select
 
+from appliance import ldapform
 from appliance.api import ApiBlueprint, error, invalid
 from appliance.db import db
 from appliance.validation import Invalid
 
-from . import service
+from . import ids, service
 from .flow import retry_failed
-from .models import Change, Department, Element, Location, Template, User
+from .models import Change, Department, Element, IdsSource, Location, Template, User
 
 api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elements",
                    tag="network elements")
@@ -212,3 +213,30 @@ def list_changes():
 @api.op("/flow-through/retry", "POST", summary="Queue the failed changes again")
 def retry():
     return jsonify(requeued=retry_failed())
+
+
+@api.op("/elements/<int:eid>/ids", "PUT", body=ldapform.SCHEMA,
+        summary="Set up IDS for an element (the LDAP fields, plus template for MiVoice "
+                "Business or enterprise_id for MiVoice 5000 / MX-ONE)")
+def put_ids(eid):
+    e = db.session.get(Element, eid)
+    if e is None:
+        return error(404, "not_found", "No such network element")
+    try:
+        ids.save(e, _json())
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(element_id=e.id, ids="saved")
+
+
+@api.op("/elements/<int:eid>/ids/run", "POST", status=202,
+        summary="Seed now from the directory; follow the job at /api/v1/jobs/{id}")
+def run_ids(eid):
+    e = db.session.get(Element, eid)
+    if e is None:
+        return error(404, "not_found", "No such network element")
+    if db.session.get(IdsSource, e.id) is None:
+        return error(409, "not_set_up", "Set up IDS for this element first")
+    run, created = ids.submit(e, g.user.username if g.get("user") else "")
+    return jsonify(run_id=run.id, created=created), 202

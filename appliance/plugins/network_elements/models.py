@@ -140,3 +140,21 @@ class Change(db.Model):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class IdsSource(db.Model):
+    """Integrated Directory Services: the directory an element's users or contacts are
+    seeded from (users for MiVoice Business; Corporate Directory contacts for 5000/MX-ONE)."""
+
+    __tablename__ = "network_elements_ids"
+    element_id: Mapped[int] = mapped_column(
+        ForeignKey("network_elements_element.id", ondelete="CASCADE"), primary_key=True)
+    ldap: Mapped[str] = mapped_column(Text, default="{}")  # appliance.ldapform values
+    password_sealed: Mapped[str] = mapped_column(Text, default="")
+    template: Mapped[str] = mapped_column(String(64), default="")  # users: template/role name
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprise.id", ondelete="SET NULL"))  # contacts: whose directory
+
+    @property
+    def settings(self) -> dict:
+        return json.loads(self.ldap or "{}")

@@ -1,15 +1,17 @@
 """Users and Services: network elements, licences, locations, departments, templates and
 roles, users, and the flow-through queue."""
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, abort, flash, g, request, url_for
 from sqlalchemy import func, select
 
+from appliance import ldapform
 from appliance.db import db
 from appliance.listing import Column, paginate
+from appliance.models import Enterprise
 from appliance.ui import redirect_to, render
 from appliance.validation import Invalid
 
-from . import service
+from . import ids, service
 from .flow import retry_failed
 from .models import (
     FORMATS,
@@ -20,6 +22,7 @@ from .models import (
     Change,
     Department,
     Element,
+    IdsSource,
     Location,
     Template,
     User,
@@ -59,9 +62,36 @@ def index():
     return render("network_elements/index.html", **_ctx(elements=elements, users=users))
 
 
-def _element_page(e, values, errors, status=200, token=None):
+def _element_page(e, values, errors, status=200, token=None, ids_values=None,
+                  ids_errors=None):
+    src = db.session.get(IdsSource, e.id) if e else None
     return render("network_elements/element.html", block="form", **_ctx(
-        e=e, values=values, errors=errors, token=token)), status
+        e=e, values=values, errors=errors, token=token, presets=ldapform.PRESETS,
+        ids_values=ids_values or ({**ldapform.DEFAULTS, **src.settings,
+                                   "template": src.template,
+                                   "enterprise_id": src.enterprise_id} if src else
+                                  dict(ldapform.DEFAULTS)),
+        ids_errors=ids_errors or {}, ids_set=src is not None,
+        enterprises=db.session.execute(select(Enterprise.id, Enterprise.name)
+                                       .order_by(Enterprise.name)).all(),
+        **_names())), status
+
+
+@bp.post("/elements/<int:element_id>/ids")
+def element_ids(element_id):
+    e = _get(Element, element_id)
+    try:
+        ids.save(e, request.form)
+    except Invalid as exc:
+        db.session.rollback()
+        return _element_page(e, service.element_dict(e), {}, status=422,
+                             ids_values=request.form.to_dict(), ids_errors=exc.messages())
+    if request.form.get("run"):
+        ids.submit(e, g.user.username)
+        flash("IDS settings saved; seeding started (see Jobs).", "success")
+    else:
+        flash("IDS settings saved.", "success")
+    return redirect_to(url_for("network_elements.element_edit", element_id=e.id))
 
 
 @bp.route("/elements/new", methods=["GET", "POST"])

@@ -1,0 +1,158 @@
+"""Provisioning with IDS: seed users (MiVoice Business) or Corporate Directory contacts
+(MiVoice 5000 / MX-ONE) from a directory, through the host's shared LDAP reader."""
+
+import json
+
+from flask import current_app
+from sqlalchemy import select
+
+from appliance import audit, ldapdir, ldapform, vault
+from appliance.db import db
+from appliance.directory import SourceImport, SuspiciousImport
+from appliance.jobs import JobContext, JobFailed, JobKind
+from appliance.models import Contact, Enterprise
+from appliance.validation import Field, Invalid, Schema, int_range, max_length
+
+from . import service
+from .models import MIVB, Element, IdsSource, User
+
+KIND = "network_elements.ids"
+TARGET = Schema(
+    "IdsTarget",
+    Field("template", "Template or role", (max_length(64),), required=False,
+          help="MiVoice Business: the template applied to the users IDS seeds."),
+    Field("enterprise_id", "Enterprise", (int_range(1, 2**31),), required=False,
+          type="integer", help="MiVoice 5000 / MX-ONE: whose Corporate Directory is seeded."),
+)
+
+
+def seeds_users(e: Element) -> bool:
+    return e.platform == MIVB
+
+
+def save(e: Element, data) -> IdsSource:
+    if "ids" not in e.methods:
+        raise Invalid({"element": ("method", f"{e.platform} does not offer IDS")})
+    errors = {}
+    try:
+        values = ldapform.SCHEMA.validate(data)
+    except Invalid as exc:
+        errors.update(exc.errors)
+        values = {}
+    try:
+        target = TARGET.validate(data)
+    except Invalid as exc:
+        errors.update(exc.errors)
+        target = {}
+    if seeds_users(e) and target.get("template") and service._by_name(
+            service.Template, target["template"]) is None:
+        errors["template"] = ("unknown", f"Unknown template {target['template']}")
+    if not seeds_users(e) and not (target.get("enterprise_id") and db.session.get(
+            Enterprise, target["enterprise_id"])):
+        errors["enterprise_id"] = ("required", "Enterprise is required: IDS seeds its "
+                                   "Corporate Directory")
+    if errors:
+        raise Invalid(errors)
+    row = db.session.get(IdsSource, e.id) or IdsSource(element_id=e.id)
+    db.session.add(row)
+    password = values.pop("password", "")
+    row.ldap = json.dumps(values)
+    if password:
+        row.password_sealed = vault.seal(password)
+    row.template = target.get("template") or ""
+    row.enterprise_id = target.get("enterprise_id")
+    audit.record("update", "ids", e.id, e.name, after={**values, **target}, commit=False)
+    db.session.commit()
+    return row
+
+
+def run(ctx: JobContext) -> None:
+    e = db.session.get(Element, int(ctx.target.split(":", 1)[1]))
+    src = db.session.get(IdsSource, e.id) if e else None
+    if src is None:
+        raise JobFailed("IDS is not set up for this network element")
+    try:
+        settings = ldapform.settings(src.settings, vault.unseal(src.password_sealed))
+    except ValueError as exc:
+        raise JobFailed(str(exc)) from None
+    mapping = ldapdir.MAPPING_PRESETS[src.settings.get("preset") or "Active Directory"]
+    entries = ldapdir.entries(settings, sorted(set(mapping.values())))
+    try:
+        if seeds_users(e):
+            _users(ctx, e, src, entries, mapping)
+        else:
+            _contacts(ctx, e, src, entries, mapping)
+    except ldapdir.LdapError as exc:
+        raise JobFailed(f"{exc.message.rstrip('.')}. Nothing was changed.") from None
+
+
+def _users(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
+    """Add or update a user per entry (seeding never removes users)."""
+    licences, counts, reasons = service.Licences(), {"added": 0, "updated": 0, "rejected": 0}, []
+    pending = []
+    for entry in entries:
+        m = ldapdir.map_entry(entry, mapping)
+        data = {"login": m.get("login", ""), "first_name": m.get("first_name", ""),
+                "last_name": m.get("last_name", ""), "email": m.get("email", ""),
+                "number": "".join(c for c in m.get("phone", "") if c.isdigit()),
+                "element": e.name, "template": src.template,
+                "department": "", "location": ""}
+        user = db.session.scalar(select(User).where(User.login == data["login"]))
+        try:
+            values = service.resolve_user(data, "ids", licences, user)
+        except Invalid as exc:
+            counts["rejected"] += 1
+            reasons.append(f"{entry.dn}: {exc}")
+            continue
+        pending.append((user, values))
+    # The whole directory was read without error: store it.
+    for user, values in pending:
+        created = user is None
+        if created:
+            user = User(origin="ids")
+            db.session.add(user)
+        for k, v in values.items():
+            setattr(user, k, v)
+        db.session.flush()
+        service.queue(user, "add" if created else "update")
+        counts["added" if created else "updated"] += 1
+    audit.record("import", "ids", e.id, e.name, after=counts, commit=False)
+    db.session.commit()
+    ctx.count(**counts)
+    ctx.progress(100, f"{counts['added']} added, {counts['updated']} updated, "
+                      f"{counts['rejected']} rejected" + (f": {reasons[0]}" if reasons else ""))
+
+
+def _contacts(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
+    """Replace the element's contacts in the enterprise's Corporate Directory."""
+    ent = db.session.get(Enterprise, src.enterprise_id)
+    source, seen, batch = f"ids:{e.id}", set(), []
+    try:
+        with SourceImport(ent, source, f"IDS {e.name}", (Contact,)) as imp:
+            for entry in entries:
+                m = ldapdir.map_entry(entry, mapping)
+                key = m.get("external_id") or entry.dn
+                if key in seen:
+                    continue
+                seen.add(key)
+                batch.append({"external_id": key, "first_name": m.get("first_name", ""),
+                              "last_name": m.get("last_name", ""),
+                              "email": m.get("email", ""), "phone": m.get("phone", ""),
+                              "im_address": m.get("email", "")})
+                if len(batch) == 1000:
+                    imp.add(batch)
+                    batch = []
+            imp.add(batch)
+            result = imp.commit()[Contact]
+    except SuspiciousImport as exc:
+        raise JobFailed(str(exc)) from None
+    ctx.count(**result.as_dict())
+    ctx.progress(100, f"{len(seen):,} contacts seeded into {ent.eid}")
+
+
+def submit(e: Element, who: str = ""):
+    return current_app.extensions["appliance"].jobs.submit(
+        KIND, f"ids:{e.id}", label=f"IDS seeding for {e.name}", triggered_by=who)
+
+
+IDS = JobKind(KIND, "Provisioning with IDS", run)
