@@ -244,3 +244,37 @@ def test_ids_seeds_users_on_mivb_and_contacts_on_mx_one(app, api, site, tmp_path
     mivo = element(api, "MiVO-1", "MiVoice Office 250")
     resp = api("PUT", f"/api/v1/network-elements/elements/{mivo['id']}/ids", json=ldap)
     assert resp.status_code == 422 and "does not offer IDS" in resp.get_json()["message"]
+
+
+def test_bulk_tool_pages_preview_apply_report_and_export(app, admin, api, site):
+    import io
+    import re
+
+    csv_text = ("login,first_name,last_name,email,number,element,location,department,"
+                "template,services\n"
+                "ann,Ann,Lee,ann@x.test,2001,MiVB-1,,,Agent,\n"
+                "bo,Bo,,bo@x.test,2002,MiVB-1,,,Agent,\n"
+                "cy,Cy,Kim,cy@x.test,2003,MiVB-1,,Nowhere,Agent,\n")
+
+    def wait(resp):
+        assert resp.status_code == 204, resp.get_data(as_text=True)
+        url = re.search(r'"path": "([^"]+)"', resp.headers["HX-Location"]).group(1)
+        with app.app_context():
+            app.extensions["appliance"].jobs.wait(int(url.rsplit("/", 1)[1]))
+        return url, admin.get(url).get_data(as_text=True)
+
+    url, page = wait(admin.post("/network-elements/bulk/preview", htmx=True, data={
+        "file": (io.BytesIO(csv_text.encode()), "users.csv")},
+        content_type="multipart/form-data"))
+    assert "<strong>1</strong> to add" in page and "<strong>2</strong> rejected" in page
+    assert "Last name is required" in page and "Unknown department Nowhere" in page
+    assert api("GET", "/api/v1/network-elements/users").get_json()["items"] == []
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    defaults = re.search(r'name="defaults" value="([^"]*)"', page).group(1)
+    url, page = wait(admin.post("/network-elements/bulk/apply", htmx=True, data={
+        "token": token, "fmt": "csv", "defaults": defaults.replace("&#34;", '"')}))
+    assert "<strong>1</strong> added" in page
+    report = admin.get(url + "/report.csv").get_data(as_text=True)
+    assert report.splitlines()[0] == "line,login,action,reasons" and "rejected" in report
+    export = admin.get("/network-elements/users/export.csv").get_data(as_text=True)
+    assert export.splitlines()[1].startswith("ann,Ann,Lee,ann@x.test,2001,MiVB-1")

@@ -1,6 +1,6 @@
 """Users and Services as JSON under /api/v1/network-elements."""
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from sqlalchemy import select
 
 from appliance import ldapform
@@ -8,7 +8,7 @@ from appliance.api import ApiBlueprint, error, invalid
 from appliance.db import db
 from appliance.validation import Invalid
 
-from . import ids, service
+from . import ids, imports, service
 from .flow import retry_failed
 from .models import Change, Department, Element, IdsSource, Location, Template, User
 
@@ -240,3 +240,35 @@ def run_ids(eid):
         return error(409, "not_set_up", "Set up IDS for this element first")
     run, created = ids.submit(e, g.user.username if g.get("user") else "")
     return jsonify(run_id=run.id, created=created), 202
+
+
+@api.op("/bulk", "POST", status=202, summary="Bulk User Provisioning: upload a CSV or LDIF "
+        "file (multipart field `file`; form fields element, template, location, department "
+        "for what rows leave out) to preview it (?apply=1 to import it); follow the job at "
+        "/api/v1/jobs/{id} and read the result at /api/v1/network-elements/bulk/{run_id}")
+def bulk_upload():
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise ValueError("Send the file in the multipart field `file`")
+        token, fmt = imports.store(upload)
+    except ValueError as exc:
+        return invalid(Invalid({"file": ("file", str(exc))}))
+    defaults = {k: request.form[k] for k in ("element", "template", "location", "department")
+                if request.form.get(k)}
+    who = g.user.username if g.get("user") else ""
+    run, _ = current_app.extensions["appliance"].jobs.submit(
+        imports.KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": defaults,
+                                        "apply": request.args.get("apply") == "1",
+                                        "username": who}, triggered_by=who)
+    return jsonify(run_id=run.id), 202
+
+
+@api.op("/bulk/<int:run_id>", summary="The result of a bulk preview or import: counts, the "
+        "first rows and rejected rows with their reasons (the full report is a CSV at "
+        "/network-elements/bulk/runs/{run_id}/report.csv)")
+def bulk_result(run_id):
+    summary = imports.summary(run_id)
+    if summary is None:
+        return error(404, "not_found", "No finished bulk run with that id")
+    return jsonify(summary)

@@ -250,6 +250,17 @@ def save_template(data, row: Template | None = None) -> Template:
     return row
 
 
+def delete_template(row: Template) -> None:
+    n = db.session.scalar(select(func.count()).select_from(User)
+                          .where(User.template_id == row.id))
+    if n:
+        raise Invalid({"name": ("in_use", f"The {row.kind} {row.name} is in use by {n} "
+                       "user(s)")})
+    audit.record("delete", row.kind, row.id, row.name, commit=False)
+    db.session.delete(row)
+    db.session.commit()
+
+
 def _ref(model, name: str | None, field: str, errors: dict):
     if not name:
         return None
@@ -338,6 +349,9 @@ class SiteTables:
         self.by_id = {kind: {r.id: r for r in rows.values()}
                       for kind, rows in (("element", self.elements), *self.named.items())}
         self.users: dict | None = None
+        # A file repeats the same few names and service lists: each is checked once.
+        self._checked: dict = {}
+        self._services: dict = {}
 
     @staticmethod
     def _load(*columns) -> dict:
@@ -367,6 +381,44 @@ class SiteTables:
             errors[kind] = ("unknown", f"Unknown {kind} {name}: add it first")
         return row
 
+    #: The USER fields that hold names, whose values repeat from row to row.
+    REPEATED = frozenset(("element", "location", "department", "template", "services"))
+
+    def validate(self, data) -> tuple[dict, dict]:
+        """USER.validate's values and its errors (by field), the repeated fields' remembered."""
+        if not isinstance(data, Mapping):
+            USER.validate(data)  # raises the schema's own error
+        values, errors = {}, {}
+        for f in USER.fields.values():
+            raw = data.get(f.name)
+            key = (f.name, raw) if f.name in self.REPEATED and isinstance(raw, str) else None
+            hit = self._checked.get(key) if key else None
+            if hit is None:
+                try:
+                    hit = (f.clean(raw), {})
+                except Invalid as exc:
+                    hit = (None, exc.errors)
+                if key and len(self._checked) < 1000:
+                    self._checked[key] = hit
+            if hit[1]:
+                errors.update(hit[1])
+            else:
+                values[f.name] = hit[0]
+        return values, errors
+
+    def services(self, text: str) -> tuple[list[str], str, dict]:
+        """services_of(text), its JSON, and its errors (by field), remembered."""
+        hit = self._services.get(text)
+        if hit is None:
+            try:
+                names = services_of(text)
+                hit = (names, json.dumps(names), {})
+            except Invalid as exc:
+                hit = ([], "[]", exc.errors)
+            if len(self._services) < 1000:
+                self._services[text] = hit
+        return hit
+
     def user(self, login: str):
         """The provisioned user with this login, whatever its case, or None."""
         if self.users is not None:
@@ -376,29 +428,18 @@ class SiteTables:
     def resolve(self, data, method: str, licences_: Licences | None = None,
                 user=None) -> dict:
         """`resolve_user` on these tables; `user` may be a User or a row of its table."""
-        try:
-            values, errors = USER.validate(data), {}
-        except Invalid as exc:
-            if not isinstance(data, Mapping):
-                raise
-            values, errors = {}, dict(exc.errors)  # check the fields that are valid too
-            for f in USER.fields.values():
-                try:
-                    values[f.name] = f.clean(data.get(f.name))
-                except Invalid:
-                    pass
+        values, errors = self.validate(data)  # every field's error, and the valid ones' checks
         element = self.element(values["element"], method, errors) \
             if "element" in values else None
         template = self.ref("template", values.get("template"), errors)
         loc = self.ref("location", values.get("location"), errors)
         dep = self.ref("department", values.get("department"), errors)
-        services = []
-        try:
-            services = services_of(values.get("services") or "")
-        except Invalid as exc:
-            errors.update(exc.errors)
+        services, services_json, bad = self.services(values.get("services") or "")
+        errors.update(bad)
         if template is not None:
-            services = services or json.loads(template.services or "[]")
+            if not services:
+                services = json.loads(template.services or "[]")
+                services_json = json.dumps(services)
             loc = loc or self.by_id["location"].get(template.location_id)
             dep = dep or self.by_id["department"].get(template.department_id)
         if "login" in values:
@@ -417,7 +458,7 @@ class SiteTables:
                 "location_id": loc.id if loc else None,
                 "department_id": dep.id if dep else None,
                 "template_id": template.id if template else None,
-                "services": json.dumps(services)}
+                "services": services_json}
 
 
 # --- users -----------------------------------------------------------------------------------

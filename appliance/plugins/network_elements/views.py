@@ -1,17 +1,29 @@
 """Users and Services: network elements, licences, locations, departments, templates and
 roles, users, and the flow-through queue."""
 
-from flask import Blueprint, abort, flash, g, request, url_for
+import json
+import secrets
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    request,
+    send_file,
+    url_for,
+)
 from sqlalchemy import func, select
 
 from appliance import ldapform
 from appliance.db import db
 from appliance.listing import Column, paginate
-from appliance.models import Enterprise
+from appliance.models import Enterprise, JobRun
 from appliance.ui import redirect_to, render
 from appliance.validation import Invalid
 
-from . import ids, service
+from . import bulk, ids, imports, service
 from .flow import retry_failed
 from .models import (
     FORMATS,
@@ -232,6 +244,19 @@ def templates():
         rows=rows, values=values, errors=errors, **_names())), status
 
 
+@bp.post("/templates/<int:row_id>/delete")
+def template_delete(row_id):
+    row = _get(Template, row_id)
+    try:
+        service.delete_template(row)
+    except Invalid as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash(f"{row.kind.capitalize()} {row.name} deleted.", "success")
+    return redirect_to(url_for("network_elements.templates"))
+
+
 def _names() -> dict:
     return {"location_names": db.session.scalars(select(Location.name).order_by(
                 Location.name)).all(),
@@ -315,3 +340,75 @@ def flow_retry():
     n = retry_failed()
     flash(f"{n} failed change(s) queued again.", "success")
     return redirect_to(url_for("network_elements.flow"))
+
+
+# --- Bulk User Provisioning ------------------------------------------------------------------
+
+
+def _bulk_defaults(form) -> dict:
+    return {k: form.get(k, "") for k in ("element", "template", "location", "department")
+            if form.get(k)}
+
+
+@bp.get("/bulk")
+def bulk_page():
+    return render("network_elements/bulk.html", **_ctx(values={}, error=None, **_names()))
+
+
+@bp.post("/bulk/preview")
+def bulk_preview():
+    upload = request.files.get("file")
+    defaults = _bulk_defaults(request.form)
+    try:
+        if upload is None or not upload.filename:
+            raise ValueError("Choose the file to import")
+        token, fmt = imports.store(upload)
+    except ValueError as exc:
+        return render("network_elements/bulk.html", **_ctx(
+            values=defaults, error=str(exc), **_names())), 422
+    return _start(token, fmt, defaults, apply=False)
+
+
+@bp.post("/bulk/apply")
+def bulk_apply():
+    return _start(request.form.get("token", ""), request.form.get("fmt", ""),
+                  json.loads(request.form.get("defaults") or "{}"), apply=True)
+
+
+def _start(token, fmt, defaults, apply: bool):
+    run, _ = current_app.extensions["appliance"].jobs.submit(
+        imports.KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": defaults,
+                                        "apply": apply, "username": g.user.username},
+        label="Bulk import" if apply else "Bulk import preview", triggered_by=g.user.username)
+    return redirect_to(url_for("network_elements.bulk_run", run_id=run.id))
+
+
+@bp.get("/bulk/runs/<int:run_id>")
+def bulk_run(run_id):
+    db.session.expire_all()
+    run = db.session.get(JobRun, run_id)
+    if run is None or run.kind != imports.KIND:
+        abort(404)
+    return render("network_elements/bulk_run.html", block="result", **_ctx(
+        run=run, params=json.loads(run.params), summary=imports.summary(run.id)))
+
+
+@bp.get("/bulk/runs/<int:run_id>/report.csv")
+def bulk_report(run_id):
+    path = imports.report_path(run_id)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype="text/csv", as_attachment=True,
+                     download_name=f"import-report-{run_id}.csv")
+
+
+@bp.get("/users/export.csv")
+def users_export():
+    """Every user in the import's CSV format: importing this file changes nothing."""
+    path = imports.folder() / f"export-{secrets.token_hex(8)}.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        bulk.export_csv(f)
+    resp = send_file(path, mimetype="text/csv", as_attachment=True,
+                     download_name="users.csv")
+    resp.call_on_close(lambda: path.unlink(missing_ok=True))
+    return resp

@@ -1,0 +1,77 @@
+"""The Bulk User Provisioning tool's files and job: an upload is kept under the data
+directory, previewed, then applied, each run writing its result report next to it."""
+
+import json
+import secrets
+from pathlib import Path
+
+from flask import current_app
+from werkzeug.datastructures import FileStorage
+
+from appliance.jobs import JobContext, JobFailed, JobKind
+
+from . import bulk
+
+KIND = "network_elements.bulk"
+
+
+def folder() -> Path:
+    path = Path(current_app.config["DATA_DIR"]) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def store(upload: FileStorage) -> tuple[str, str]:
+    """Keep an uploaded file (streamed to disk); return (token, format)."""
+    name = (upload.filename or "").lower()
+    fmt = "ldif" if name.endswith((".ldif", ".ldf")) else "csv" if name.endswith(".csv") \
+        else ""
+    if not fmt:
+        raise ValueError("Choose a .csv file (the platform's export) or an .ldif file")
+    token = secrets.token_hex(12)
+    upload.save(folder() / f"{token}.{fmt}")
+    return token, fmt
+
+
+def upload_path(token: str, fmt: str) -> Path:
+    if not token.isalnum() or fmt not in bulk.FORMATS:
+        raise ValueError("Unknown upload")
+    path = folder() / f"{token}.{fmt}"
+    if not path.exists():
+        raise ValueError("The uploaded file is gone: upload it again")
+    return path
+
+
+def report_path(run_id: int) -> Path:
+    return folder() / f"report-{run_id}.csv"
+
+
+def run(ctx: JobContext) -> None:
+    p = ctx.params
+    try:
+        path = upload_path(p["token"], p["fmt"])
+    except ValueError as exc:
+        raise JobFailed(str(exc)) from None
+    ctx.progress(5, "Previewing" if not p.get("apply") else "Importing")
+    summary = bulk.run(path, p["fmt"], p.get("defaults") or {}, apply=bool(p.get("apply")),
+                       report_path=report_path(ctx.run_id), username=p.get("username"))
+    (folder() / f"summary-{ctx.run_id}.json").write_text(json.dumps(summary.as_dict()))
+    ctx.count(**summary.counts)
+    if summary.error:
+        raise JobFailed(summary.error)
+    c = summary.counts
+    if p.get("apply"):
+        msg = (f"{summary.total:,} rows imported: {c['add']} added, {c['update']} updated, "
+               f"{c['unchanged']} unchanged, {c['rejected']} rejected")
+    else:
+        msg = (f"{summary.total:,} rows previewed: {c['add']} would be added, {c['update']} "
+               f"updated, {c['unchanged']} unchanged, {c['rejected']} rejected")
+    ctx.progress(100, msg)
+
+
+def summary(run_id: int) -> dict | None:
+    path = folder() / f"summary-{run_id}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+BULK = JobKind(KIND, "Bulk User Provisioning", run)
