@@ -53,6 +53,7 @@ bench: install-test system-deps
 	$(BIN)/python bench/directory_page.py
 	$(BIN)/python bench/peer_import.py
 	$(BIN)/python bench/ldap_sync.py
+	$(BIN)/python bench/bulk_import.py
 
 clean:
 	rm -rf $(VENV) node_modules appliance/static/vendor
