@@ -30,6 +30,7 @@ def store(upload: FileStorage) -> tuple[str, str]:
         raise ValueError("Choose a .csv file (the platform's export) or an .ldif file")
     token = secrets.token_hex(12)
     upload.save(folder() / f"{token}.{fmt}")
+    (folder() / f"{token}.name").write_text(upload.filename or "")
     return token, fmt
 
 
@@ -53,8 +54,10 @@ def run(ctx: JobContext) -> None:
     except ValueError as exc:
         raise JobFailed(str(exc)) from None
     ctx.progress(5, "Previewing" if not p.get("apply") else "Importing")
+    name = path.with_suffix(".name")
     summary = bulk.run(path, p["fmt"], p.get("defaults") or {}, apply=bool(p.get("apply")),
-                       report_path=report_path(ctx.run_id), username=p.get("username"))
+                       report_path=report_path(ctx.run_id), username=p.get("username"),
+                       filename=name.read_text() if name.exists() else None)
     (folder() / f"summary-{ctx.run_id}.json").write_text(json.dumps(summary.as_dict()))
     ctx.count(**summary.counts)
     if summary.error:
