@@ -278,3 +278,12 @@ def test_bulk_tool_pages_preview_apply_report_and_export(app, admin, api, site):
     assert report.splitlines()[0] == "line,login,action,reasons" and "rejected" in report
     export = admin.get("/network-elements/users/export.csv").get_data(as_text=True)
     assert export.splitlines()[1].startswith("ann,Ann,Lee,ann@x.test,2001,MiVB-1")
+
+
+def test_names_match_ignoring_case_beyond_ascii(api, site):
+    api("POST", "/api/v1/network-elements/departments", json={"name": "Équipe"})
+    dup = api("POST", "/api/v1/network-elements/departments", json={"name": "équipe"})
+    assert dup.status_code == 422  # the same name, whatever the case
+    resp = add_user(api, department="ÉQUIPE")
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["department"] == "Équipe"

@@ -87,7 +87,11 @@ USER = Schema(
 
 
 def _by_name(model, name: str):
-    return db.session.scalar(select(model).where(func.lower(model.name) == name.lower()))
+    """The row named `name`, ignoring case (in Python: SQLite's lower() folds only ASCII).
+    These tables are small: the site's elements, locations, departments and templates."""
+    want = name.casefold()
+    return next((r for r in db.session.scalars(select(model)) if r.name.casefold() == want),
+                None)
 
 
 # --- elements --------------------------------------------------------------------------------
