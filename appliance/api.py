@@ -70,6 +70,14 @@ def body(schema: Schema, partial: bool = False) -> dict:
     return schema.validate(request.get_json(silent=True), partial=partial)
 
 
+def json_object() -> dict:
+    """The JSON request body, which must be an object; Invalid otherwise."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Invalid({"": ("object", "The request body must be a JSON object")})
+    return data
+
+
 def invalid(exc: Invalid):
     return jsonify(exc.as_json()), 422
 

@@ -2,8 +2,6 @@
 
 import json
 
-from flask import g, has_request_context
-
 from appliance.db import db
 from appliance.models import AuditEntry
 
@@ -39,8 +37,8 @@ def record(action: str, object_type: str, object_id, label: str = "", before: di
            after: dict | None = None, username: str | None = None, commit: bool = True) -> None:
     """Add an audit entry for the current administrator (or `username`)."""
     if username is None:
-        user = g.get("user") if has_request_context() else None
-        username = user.username if user else "system"
+        from appliance.auth import username as current  # auth imports this module
+        username = current() or "system"
     entry = AuditEntry(username=username, action=action, object_type=object_type,
                        object_id=str(object_id or ""), object_label=str(label)[:255],
                        summary=json.dumps(diff(before, after), default=str, ensure_ascii=False))

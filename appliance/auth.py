@@ -5,7 +5,18 @@ import secrets
 import time
 from datetime import timedelta
 
-from flask import Blueprint, current_app, flash, g, jsonify, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    jsonify,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -34,6 +45,12 @@ class Sessions(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+
+def username() -> str:
+    """The administrator behind the current request, or "" (a job, a peer, a platform)."""
+    user = g.get("user") if has_request_context() else None
+    return user.username if user else ""
 
 
 def has_admin() -> bool:

@@ -2,7 +2,7 @@
 
 from flask import jsonify, request
 
-from appliance.api import ApiBlueprint, error, invalid
+from appliance.api import ApiBlueprint, error, invalid, json_object
 from appliance.db import db
 from appliance.validation import Invalid
 
@@ -51,7 +51,7 @@ def get_settings():
         "and apply them")
 def put_settings():
     try:
-        s = service.save_settings(request.get_json(silent=True) or {})
+        s = service.save_settings(json_object())
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)

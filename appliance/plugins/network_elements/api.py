@@ -1,10 +1,11 @@
 """Users and Services as JSON under /api/v1/network-elements."""
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, jsonify, request
 from sqlalchemy import select
 
 from appliance import ldapform
-from appliance.api import ApiBlueprint, error, invalid
+from appliance.api import ApiBlueprint, error, invalid, json_object
+from appliance.auth import username
 from appliance.db import db
 from appliance.validation import Invalid
 
@@ -17,12 +18,6 @@ api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elemen
 SITE = {"locations": Location, "departments": Department}
 
 
-def _json() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise Invalid({"": ("object", "The request body must be a JSON object")})
-    return data
-
 
 @api.op("/elements", summary="Network elements with the provisioning methods they offer")
 def list_elements():
@@ -33,7 +28,7 @@ def list_elements():
 @api.op("/elements", "POST", body=service.ELEMENT, status=201, summary="Add a network element")
 def add_element():
     try:
-        e = service.save_element(_json())
+        e = service.save_element(json_object())
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -47,7 +42,7 @@ def put_element(eid):
     if e is None:
         return error(404, "not_found", "No such network element")
     try:
-        service.save_element({**service.element_dict(e), **_json()}, e)
+        service.save_element({**service.element_dict(e), **json_object()}, e)
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -86,7 +81,7 @@ def get_licences():
         "{\"items\": [{\"type\", \"available\"}]}")
 def put_licences():
     try:
-        for item in _json().get("items") or []:
+        for item in json_object().get("items") or []:
             service.set_licence(str(item.get("type")), item.get("available"))
     except Invalid as exc:
         db.session.rollback()
@@ -111,7 +106,7 @@ def add_site(kind):
     if kind not in SITE:
         return error(404, "not_found", "Not found")
     try:
-        row = service.save_named(SITE[kind], _json())
+        row = service.save_named(SITE[kind], json_object())
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -144,7 +139,7 @@ def list_templates():
         summary="Add a user template (kind template) or a role (kind role), with services")
 def add_template():
     try:
-        t = service.save_template(_json())
+        t = service.save_template(json_object())
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -167,7 +162,7 @@ def list_users():
         summary="Provision a user manually (the element must offer manual provisioning)")
 def add_user():
     try:
-        u = service.save_user(_json(), "manual")
+        u = service.save_user(json_object(), "manual")
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -182,7 +177,7 @@ def put_user(uid):
     current = service.user_dict(u)
     current["services"] = ";".join(current["services"])
     try:
-        data = {**current, **_json()}
+        data = {**current, **json_object()}
         if isinstance(data.get("services"), list):
             data["services"] = ";".join(data["services"])
         service.save_user(data, "manual", u)
@@ -223,7 +218,7 @@ def put_ids(eid):
     if e is None:
         return error(404, "not_found", "No such network element")
     try:
-        ids.save(e, _json())
+        ids.save(e, json_object())
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -238,7 +233,7 @@ def run_ids(eid):
         return error(404, "not_found", "No such network element")
     if db.session.get(IdsSource, e.id) is None:
         return error(409, "not_set_up", "Set up IDS for this element first")
-    run, created = ids.submit(e, g.user.username if g.get("user") else "")
+    run, created = ids.submit(e, username())
     return jsonify(run_id=run.id, created=created), 202
 
 
@@ -256,7 +251,7 @@ def bulk_upload():
         return invalid(Invalid({"file": ("file", str(exc))}))
     defaults = {k: request.form[k] for k in ("element", "template", "location", "department")
                 if request.form.get(k)}
-    who = g.user.username if g.get("user") else ""
+    who = username()
     run, _ = current_app.extensions["appliance"].jobs.submit(
         imports.KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": defaults,
                                         "apply": request.args.get("apply") == "1",

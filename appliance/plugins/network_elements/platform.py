@@ -4,7 +4,7 @@ creates, updates and removes users carrying a MiCollab role, with the element's 
 from flask import g, jsonify, request
 from sqlalchemy import func, select
 
-from appliance.api import ApiBlueprint, error, invalid
+from appliance.api import ApiBlueprint, error, invalid, json_object
 from appliance.db import db
 from appliance.validation import Invalid
 
@@ -46,9 +46,10 @@ def list_users():
 @platform.op("/users/<login>", "PUT", body=service.USER, summary="Create or update a user "
              "with its MiCollab role (`role`: the name of a role); element token")
 def put_user(login):
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return invalid(Invalid({"": ("object", "The request body must be a JSON object")}))
+    try:
+        data = json_object()
+    except Invalid as exc:
+        return invalid(exc)
     role = str(data.get("role") or "")
     found = db.session.scalar(select(Template).where(func.lower(Template.name) == role.lower(),
                                                      Template.kind == "role"))

@@ -9,7 +9,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     request,
     send_file,
     url_for,
@@ -17,6 +16,7 @@ from flask import (
 from sqlalchemy import func, select
 
 from appliance import ldapform
+from appliance.auth import username
 from appliance.db import db
 from appliance.listing import Column, paginate
 from appliance.models import Enterprise, JobRun
@@ -99,7 +99,7 @@ def element_ids(element_id):
         return _element_page(e, service.element_dict(e), {}, status=422,
                              ids_values=request.form.to_dict(), ids_errors=exc.messages())
     if request.form.get("run"):
-        ids.submit(e, g.user.username)
+        ids.submit(e, username())
         flash("IDS settings saved; seeding started (see Jobs).", "success")
     else:
         flash("IDS settings saved.", "success")
@@ -378,8 +378,8 @@ def bulk_apply():
 def _start(token, fmt, defaults, apply: bool):
     run, _ = current_app.extensions["appliance"].jobs.submit(
         imports.KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": defaults,
-                                        "apply": apply, "username": g.user.username},
-        label="Bulk import" if apply else "Bulk import preview", triggered_by=g.user.username)
+                                        "apply": apply, "username": username()},
+        label="Bulk import" if apply else "Bulk import preview", triggered_by=username())
     return redirect_to(url_for("network_elements.bulk_run", run_id=run.id))
 
 

@@ -1,10 +1,11 @@
 """Everything on the Peering tab, as JSON under /api/v1/peering."""
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, jsonify, request
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform
-from appliance.api import ApiBlueprint, error, invalid
+from appliance.api import ApiBlueprint, error, invalid, json_object
+from appliance.auth import username
 from appliance.db import db
 from appliance.listing import paginate
 from appliance.models import Enterprise
@@ -28,15 +29,6 @@ LIST = {"type": "object", "properties": {"items": {"type": "array", "items": PEE
                                          "total": {"type": "integer"}}}
 
 
-def _json() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise Invalid({"": ("object", "The request body must be a JSON object")})
-    return data
-
-
-def _who() -> str:
-    return g.user.username if g.get("user") else ""
 
 
 @api.op("/enterprises/<int:ent_id>/peers", summary="Peer servers of an enterprise "
@@ -58,7 +50,7 @@ def create_peer(ent_id):
     if ent is None:
         return error(404, "not_found", "No such enterprise")
     try:
-        peer, notes = service.save(ent, _json())
+        peer, notes = service.save(ent, json_object())
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -83,7 +75,7 @@ def update_peer(peer_id):
     if peer is None:
         return error(404, "not_found", "No such peer")
     try:
-        data = {**service.form_values(peer), **_json()}
+        data = {**service.form_values(peer), **json_object()}
         peer, notes = service.save(db.session.get(Enterprise, peer.enterprise_id), data, peer)
     except Invalid as exc:
         db.session.rollback()
@@ -112,7 +104,7 @@ def sync_peer(peer_id):
         return error(404, "not_found", "No such peer")
     run, created = current_app.extensions["appliance"].jobs.submit(
         service.KIND, peer.source, {"allow_drop": request.args.get("allow_drop") == "1"},
-        label=f"Sync contacts from {peer.description}", triggered_by=_who())
+        label=f"Sync contacts from {peer.description}", triggered_by=username())
     return jsonify(run_id=run.id, created=created, state=run.state), 202
 
 
@@ -124,7 +116,7 @@ def check_peers(ent_id):
         return error(404, "not_found", "No such enterprise")
     run, created = current_app.extensions["appliance"].jobs.submit(
         service.STATUS_KIND, f"peering-status:{ent.id}", label=f"Peer status of {ent.eid}",
-        triggered_by=_who())
+        triggered_by=username())
     return jsonify(run_id=run.id, created=created, state=run.state), 202
 
 
@@ -132,7 +124,7 @@ def check_peers(ent_id):
         summary="Select Enterprise: the enterprises a MiCollab peer offers this appliance")
 def peer_enterprises():
     try:
-        q = ASK.validate(_json())
+        q = ASK.validate(json_object())
     except Invalid as exc:
         return invalid(exc)
     try:
@@ -147,7 +139,7 @@ def peer_enterprises():
                 "entries as they would be imported, or why it failed")
 def test_ldap():
     try:
-        clean = ldapform.SCHEMA.validate(_json())
+        clean = ldapform.SCHEMA.validate(json_object())
     except Invalid as exc:
         return invalid(exc)
     mapping = ldapdir.MAPPING_PRESETS[clean["preset"]]

@@ -1,9 +1,10 @@
 """The Peering tab and the Peer Server Details page."""
 
-from flask import Blueprint, abort, current_app, flash, g, request, url_for
+from flask import Blueprint, abort, current_app, flash, request, url_for
 from sqlalchemy import case, select
 
 from appliance import ldapdir, ldapform, vault
+from appliance.auth import username
 from appliance.db import db
 from appliance.jobs import ACTIVE
 from appliance.listing import Column, paginate
@@ -73,12 +74,9 @@ def check_now():
     ent = _ent()
     current_app.extensions["appliance"].jobs.submit(
         service.STATUS_KIND, f"peering-status:{ent.id}", label=f"Peer status of {ent.eid}",
-        triggered_by=_who())
+        triggered_by=username())
     return redirect_to(url_for("peering.index", **request.args))
 
-
-def _who() -> str:
-    return g.user.username if g.get("user") else ""
 
 
 def _form(peer: Peer | None, values: dict, errors: dict, status: int = 200, notes=()):
@@ -150,7 +148,7 @@ def sync_now(peer_id):
     peer = _peer(peer_id)
     run, created = current_app.extensions["appliance"].jobs.submit(
         service.KIND, peer.source, {"allow_drop": request.form.get("allow_drop") == "1"},
-        label=f"Sync contacts from {peer.description}", triggered_by=_who())
+        label=f"Sync contacts from {peer.description}", triggered_by=username())
     if not created:
         flash("A sync of this peer is already running; showing its progress.", "info")
     return render_block("peering/edit.html", "sync", peer=peer, last_run=run)

@@ -1,10 +1,11 @@
 """The Synchronization tab as JSON under /api/v1/sync."""
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, jsonify, request
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform
-from appliance.api import ApiBlueprint, error, invalid
+from appliance.api import ApiBlueprint, error, invalid, json_object
+from appliance.auth import username
 from appliance.db import db
 from appliance.models import Enterprise
 from appliance.validation import Invalid, Schema
@@ -18,12 +19,6 @@ LDAP_BODY = Schema("LdapSynchronizer", *service.COMMON.fields.values(),
 NODE_BODY = Schema("PbxNodeSynchronizer", *service.COMMON.fields.values(),
                    *service.NODE.fields.values())
 
-
-def _json() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise Invalid({"": ("object", "The request body must be a JSON object")})
-    return data
 
 
 def _ent(ent_id):
@@ -53,7 +48,7 @@ def put_enterprise(ent_id):
     if ent is None:
         return error(404, "not_found", "No such enterprise")
     try:
-        s = service.save_settings(ent, _json())
+        s = service.save_settings(ent, json_object())
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -65,7 +60,7 @@ def _create(ent_id, kind):
     if ent is None:
         return error(404, "not_found", "No such enterprise")
     try:
-        syn = service.save(ent, kind, _json())
+        syn = service.save(ent, kind, json_object())
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -103,7 +98,7 @@ def put_one(syn_id):
         return error(404, "not_found", "No such synchronizer")
     try:
         service.save(db.session.get(Enterprise, syn.enterprise_id), syn.kind,
-                     {**service.form_values(syn), **_json()}, syn)
+                     {**service.form_values(syn), **json_object()}, syn)
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -134,7 +129,7 @@ def sync_one(syn_id):
         service.confirm(syn)
     run, created = current_app.extensions["appliance"].jobs.submit(
         service.KIND, syn.source, {"allow_drop": confirmed}, label=f"Synchronize {syn.name}",
-        triggered_by=g.user.username if g.get("user") else "")
+        triggered_by=username())
     return jsonify(run_id=run.id, created=created, state=run.state), 202
 
 
@@ -142,7 +137,7 @@ def sync_one(syn_id):
         "they would be synchronized, or the precise reason it failed")
 def test_ldap():
     try:
-        data = _json()
+        data = json_object()
         clean = ldapform.SCHEMA.validate(data)
         clean["mapping"] = {k[4:]: v for k, v in service.MAPPING.validate(data).items() if v}
     except Invalid as exc:

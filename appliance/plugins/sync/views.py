@@ -1,10 +1,11 @@
 """The Synchronization tab: the enterprise's synchronization type, AD/LDAP synchronizers,
 PBX nodes, and each one's details page."""
 
-from flask import Blueprint, abort, current_app, flash, g, request, url_for
+from flask import Blueprint, abort, current_app, flash, request, url_for
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform, vault
+from appliance.auth import username
 from appliance.db import db
 from appliance.models import JobRun
 from appliance.ui import current_enterprise, redirect_to, render, render_block
@@ -124,7 +125,7 @@ def sync_now(syn_id):
     syn = _syn(syn_id)
     run, created = current_app.extensions["appliance"].jobs.submit(
         service.KIND, syn.source, {"allow_drop": request.form.get("allow_drop") == "1"},
-        label=f"Synchronize {syn.name}", triggered_by=g.user.username)
+        label=f"Synchronize {syn.name}", triggered_by=username())
     if not created:
         flash("This synchronizer is already running; showing its progress.", "info")
     return render_block("sync/edit.html", "sync", syn=syn, last_run=run, running=True)
@@ -136,7 +137,7 @@ def confirm(syn_id):
     service.confirm(syn)
     run, _ = current_app.extensions["appliance"].jobs.submit(
         service.KIND, syn.source, {"allow_drop": True}, label=f"Synchronize {syn.name} "
-        "(confirmed)", triggered_by=g.user.username)
+        "(confirmed)", triggered_by=username())
     flash("Confirmed: this sync may remove the accounts no longer in the directory.", "info")
     return redirect_to(url_for("sync.edit", syn_id=syn.id))
 
