@@ -7,11 +7,13 @@ from appliance import ldapform
 from appliance.api import ApiBlueprint, error, invalid, json_object
 from appliance.auth import username
 from appliance.db import db
+from appliance.listing import paginate
 from appliance.validation import Invalid
 
 from . import ids, imports, service
 from .flow import retry_failed
 from .models import Change, Department, Element, IdsSource, Location, Template, User
+from .views import USER_COLUMNS
 
 api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elements",
                    tag="network elements")
@@ -148,9 +150,6 @@ def add_template():
 
 @api.op("/users", summary="Provisioned users (?q=, ?sort=, ?page=)")
 def list_users():
-    from appliance.listing import paginate
-
-    from .views import USER_COLUMNS
     page = paginate(select(User), USER_COLUMNS, request.args, "login",
                     search=(User.login, User.last_name, User.number), per_page=100,
                     tiebreak=User.id)

@@ -44,7 +44,7 @@ def save(e: Element, data) -> IdsSource:
     except Invalid as exc:
         errors.update(exc.errors)
         target = {}
-    if seeds_users(e) and target.get("template") and service._by_name(
+    if seeds_users(e) and target.get("template") and service.by_name(
             service.Template, target["template"]) is None:
         errors["template"] = ("unknown", f"Unknown template {target['template']}")
     if not seeds_users(e) and not (target.get("enterprise_id") and db.session.get(

@@ -86,7 +86,7 @@ USER = Schema(
 )
 
 
-def _by_name(model, name: str):
+def by_name(model, name: str):
     """The row named `name`, ignoring case (in Python: SQLite's lower() folds only ASCII).
     These tables are small: the site's elements, locations, departments and templates."""
     want = name.casefold()
@@ -109,7 +109,7 @@ def element_dict(e: Element) -> dict:
 
 def save_element(data, e: Element | None = None) -> Element:
     values = ELEMENT.validate(data)
-    clash = _by_name(Element, values["name"])
+    clash = by_name(Element, values["name"])
     if clash is not None and clash is not e:
         raise Invalid({"name": ("unique", "A network element with this name exists")})
     if e is not None and values["platform"] != e.platform and _users_on(e):
@@ -169,7 +169,7 @@ def element_for_token(token: str) -> Element | None:
 
 def save_named(model, data, row=None):
     values = NAMED.validate(data)
-    clash = _by_name(model, values["name"])
+    clash = by_name(model, values["name"])
     if clash is not None and clash is not row:
         raise Invalid({"name": ("unique", f"A {model.__name__.lower()} with this name exists")})
     creating = row is None
@@ -235,7 +235,7 @@ def save_template(data, row: Template | None = None) -> Template:
         errors.update(exc.errors)
     loc = _ref(Location, values.get("location"), "location", errors)
     dep = _ref(Department, values.get("department"), "department", errors)
-    clash = _by_name(Template, values["name"])
+    clash = by_name(Template, values["name"])
     if clash is not None and clash is not row:
         errors["name"] = ("unique", "A template or role with this name exists")
     if errors:
@@ -268,7 +268,7 @@ def delete_template(row: Template) -> None:
 def _ref(model, name: str | None, field: str, errors: dict):
     if not name:
         return None
-    row = _by_name(model, name)
+    row = by_name(model, name)
     if row is None:
         errors[field] = ("unknown", f"Unknown {field} {name}: add it first")
     return row
@@ -339,7 +339,7 @@ class SiteTables:
 
     `resolve_user` reads them for one user; a bulk import reads them once for a whole file
     and sets `users` to each chunk's existing users (lower-case login -> row), so checking a
-    row costs no query. Names match case-insensitively, as `_by_name` means them to.
+    row costs no query. Names match case-insensitively, as `by_name` means them to.
     """
 
     def __init__(self) -> None:
