@@ -33,3 +33,45 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+
+def execute_many(conn, stmt, keys: tuple[str, ...], rows: list[tuple], fixed: dict | None = None):
+    """Run an INSERT or UPDATE for each of `rows` (tuples of the `keys` bind values) in one
+    driver executemany. `fixed` binds are the same for every row; so are the Python-side
+    defaults (and onupdate values) of the columns the keys leave out: a chunk's rows share
+    one timestamp, as they share one transaction.
+
+    The statement is compiled once and only the shared values go through their types' bind
+    processing, once: for the hundred thousand rows of a bulk import, Core's per-row
+    parameter handling costs more than SQLite's own work. So the `keys` must be values the
+    driver takes as they are (text, numbers, None); a key whose type needs processing is
+    refused.
+    """
+    fixed = dict(fixed or {})
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=[*keys, *fixed])
+    for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+        default = column.default if column in compiled.insert_prefetch else column.onupdate
+        if column.key not in fixed:
+            fixed[column.key] = default.arg if default.is_scalar else default.arg(None)
+    shared = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if name in fixed:
+            shared[name] = process(fixed[name]) if process else fixed[name]
+        elif process is not None:
+            raise ValueError(f"execute_many: {name} needs its type's bind processing; "
+                             "pass it in `fixed`, or use Connection.execute")
+    if not rows:
+        return
+    if compiled.positional:
+        names = [*keys, *shared]
+        tail = tuple(shared.values())
+        index = [names.index(name) for name in compiled.positiontup]
+        if index == list(range(len(names))):
+            params = [row + tail for row in rows]
+        else:
+            params = [tuple((row + tail)[i] for i in index) for row in rows]
+    else:
+        params = [{**dict(zip(keys, row, strict=True)), **shared} for row in rows]
+    conn.exec_driver_sql(compiled.string, params)

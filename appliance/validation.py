@@ -138,7 +138,7 @@ class Field:
         else:
             value = raw.strip()
         for rule in self.rules:
-            msg = rule(self.label, value)
+            msg = rule.check(self.label, value)
             if msg:
                 raise Invalid({self.name: (rule.name, msg)})
         return value
