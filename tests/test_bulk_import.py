@@ -261,6 +261,24 @@ def test_export_reimports_unchanged(site, tmp_path):
         [{k: v for k, v in d.items() if k not in strip} for d in before]
 
 
+def test_none_means_no_services_and_round_trips_past_the_templates(site, tmp_path):
+    src = write_csv(tmp_path / "none.csv", [
+        ["ann", "Ann", "Lee", "", "", "MiVB-1", "", "", "Standard", "none"],
+        ["ben", "Ben", "Ode", "", "", "MiVB-1", "", "", "Standard", ""],
+        ["cy", "Cy", "Ng", "", "", "MiVB-1", "", "", "", "None;Teleworker"]])
+    summary = run(src, True, tmp_path)
+    assert actions(summary) == {2: "add", 3: "add", 4: "rejected"}
+    assert reasons(summary)[4] == ("Services: none means no services, and cannot be listed "
+                                   "with service names")
+    users = {u.login: u.service_list for u in db.session.scalars(select(User))}
+    assert users == {"ann": [], "ben": ["MiCollab Client", "NuPoint Voice Mail"]}
+    exported = tmp_path / "export.csv"
+    with open(exported, "w", newline="", encoding="utf-8") as f:
+        bulk.export_csv(f)
+    assert exported.read_text(encoding="utf-8").splitlines()[1].endswith(",Standard,none")
+    assert run(exported, True, tmp_path).counts["unchanged"] == 2
+
+
 def test_ldif_import_uses_the_chosen_element_and_template(site, tmp_path):
     defaults = {"element": "MiVB-1", "template": "Standard"}
     preview = run(DATA / "directory.ldif", False, tmp_path, defaults)

@@ -110,6 +110,78 @@ def test_a_location_or_department_in_use_says_by_whom(api, site):
     assert "template(s)/role(s): Sales staff" in resp.get_json()["message"]
 
 
+def _templates(api):
+    return {t["name"]: t for t in api("GET", "/api/v1/network-elements/templates")
+            .get_json()["items"]}
+
+
+def test_a_changed_template_applies_to_users_provisioned_afterwards(api, site):
+    before = add_user(api, template="Sales staff").get_json()
+    tid = _templates(api)["Sales staff"]["id"]
+    resp = api("PUT", f"/api/v1/network-elements/templates/{tid}", json={
+        "name": "Sales staff", "kind": "template", "department": "Support",
+        "services": ["MiCollab Client"]})
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json() == {"id": tid, "name": "Sales staff", "kind": "template",
+                               "services": ["MiCollab Client"], "location": None,
+                               "department": "Support"}
+    users = {u["login"]: u for u in api("GET", "/api/v1/network-elements/users")
+             .get_json()["items"]}
+    assert users["ann"] == before  # provisioned before the change: kept as it was
+    bob = add_user(api, login="bob", template="Sales staff").get_json()
+    assert (bob["services"], bob["department"], bob["location"]) == (
+        ["MiCollab Client"], "Support", None)
+
+
+def test_a_template_in_use_keeps_its_kind_and_cannot_be_deleted(api, site):
+    add_user(api, template="Sales staff")
+    tid = _templates(api)["Sales staff"]["id"]
+    resp = api("PUT", f"/api/v1/network-elements/templates/{tid}", json={
+        "name": "Sales staff", "kind": "role", "services": ["MiCollab Client"]})
+    assert resp.status_code == 422
+    assert resp.get_json()["fields"] == [{
+        "field": "kind", "rule": "in_use",
+        "message": "The template Sales staff is in use by 1 user(s): it cannot become a role"}]
+    assert _templates(api)["Sales staff"]["services"] == ["MiCollab Client",
+                                                          "NuPoint Voice Mail"]  # unchanged
+    assert api("DELETE", f"/api/v1/network-elements/templates/{tid}").status_code == 422
+    agent = _templates(api)["Agent"]["id"]  # nobody has it: any change goes
+    assert api("PUT", f"/api/v1/network-elements/templates/{agent}", json={
+        "name": "Agent", "kind": "template"}).status_code == 200
+    assert api("DELETE", f"/api/v1/network-elements/templates/{agent}").status_code == 204
+    assert set(_templates(api)) == {"Sales staff"}
+
+
+def test_template_page_edits_a_template(admin, api, site):
+    tid = _templates(api)["Sales staff"]["id"]
+    page = admin.get(f"/network-elements/templates/{tid}").get_data(as_text=True)
+    assert "Change the template Sales staff" in page
+    assert 'value="NuPoint Voice Mail" checked' in page
+    bad = admin.post(f"/network-elements/templates/{tid}", data={
+        "name": "Sales staff", "kind": "template", "location": "Nowhere"}, htmx=True)
+    assert bad.status_code == 422 and "Unknown location Nowhere" in bad.get_data(as_text=True)
+    assert _templates(api)["Sales staff"]["location"] == "Ottawa"  # nothing saved
+    ok = admin.post(f"/network-elements/templates/{tid}", data={
+        "name": "Sales", "kind": "template", "location": "",
+        "services": ["MiCollab Client", "Teleworker"]})
+    assert ok.status_code in (302, 303)
+    t = _templates(api)["Sales"]
+    assert (t["services"], t["location"], t["department"]) == (
+        ["MiCollab Client", "Teleworker"], None, None)
+
+
+def test_a_location_is_renamed_through_the_api(api, site):
+    loc = api("GET", "/api/v1/network-elements/locations").get_json()["items"][0]
+    resp = api("PUT", f"/api/v1/network-elements/locations/{loc['id']}",
+               json={"name": "Kanata"})
+    assert resp.status_code == 200 and resp.get_json()["name"] == "Kanata"
+    assert _templates(api)["Sales staff"]["location"] == "Kanata"
+    api("POST", "/api/v1/network-elements/locations", json={"name": "Ottawa"})
+    clash = api("PUT", f"/api/v1/network-elements/locations/{loc['id']}",
+                json={"name": "ottawa"})
+    assert clash.status_code == 422
+
+
 def test_manual_users_need_an_element_that_offers_it(api, site):
     resp = add_user(api, element="MV5000-1")
     [f] = resp.get_json()["fields"]
@@ -162,6 +234,32 @@ def test_flow_through_failures_are_retried_then_kept_with_the_error(app, api, si
         "requeued": 1}
     with app.test_request_context():
         assert flow.deliver() == {"delivered": 1, "failed": 0}
+
+
+def test_flow_through_delivers_in_batches_and_a_refused_batch_holds_back_the_rest(
+        app, api, site, monkeypatch):
+    for i in range(5):
+        add_user(api, login=f"u{i}")
+    calls = []
+
+    class Flaky:
+        name = "file"
+
+        def deliver(self, element, changes):
+            calls.append([c["login"] for c in changes])
+            if len(calls) == 2:
+                raise OSError("element busy")
+
+    monkeypatch.setattr(flow, "BATCH", 2)
+    monkeypatch.setattr(flow, "connectors", lambda: {"file": Flaky()})
+    with app.test_request_context():
+        assert flow.deliver() == {"delivered": 2, "failed": 2}
+        assert calls == [["u0", "u1"], ["u2", "u3"]]  # u4 waits behind the refused batch
+        states = dict(db.session.execute(select(Change.login, Change.state)).all())
+        assert states == {"u0": "delivered", "u1": "delivered", "u2": "pending",
+                          "u3": "pending", "u4": "pending"}
+        assert flow.deliver() == {"delivered": 3, "failed": 0}
+        assert calls[2:] == [["u2", "u3"], ["u4"]]
 
 
 def test_management_platform_endpoint(app, client, api, site):

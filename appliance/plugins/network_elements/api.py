@@ -115,6 +115,20 @@ def add_site(kind):
     return jsonify(id=row.id, name=row.name, description=row.description), 201
 
 
+@api.op("/<kind>/<int:rid>", "PUT", body=service.NAMED,
+        summary="Rename a location or department (its users and templates follow)")
+def update_site(kind, rid):
+    row = db.session.get(SITE[kind], rid) if kind in SITE else None
+    if row is None:
+        return error(404, "not_found", "Not found")
+    try:
+        row = service.save_named(SITE[kind], json_object(), row)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(id=row.id, name=row.name, description=row.description)
+
+
 @api.op("/<kind>/<int:rid>", "DELETE", status=204,
         summary="Delete a location or department (refused, naming who uses it, when in use)")
 def delete_site(kind, rid):
@@ -131,21 +145,47 @@ def delete_site(kind, rid):
 
 @api.op("/templates", summary="User templates and roles")
 def list_templates():
-    return jsonify(items=[{"id": t.id, "name": t.name, "kind": t.kind,
-                           "services": t.service_list, "location_id": t.location_id,
-                           "department_id": t.department_id}
-                          for t in db.session.scalars(select(Template).order_by(Template.name))])
+    return jsonify(items=[service.template_dict(t) for t in db.session.scalars(
+        select(Template).order_by(Template.name))])
 
 
 @api.op("/templates", "POST", body=service.TEMPLATE, status=201,
         summary="Add a user template (kind template) or a role (kind role), with services")
 def add_template():
+    return _save_template(None, 201)
+
+
+@api.op("/templates/<int:tid>", "PUT", body=service.TEMPLATE,
+        summary="Change a template or role: users provisioned from then on get the new "
+        "data; users already provisioned keep theirs. Its kind cannot change while in use.")
+def update_template(tid):
+    row = db.session.get(Template, tid)
+    if row is None:
+        return error(404, "not_found", "Not found")
+    return _save_template(row, 200)
+
+
+@api.op("/templates/<int:tid>", "DELETE", status=204,
+        summary="Delete a template or role (refused while users have it)")
+def delete_template(tid):
+    row = db.session.get(Template, tid)
+    if row is None:
+        return error(404, "not_found", "Not found")
     try:
-        t = service.save_template(json_object())
+        service.delete_template(row)
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
-    return jsonify(id=t.id, name=t.name, kind=t.kind, services=t.service_list), 201
+    return "", 204
+
+
+def _save_template(row, status):
+    try:
+        t = service.save_template(json_object(), row)
+    except Invalid as exc:
+        db.session.rollback()
+        return invalid(exc)
+    return jsonify(service.template_dict(t)), status
 
 
 @api.op("/users", summary="Provisioned users (?q=, ?sort=, ?page=)")

@@ -24,11 +24,11 @@ import ldif
 from sqlalchemy import bindparam, func, insert, select, update
 
 from appliance import audit
-from appliance.db import db
+from appliance.db import db, execute_many
 from appliance.validation import Invalid
 
 from .models import BULK, FLOW, METHODS, Change, Department, Element, Location, Template, User
-from .service import USER, Licences, SiteTables
+from .service import NO_SERVICES, USER, Licences, SiteTables
 
 #: The CSV columns, in the order the export writes them.
 COLUMNS = ("login", "first_name", "last_name", "email", "number", "element", "location",
@@ -43,7 +43,11 @@ SHOWN = 200  # rows the summary keeps for the page
 #: The values of a user the import sets; equal values make a row "unchanged".
 STORED = ("login", "first_name", "last_name", "email", "number", "element_id", "location_id",
           "department_id", "template_id", "services")
+#: The values of a queued flow-through change the import gives (the rest are its defaults).
+CHANGE = ("element_id", "action", "login", "payload")
 
+#: A str as JSON text, exactly as json.dumps writes it.
+_json_text = json.encoder.encode_basestring_ascii
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
@@ -351,7 +355,7 @@ class _Import:
             result, values, existing = self._row(line, data, problems)
             results.append(result)
             if result.action == "add":
-                adds.append({**values, "origin": BULK})
+                adds.append(values)
             elif result.action == "update":
                 updates.append((existing, values))
         if self.apply and (adds or updates):
@@ -409,33 +413,42 @@ class _Import:
 
     def _store(self, adds: list[dict], updates: list[tuple]) -> None:
         u = User.__table__
+        conn = db.session.connection()
         changes = []
         if adds:
-            filled = _evaluated(u, "default")
-            rows = [{**filled, **v} for v in adds]
-            if any(self._flows(v) for v in adds):  # the changes' payloads need the new ids
-                ids = dict(db.session.execute(insert(u).returning(u.c.login, u.c.id),
-                                              rows).all())
-                changes += [self._change("add", ids[v["login"]], v, BULK) for v in adds]
-            else:
-                db.session.execute(insert(u), rows)
+            last = db.session.scalar(select(func.max(u.c.id))) or 0
+            execute_many(conn, insert(u), (*STORED, "origin"),
+                         [(*(v[c] for c in STORED), BULK) for v in adds])
+            flows = [v for v in adds if self._flows(v)]
+            if flows:  # the changes' payloads hold the new ids
+                ids = self._ids(last, [v["login"] for v in flows])
+                changes += [self._change("add", ids[v["login"]], v, BULK) for v in flows]
         if updates:
-            filled = _evaluated(u, "onupdate")
-            db.session.execute(update(u).where(u.c.id == bindparam("_id")),
-                               [{**filled, **values, "_id": old.id} for old, values in updates])
-            changes += [self._change("update", old.id, values, old.origin)
-                        for old, values in updates]
-        changes = [c for c in changes if c]
+            execute_many(conn, update(u).where(u.c.id == bindparam("_id")), (*STORED, "_id"),
+                         [(*(v[c] for c in STORED), old.id) for old, v in updates])
+            changes += [self._change("update", old.id, v, old.origin)
+                        for old, v in updates if self._flows(v)]
         if changes:
-            filled = _evaluated(Change.__table__, "default")
-            db.session.execute(insert(Change.__table__), [{**filled, **c} for c in changes])
+            execute_many(conn, insert(Change.__table__), CHANGE, changes)
             self.summary.queued += len(changes)
         db.session.commit()
 
-    def _change(self, action: str, id_: int, values: dict, origin: str) -> dict | None:
-        """The flow-through change `service.queue` adds for a MiVoice Business user."""
-        if not self._flows(values):
-            return None
+    @staticmethod
+    def _ids(last: int, logins: list[str]) -> dict[str, int]:
+        """The ids of the users just added, who were given ids above `last` (the rows of
+        others that came in between are ignored); by their logins if any is not there."""
+        u = User.__table__
+        ids = dict(db.session.execute(select(u.c.login, u.c.id).where(u.c.id > last)).all())
+        if all(login in ids for login in logins):
+            return ids
+        for i in range(0, len(logins), 500):  # under SQLite's smallest variable limit
+            ids.update(db.session.execute(select(u.c.login, u.c.id).where(
+                u.c.login.in_(logins[i:i + 500]))).all())
+        return ids
+
+    def _change(self, action: str, id_: int, values: dict, origin: str) -> tuple:
+        """The flow-through change `service.queue` adds for a MiVoice Business user, as the
+        CHANGE values."""
         element = self.tables.by_id["element"][values["element_id"]]
         # The payload is json.dumps(service.user_dict(user)): its last seven keys are shared
         # by many users, so they are encoded once.
@@ -454,27 +467,16 @@ class _Import:
                 "services": json.loads(values["services"]), "origin": origin})[1:]
             if len(self.tails) < 1000:
                 self.tails[key] = tail
-        head = json.dumps({"id": id_, **{k: values[k] for k in (
-            "login", "first_name", "last_name", "email", "number")}})[:-1]
-        return {"element_id": element.id, "action": action, "login": values["login"],
-                "payload": f"{head}, {tail}"}
+        text = _json_text
+        head = (f'{{"id": {id_}, "login": {text(values["login"])}, '
+                f'"first_name": {text(values["first_name"])}, '
+                f'"last_name": {text(values["last_name"])}, '
+                f'"email": {text(values["email"])}, "number": {text(values["number"])}')
+        return element.id, action, values["login"], f"{head}, {tail}"
 
     def _flows(self, values: dict) -> bool:
         """Whether the user's element gets its changes (Flow Through Provisioning)."""
         return FLOW in METHODS[self.tables.by_id["element"][values["element_id"]].platform]
-
-
-def _evaluated(table, kind: str) -> dict:
-    """A table's Python-side defaults (or onupdate values), evaluated once for a chunk: its
-    rows share one timestamp, as they share one transaction."""
-    out = {}
-    for column in table.columns:
-        d = getattr(column, kind)
-        if d is not None and d.is_scalar:
-            out[column.key] = d.arg
-        elif d is not None and d.is_callable:
-            out[column.key] = d.arg(None)
-    return out
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -499,6 +501,7 @@ def export_csv(out: IO[str]) -> int:
     n = 0
     for row in db.session.execute(stmt, execution_options={"yield_per": CHUNK}):
         *cells, services = row
-        writer.writerow([*(c or "" for c in cells), ";".join(json.loads(services or "[]"))])
+        writer.writerow([*(c or "" for c in cells),
+                         ";".join(json.loads(services or "[]")) or NO_SERVICES])
         n += 1
     return n

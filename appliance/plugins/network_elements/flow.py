@@ -19,6 +19,7 @@ from appliance.jobs import JobContext, JobKind
 from .models import Change, Element
 
 MAX_ATTEMPTS = 5
+BATCH = 1000  # changes per connector call (the file connector: per file)
 #: The columns of MiVoice Business's user import file that the changes fill.
 FILE_COLUMNS = ("action", "login", "first_name", "last_name", "email", "number", "department",
                 "location", "services")
@@ -53,40 +54,50 @@ def connectors() -> dict:
 
 
 def deliver(ctx: JobContext | None = None) -> dict:
-    """Deliver every pending change, element by element, oldest first."""
+    """Deliver every pending change, element by element, oldest first, BATCH at a time (a
+    bulk import queues one per user). A batch the connector refuses stops its element's
+    round, so no later change overtakes it."""
     out = {"delivered": 0, "failed": 0}
     found = connectors()
     ids = db.session.scalars(select(Change.element_id).where(
         Change.state == "pending").distinct()).all()
     for element_id in ids:
         element = db.session.get(Element, element_id)
-        changes = db.session.scalars(select(Change).where(
-            Change.element_id == element_id, Change.state == "pending").order_by(Change.id)
-        ).all()
-        batch = [{"action": c.action, "login": c.login, "payload": json.loads(c.payload)}
-                 for c in changes]
-        connector = found.get(element.connector)
-        try:
-            if connector is None:
-                raise RuntimeError(f"no flow-through connector named {element.connector!r}")
-            connector.deliver(element, batch)
-        except Exception as exc:  # the connector's failure is reported, then retried
-            for c in changes:
-                c.attempts += 1
-                c.error = f"{exc.__class__.__name__}: {exc}"
-                c.state = "failed" if c.attempts >= MAX_ATTEMPTS else "pending"
-            out["failed"] += len(changes)
-        else:
-            now = utcnow()
-            for c in changes:
-                c.attempts += 1
-                c.state, c.delivered_at, c.error = "delivered", now, ""
-            out["delivered"] += len(changes)
-        db.session.commit()
+        after = 0
+        while changes := db.session.scalars(select(Change).where(
+                Change.element_id == element_id, Change.state == "pending",
+                Change.id > after).order_by(Change.id).limit(BATCH)).all():
+            after = changes[-1].id
+            if not _deliver(found.get(element.connector), element, changes, out):
+                break
     if ctx is not None:
         ctx.count(**out)
         ctx.progress(100, f"{out['delivered']} delivered, {out['failed']} failed")
     return out
+
+
+def _deliver(connector, element: Element, changes: list[Change], out: dict) -> bool:
+    batch = [{"action": c.action, "login": c.login, "payload": json.loads(c.payload)}
+             for c in changes]
+    try:
+        if connector is None:
+            raise RuntimeError(f"no flow-through connector named {element.connector!r}")
+        connector.deliver(element, batch)
+    except Exception as exc:  # the connector's failure is reported, then retried
+        for c in changes:
+            c.attempts += 1
+            c.error = f"{exc.__class__.__name__}: {exc}"
+            c.state = "failed" if c.attempts >= MAX_ATTEMPTS else "pending"
+        out["failed"] += len(changes)
+        db.session.commit()
+        return False
+    now = utcnow()
+    for c in changes:
+        c.attempts += 1
+        c.state, c.delivered_at, c.error = "delivered", now, ""
+    out["delivered"] += len(changes)
+    db.session.commit()
+    return True
 
 
 def retry_failed() -> int:

@@ -87,6 +87,8 @@ class Template(db.Model):
         ForeignKey("network_elements_location.id", ondelete="RESTRICT"))
     department_id: Mapped[int | None] = mapped_column(
         ForeignKey("network_elements_department.id", ondelete="RESTRICT"))
+    location: Mapped[Location | None] = relationship()
+    department: Mapped[Department | None] = relationship()
 
     @property
     def service_list(self) -> list[str]:

@@ -82,7 +82,8 @@ USER = Schema(
     Field("department", "Department", (max_length(64),), required=False),
     Field("template", "Template or role", (max_length(64),), required=False),
     Field("services", "Services", (max_length(512),), required=False,
-          help="Service names separated by semicolons."),
+          help="Service names separated by semicolons; empty: the template's or role's; "
+          "none: no services."),
 )
 
 
@@ -212,11 +213,21 @@ def delete_named(row) -> None:
     db.session.commit()
 
 
+#: A user's services written as this mean "none", where an empty value means "the
+#: template's": so an exported user without services re-imports as one.
+NO_SERVICES = "none"
+
+
 def services_of(text_or_list) -> list[str]:
-    """Service names from 'A;B' or a list; unknown names raise Invalid."""
+    """Service names from 'A;B' or a list (NO_SERVICES: none); unknown names raise Invalid."""
     items = text_or_list if isinstance(text_or_list, list) else \
         [s.strip() for s in (text_or_list or "").split(";")]
     items = [s for s in items if s]
+    if NO_SERVICES in (s.lower() for s in items):
+        if len(items) > 1:
+            raise Invalid({"services": ("none_alone", f"Services: {NO_SERVICES} means no "
+                           "services, and cannot be listed with service names")})
+        return []
     lookup = {s.lower(): s for s in SERVICES}
     bad = [s for s in items if s.lower() not in lookup]
     if bad:
@@ -238,26 +249,39 @@ def save_template(data, row: Template | None = None) -> Template:
     clash = by_name(Template, values["name"])
     if clash is not None and clash is not row:
         errors["name"] = ("unique", "A template or role with this name exists")
+    if row is not None and values["kind"] != row.kind and (n := _users_of(row)):
+        # MiVoice 5000 / MX-ONE users must carry a role; a template is not one
+        errors["kind"] = ("in_use", f"The {row.kind} {row.name} is in use by {n} user(s): "
+                          f"it cannot become a {values['kind']}")
     if errors:
         raise Invalid(errors)
     creating = row is None
+    before = None if creating else template_dict(row)
     if creating:
         row = Template()
         db.session.add(row)
     row.name, row.kind, row.services = values["name"], values["kind"], json.dumps(services)
-    row.location_id = loc.id if loc else None
-    row.department_id = dep.id if dep else None
+    row.location, row.department = loc, dep
     db.session.flush()
     audit.record("create" if creating else "update", row.kind, row.id, row.name,
-                 after={**values, "services": services}, commit=False)
+                 before=before, after=template_dict(row), commit=False)
     db.session.commit()
     return row
 
 
+def template_dict(t: Template) -> dict:
+    return {"id": t.id, "name": t.name, "kind": t.kind, "services": t.service_list,
+            "location": t.location.name if t.location else None,
+            "department": t.department.name if t.department else None}
+
+
+def _users_of(row: Template) -> int:
+    return db.session.scalar(select(func.count()).select_from(User)
+                             .where(User.template_id == row.id))
+
+
 def delete_template(row: Template) -> None:
-    n = db.session.scalar(select(func.count()).select_from(User)
-                          .where(User.template_id == row.id))
-    if n:
+    if n := _users_of(row):
         raise Invalid({"name": ("in_use", f"The {row.kind} {row.name} is in use by {n} "
                        "user(s)")})
     audit.record("delete", row.kind, row.id, row.name, commit=False)
@@ -353,9 +377,7 @@ class SiteTables:
         self.by_id = {kind: {r.id: r for r in rows.values()}
                       for kind, rows in (("element", self.elements), *self.named.items())}
         self.users: dict | None = None
-        # A file repeats the same few names and service lists: each is checked once.
-        self._checked: dict = {}
-        self._services: dict = {}
+        self._resolved: dict = {}  # see _shared
 
     @staticmethod
     def _load(*columns) -> dict:
@@ -385,43 +407,11 @@ class SiteTables:
             errors[kind] = ("unknown", f"Unknown {kind} {name}: add it first")
         return row
 
-    #: The USER fields that hold names, whose values repeat from row to row.
-    REPEATED = frozenset(("element", "location", "department", "template", "services"))
-
-    def validate(self, data) -> tuple[dict, dict]:
-        """USER.validate's values and its errors (by field), the repeated fields' remembered."""
-        if not isinstance(data, Mapping):
-            USER.validate(data)  # raises the schema's own error
-        values, errors = {}, {}
-        for f in USER.fields.values():
-            raw = data.get(f.name)
-            key = (f.name, raw) if f.name in self.REPEATED and isinstance(raw, str) else None
-            hit = self._checked.get(key) if key else None
-            if hit is None:
-                try:
-                    hit = (f.clean(raw), {})
-                except Invalid as exc:
-                    hit = (None, exc.errors)
-                if key and len(self._checked) < 1000:
-                    self._checked[key] = hit
-            if hit[1]:
-                errors.update(hit[1])
-            else:
-                values[f.name] = hit[0]
-        return values, errors
-
-    def services(self, text: str) -> tuple[list[str], str, dict]:
-        """services_of(text), its JSON, and its errors (by field), remembered."""
-        hit = self._services.get(text)
-        if hit is None:
-            try:
-                names = services_of(text)
-                hit = (names, json.dumps(names), {})
-            except Invalid as exc:
-                hit = ([], "[]", exc.errors)
-            if len(self._services) < 1000:
-                self._services[text] = hit
-        return hit
+    #: The USER fields a user has to itself, and those naming what many users share.
+    PERSONAL = tuple(USER.fields[n] for n in (
+        "login", "first_name", "last_name", "email", "number"))
+    SHARED = tuple(USER.fields[n] for n in (
+        "element", "location", "department", "template", "services"))
 
     def user(self, login: str):
         """The provisioned user with this login, whatever its case, or None."""
@@ -432,20 +422,17 @@ class SiteTables:
     def resolve(self, data, method: str, licences_: Licences | None = None,
                 user=None) -> dict:
         """`resolve_user` on these tables; `user` may be a User or a row of its table."""
-        values, errors = self.validate(data)  # every field's error, and the valid ones' checks
-        element = self.element(values["element"], method, errors) \
-            if "element" in values else None
-        template = self.ref("template", values.get("template"), errors)
-        loc = self.ref("location", values.get("location"), errors)
-        dep = self.ref("department", values.get("department"), errors)
-        services, services_json, bad = self.services(values.get("services") or "")
+        if not isinstance(data, Mapping):
+            USER.validate(data)  # raises the schema's own error
+        values, errors = {}, {}
+        for f in self.PERSONAL:
+            try:
+                values[f.name] = f.clean(data.get(f.name))
+            except Invalid as exc:
+                errors.update(exc.errors)
+        shared, services, bad = self._shared(tuple(data.get(f.name) for f in self.SHARED),
+                                             method)
         errors.update(bad)
-        if template is not None:
-            if not services:
-                services = json.loads(template.services or "[]")
-                services_json = json.dumps(services)
-            loc = loc or self.by_id["location"].get(template.location_id)
-            dep = dep or self.by_id["department"].get(template.department_id)
         if "login" in values:
             clash = self.user(values["login"])
             if clash is not None and (user is None or clash.id != user.id):
@@ -456,13 +443,51 @@ class SiteTables:
                 errors["services"] = ("licence", msg)
         if errors:
             raise Invalid(errors)
-        return {"login": values["login"], "first_name": values.get("first_name") or "",
-                "last_name": values["last_name"], "email": values.get("email") or "",
-                "number": values.get("number") or "", "element_id": element.id,
-                "location_id": loc.id if loc else None,
-                "department_id": dep.id if dep else None,
-                "template_id": template.id if template else None,
-                "services": services_json}
+        return {"login": values["login"], "first_name": values["first_name"] or "",
+                "last_name": values["last_name"], "email": values["email"] or "",
+                "number": values["number"] or "", **shared}
+
+    def _shared(self, raw: tuple, method: str) -> tuple[dict, list[str], dict]:
+        """The element, location, department, template and services `raw` name, as the ids
+        and services JSON to store, the services, and the errors (by field). A file repeats
+        the same few of these, so each combination is resolved once."""
+        key = (method, raw) if all(v is None or isinstance(v, str) for v in raw) else None
+        hit = self._resolved.get(key) if key else None
+        if hit is None:
+            hit = self._resolve_shared(raw, method)
+            if key and len(self._resolved) < 1000:
+                self._resolved[key] = hit
+        return hit
+
+    def _resolve_shared(self, raw: tuple, method: str) -> tuple[dict, list[str], dict]:
+        values, errors = {}, {}
+        for f, value in zip(self.SHARED, raw, strict=True):
+            try:
+                values[f.name] = f.clean(value)
+            except Invalid as exc:
+                errors.update(exc.errors)
+        element = self.element(values["element"], method, errors) \
+            if "element" in values else None
+        template = self.ref("template", values.get("template"), errors)
+        loc = self.ref("location", values.get("location"), errors)
+        dep = self.ref("department", values.get("department"), errors)
+        services: list[str] = []
+        text = values.get("services") or ""
+        try:
+            services = services_of(text)
+        except Invalid as exc:
+            errors.update(exc.errors)
+        if template is not None:
+            if text.strip().lower() != NO_SERVICES:
+                services = services or json.loads(template.services or "[]")
+            loc = loc or self.by_id["location"].get(template.location_id)
+            dep = dep or self.by_id["department"].get(template.department_id)
+        ids = {"element_id": element.id if element else None,
+               "location_id": loc.id if loc else None,
+               "department_id": dep.id if dep else None,
+               "template_id": template.id if template else None,
+               "services": json.dumps(services)}
+        return ids, services, errors
 
 
 # --- users -----------------------------------------------------------------------------------

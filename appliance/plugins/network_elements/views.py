@@ -228,20 +228,26 @@ def site_item_delete(kind, row_id):
 
 
 @bp.route("/templates", methods=["GET", "POST"])
-def templates():
+@bp.route("/templates/<int:row_id>", methods=["GET", "POST"])
+def templates(row_id=None):
+    """The list, with the form adding one (or, with row_id, changing that one)."""
+    row = _get(Template, row_id) if row_id else None
     values, errors, status = {}, {}, 200
+    if row is not None:
+        values = service.template_dict(row)
     if request.method == "POST":
         data = {**request.form.to_dict(), "services": request.form.getlist("services")}
         try:
-            service.save_template(data)
+            saved = service.save_template(data, row)
         except Invalid as exc:
             db.session.rollback()
             values, errors, status = data, exc.messages(), 422
         else:
-            flash("Saved.", "success")
+            flash(f"{saved.kind.capitalize()} {saved.name} saved.", "success")
+            return redirect_to(url_for("network_elements.templates"))
     rows = db.session.scalars(select(Template).order_by(Template.kind, Template.name)).all()
     return render("network_elements/templates.html", **_ctx(
-        rows=rows, values=values, errors=errors, **_names())), status
+        rows=rows, row=row, values=values, errors=errors, **_names())), status
 
 
 @bp.post("/templates/<int:row_id>/delete")
