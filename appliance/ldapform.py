@@ -3,7 +3,7 @@ servers, synchronizers): the same fields, rules and messages for pages and API."
 
 import os
 
-from appliance.ldapdir import LdapSettings
+from appliance.ldapdir import LdapError, LdapSettings, test_connection
 from appliance.validation import Field, Rule, Schema, host_or_ip, int_range, max_length, one_of
 
 PRESETS = ("Active Directory", "Active Directory (UPN login)", "OpenLDAP")
@@ -73,3 +73,12 @@ def settings(values: dict, password: str):
         security=values["security"], ca_file=values.get("ca_file") or "",
         bind_dn=values.get("bind_dn") or "", password=password, base_dn=values["base_dn"],
         filter=values["filter"], scope=values["scope"], page_size=values["page_size"])
+
+
+def try_connection(values: dict, password: str, mapping: dict) -> tuple[list | None, str]:
+    """Test connection with validated values: (the first entries as `mapping` maps them, "")
+    or (None, why it failed)."""
+    try:
+        return test_connection(settings(values, password), mapping), ""
+    except LdapError as exc:
+        return None, exc.message

@@ -184,15 +184,10 @@ def test_ldap():
     try:
         clean = ldapform.SCHEMA.validate(service.ldap_input(values))
     except Invalid as exc:
-        return render_block("peering/edit.html", "ldap_test", errors=exc.messages(),
+        return render_block("peering/edit.html", "ldap_test", test_errors=exc.messages(),
                             result=None, failure="Fix the fields marked below first."), 422
     password = clean.get("password") or (
         vault.unseal(_peer(peer_id).ldap_password_sealed) if peer_id else "")
-    mapping = ldapdir.MAPPING_PRESETS[clean["preset"]]
-    try:
-        result = ldapdir.test_connection(ldapform.settings(clean, password), mapping)
-    except ldapdir.LdapError as exc:
-        return render_block("peering/edit.html", "ldap_test", result=None,
-                            failure=exc.message, errors={})
-    return render_block("peering/edit.html", "ldap_test", result=result, failure=None,
-                        errors={})
+    result, failure = ldapform.try_connection(clean, password,
+                                              ldapdir.MAPPING_PRESETS[clean["preset"]])
+    return render_block("peering/edit.html", "ldap_test", result=result, failure=failure)

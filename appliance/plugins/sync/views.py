@@ -164,16 +164,11 @@ def test_ldap():
         clean = ldapform.SCHEMA.validate(values)
         mapping = service.MAPPING.validate(values)
     except Invalid as exc:
-        return render_block("sync/edit.html", "ldap_test", result=None, errors=exc.messages(),
+        return render_block("sync/edit.html", "ldap_test", test_errors=exc.messages(),
                             failure="Fix the fields marked below first."), 422
     password = clean.get("password") or ""
     if not password and syn_id:
         password = vault.unseal(_syn(syn_id).password_sealed)
     clean["mapping"] = {k[4:]: v for k, v in mapping.items() if v}
-    try:
-        result = ldapdir.test_connection(ldapform.settings(clean, password),
-                                         service.mapping_of(clean))
-    except ldapdir.LdapError as exc:
-        return render_block("sync/edit.html", "ldap_test", result=None, errors={},
-                            failure=exc.message)
-    return render_block("sync/edit.html", "ldap_test", result=result, failure=None, errors={})
+    result, failure = ldapform.try_connection(clean, password, service.mapping_of(clean))
+    return render_block("sync/edit.html", "ldap_test", result=result, failure=failure)
