@@ -385,3 +385,133 @@ def test_names_match_ignoring_case_beyond_ascii(api, site):
     resp = add_user(api, department="ÉQUIPE")
     assert resp.status_code == 201, resp.get_json()
     assert resp.get_json()["department"] == "Équipe"
+
+
+def _ldap(slapd, **kw):
+    from tests.ldap_server import PEOPLE_DN, READER_DN, READER_PASSWORD
+    return {"servers": "localhost", "port": slapd.ldap_port, "security": "starttls",
+            "ca_file": str(slapd.ca_file), "bind_dn": READER_DN, "password": READER_PASSWORD,
+            "base_dn": PEOPLE_DN, "filter": "(objectClass=inetOrgPerson)", "scope": "sub",
+            "page_size": 5, "preset": "OpenLDAP", **kw}
+
+
+def _seed(app, api, e):
+    run = api("POST", f"/api/v1/network-elements/elements/{e['id']}/ids/run").get_json()
+    with app.app_context():
+        return app.extensions["appliance"].jobs.wait(run["run_id"])
+
+
+def _contacts(api, ent):
+    return api("GET", f"/api/v1/enterprises/{ent['id']}/contacts").get_json()["total"]
+
+
+def test_ids_contacts_follow_their_set_up_and_go_with_it(app, api, admin, site, tmp_path):
+    """Test connection, moving to another enterprise, removing IDS and deleting the element
+    take the seeded contacts with them; the password is never shown back."""
+    from tests.ldap_server import READER_PASSWORD, Slapd
+
+    mx = element(api, "MX-1", "MiVoice MX-ONE")
+    url = f"/api/v1/network-elements/elements/{mx['id']}"
+    acme, beta = (api("POST", "/api/v1/enterprises", json={"name": n, "eid": n.lower()})
+                  .get_json() for n in ("Acme", "Beta"))
+    with Slapd(tmp_path / "slapd", people=4) as slapd:
+        tested = api("POST", url + "/ids/test", json=_ldap(slapd))
+        assert tested.status_code == 200
+        assert [e["login"] for e in tested.get_json()["entries"]] == [
+            "user0", "user1", "user2", "user3"]
+        wrong = api("POST", url + "/ids/test", json=_ldap(slapd, password="nope"))
+        assert wrong.status_code == 502 and "password" in wrong.get_json()["message"].lower()
+        assert api("PUT", url + "/ids", json=_ldap(slapd, enterprise_id=acme["id"])) \
+            .status_code == 200
+        shown = api("GET", url + "/ids").get_json()
+        assert shown["password_set"] is True and READER_PASSWORD not in str(shown)
+        # The page's Test connection uses the stored password when none is typed.
+        page = admin.post(f"/network-elements/elements/{mx['id']}/ids/test", htmx=True,
+                          data=_ldap(slapd, password=""))
+        assert "The first 4 entries as they would be seeded as contacts" in \
+            page.get_data(as_text=True)
+        assert _seed(app, api, mx).state == "succeeded" and _contacts(api, acme) == 4
+        # Another platform would make the set-up mean something else: refused, kept.
+        moved = api("PUT", url, json={"platform": "MiVoice Business"})
+        assert moved.status_code == 422 and "remove IDS before changing its platform" in \
+            moved.get_json()["message"]
+        assert api("PUT", url, json={"platform": "MiVoice 5000"}).status_code == 200
+        # Seeding another enterprise's directory takes the contacts out of the first one's.
+        assert api("PUT", url + "/ids", json=_ldap(slapd, password="", enterprise_id=beta["id"])
+                   ).status_code == 200
+        assert _contacts(api, acme) == 0
+        assert _seed(app, api, mx).state == "succeeded" and _contacts(api, beta) == 4
+    page = admin.get(f"/network-elements/elements/{mx['id']}").get_data(as_text=True)
+    assert "The 4 contact(s) it seeded leave Beta's Corporate Directory." in page
+    assert api("DELETE", url + "/ids").get_json() == {"contacts_removed": 4}
+    assert _contacts(api, beta) == 0
+    assert api("GET", url + "/ids").status_code == 404
+
+
+def test_deleting_an_element_says_and_takes_what_hangs_off_it(app, api, admin, site, tmp_path):
+    from tests.ldap_server import Slapd
+
+    mx = element(api, "MX-1", "MiVoice MX-ONE")
+    ent = api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()
+    with Slapd(tmp_path / "slapd", people=3) as slapd:
+        api("PUT", f"/api/v1/network-elements/elements/{mx['id']}/ids",
+            json=_ldap(slapd, enterprise_id=ent["id"]))
+        assert _seed(app, api, mx).state == "succeeded"
+    # While IDS seeds, neither the element nor its IDS can go (the run would bring them back).
+    with app.app_context():
+        from appliance.models import JobRun
+        run = JobRun(kind="network_elements.ids", target=f"ids:{mx['id']}", state="running")
+        db.session.add(run)
+        db.session.commit()
+        busy = api("DELETE", f"/api/v1/network-elements/elements/{mx['id']}")
+        assert busy.status_code == 409 and "IDS is seeding" in busy.get_json()["message"]
+        assert api("DELETE", f"/api/v1/network-elements/elements/{mx['id']}/ids") \
+            .status_code == 409
+        run.state = "succeeded"
+        db.session.commit()
+    page = admin.get(f"/network-elements/elements/{mx['id']}").get_data(as_text=True)
+    assert ("Its IDS set-up goes too, with the 3 contact(s) it seeded into Acme's "
+            "Corporate Directory.") in page
+    gone = api("DELETE", f"/api/v1/network-elements/elements/{mx['id']}").get_json()
+    assert gone["deleted"] == {"users": 0, "undelivered_changes": 0, "ids": True,
+                               "ids_contacts": 3, "ids_enterprise": "Acme"}
+    assert _contacts(api, ent) == 0
+    # A MiVoice Business element's undelivered flow-through changes are named, then go.
+    mivb = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
+                if e["name"] == "MiVB-1")
+    uid = add_user(api).get_json()["id"]
+    api("DELETE", f"/api/v1/network-elements/users/{uid}")
+    page = admin.get(f"/network-elements/elements/{mivb['id']}").get_data(as_text=True)
+    assert "Its 2 undelivered flow-through change(s) will never reach it." in page
+    resp = admin.post(f"/network-elements/elements/{mivb['id']}/delete")
+    assert resp.status_code in (302, 303)
+    assert "Network element MiVB-1 deleted, with 2 undelivered flow-through change(s)." in \
+        admin.get("/network-elements/").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(Change.id)) is None
+
+
+def test_ids_updates_its_own_users_whatever_the_case_and_leaves_others_alone(
+        app, api, site, tmp_path):
+    from tests.ldap_server import Slapd
+
+    api("PUT", "/api/v1/network-elements/licences", json={"items": [
+        {"type": "MiCollab Client", "available": 100}]})
+    element(api, "MiVO-1", "MiVoice Office 250")
+    assert add_user(api, login="USER0", last_name="Old").status_code == 201
+    assert add_user(api, login="user1", last_name="Elsewhere", element="MiVO-1") \
+        .status_code == 201
+    mivb = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
+                if e["name"] == "MiVB-1")
+    with Slapd(tmp_path / "slapd", people=3) as slapd:
+        api("PUT", f"/api/v1/network-elements/elements/{mivb['id']}/ids",
+            json=_ldap(slapd, template="Agent"))
+        run = _seed(app, api, mivb)
+    assert run.state == "succeeded"
+    assert run.message.startswith("1 added, 1 updated, 1 rejected: ")
+    assert "user1 lives on MiVO-1: IDS of MiVB-1 does not move users" in run.message
+    users = {u["login"]: u for u in api("GET", "/api/v1/network-elements/users")
+             .get_json()["items"]}
+    assert set(users) == {"user0", "user1", "user2"}  # USER0 is user0, spelled as IDS does
+    assert users["user0"]["last_name"] == "Last0" and users["user0"]["template"] == "Agent"
+    assert (users["user1"]["element"], users["user1"]["last_name"]) == ("MiVO-1", "Elsewhere")

@@ -3,7 +3,7 @@
 from flask import current_app, jsonify, request
 from sqlalchemy import select
 
-from appliance import ldapform
+from appliance import ldapdir, ldapform
 from appliance.api import ApiBlueprint, error, invalid, json_object
 from appliance.auth import username
 from appliance.db import db
@@ -19,6 +19,12 @@ api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elemen
                    tag="network elements")
 SITE = {"locations": Location, "departments": Department}
 
+
+def _refused(exc: Invalid):
+    """422 for a broken rule; 409 when IDS is seeding and the change must wait."""
+    if any(rule == "busy" for rule, _ in exc.errors.values()):
+        return error(409, "busy", str(exc))
+    return invalid(exc)
 
 
 @api.op("/elements", summary="Network elements with the provisioning methods they offer")
@@ -51,18 +57,18 @@ def put_element(eid):
     return jsonify(service.element_dict(e))
 
 
-@api.op("/elements/<int:eid>", "DELETE", status=204,
-        summary="Delete a network element (refused while users live on it)")
+@api.op("/elements/<int:eid>", "DELETE", summary="Delete a network element with its "
+        "flow-through queue, its IDS set-up and the contacts IDS seeded (refused while users "
+        "live on it: 422, or while IDS seeds: 409); returns what went")
 def delete_element(eid):
     e = db.session.get(Element, eid)
     if e is None:
         return error(404, "not_found", "No such network element")
     try:
-        service.delete_element(e)
+        return jsonify(deleted=service.delete_element(e))
     except Invalid as exc:
         db.session.rollback()
-        return invalid(exc)
-    return "", 204
+        return _refused(exc)
 
 
 @api.op("/elements/<int:eid>/token", "POST", summary="Issue the token the element's "
@@ -249,27 +255,80 @@ def retry():
     return jsonify(requeued=retry_failed())
 
 
+def _ids_element(eid):
+    e = db.session.get(Element, eid)
+    return e, (None if e is not None else error(404, "not_found", "No such network element"))
+
+
+@api.op("/elements/<int:eid>/ids", summary="The element's IDS set-up (the bind password is "
+        "never shown: password_set says whether one is stored)")
+def get_ids(eid):
+    e, missing = _ids_element(eid)
+    if missing:
+        return missing
+    src = db.session.get(IdsSource, e.id)
+    if src is None:
+        return error(404, "not_set_up", "IDS is not set up for this element")
+    ent, contacts = service.seeded(src)
+    return jsonify(element_id=e.id, seeds=ids.seeds(e), **src.settings,
+                   password_set=bool(src.password_sealed), template=src.template or None,
+                   enterprise_id=src.enterprise_id, contacts=contacts)
+
+
 @api.op("/elements/<int:eid>/ids", "PUT", body=ldapform.SCHEMA,
         summary="Set up IDS for an element (the LDAP fields, plus template for MiVoice "
-                "Business or enterprise_id for MiVoice 5000 / MX-ONE)")
+                "Business or enterprise_id for MiVoice 5000 / MX-ONE; a new enterprise_id "
+                "takes the seeded contacts out of the old enterprise's directory)")
 def put_ids(eid):
-    e = db.session.get(Element, eid)
-    if e is None:
-        return error(404, "not_found", "No such network element")
+    e, missing = _ids_element(eid)
+    if missing:
+        return missing
     try:
         ids.save(e, json_object())
     except Invalid as exc:
         db.session.rollback()
-        return invalid(exc)
+        return _refused(exc)
     return jsonify(element_id=e.id, ids="saved")
+
+
+@api.op("/elements/<int:eid>/ids", "DELETE", summary="Remove the element's IDS set-up and the "
+        "Corporate Directory contacts it seeded (users it seeded stay); returns how many "
+        "contacts went")
+def delete_ids(eid):
+    e, missing = _ids_element(eid)
+    if missing:
+        return missing
+    try:
+        return jsonify(contacts_removed=service.remove_ids(e))
+    except Invalid as exc:
+        db.session.rollback()
+        return _refused(exc)
+
+
+@api.op("/elements/<int:eid>/ids/test", "POST", body=ldapform.SCHEMA,
+        summary="Test connection to the IDS directory: the first entries as they would be "
+        "seeded, or why it failed (an empty password uses the stored one)")
+def test_ids(eid):
+    e, missing = _ids_element(eid)
+    if missing:
+        return missing
+    try:
+        clean = ldapform.SCHEMA.validate(json_object())
+    except Invalid as exc:
+        return invalid(exc)
+    entries, failure = ldapform.try_connection(clean, ids.password(e, clean),
+                                               ldapdir.MAPPING_PRESETS[clean["preset"]])
+    if failure:
+        return error(502, "ldap", failure)
+    return jsonify(entries=entries)
 
 
 @api.op("/elements/<int:eid>/ids/run", "POST", status=202,
         summary="Seed now from the directory; follow the job at /api/v1/jobs/{id}")
 def run_ids(eid):
-    e = db.session.get(Element, eid)
-    if e is None:
-        return error(404, "not_found", "No such network element")
+    e, missing = _ids_element(eid)
+    if missing:
+        return missing
     if db.session.get(IdsSource, e.id) is None:
         return error(409, "not_set_up", "Set up IDS for this element first")
     run, created = ids.submit(e, username())

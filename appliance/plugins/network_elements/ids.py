@@ -4,17 +4,17 @@
 import json
 
 from flask import current_app
-from sqlalchemy import select
 
 from appliance import audit, ldapdir, ldapform, vault
 from appliance.db import db
-from appliance.directory import SourceImport, SuspiciousImport
+from appliance.directory import SourceImport, SuspiciousImport, remove_source
 from appliance.jobs import JobContext, JobFailed, JobKind
 from appliance.models import Contact, Enterprise
 from appliance.validation import Field, Invalid, Schema, int_range, max_length
 
 from . import service
-from .models import MIVB, Element, IdsSource, User
+from .models import IDS as METHOD
+from .models import IDS_SEEDS, Element, IdsSource, User
 
 KIND = "network_elements.ids"
 TARGET = Schema(
@@ -26,13 +26,31 @@ TARGET = Schema(
 )
 
 
+def seeds(e: Element) -> str | None:
+    """What IDS seeds for `e`: "users", "contacts", or None (its platform has no IDS)."""
+    return IDS_SEEDS.get(e.platform)
+
+
 def seeds_users(e: Element) -> bool:
-    return e.platform == MIVB
+    return seeds(e) == "users"
+
+
+def password(e: Element, values: dict) -> str:
+    """The bind password typed in `values`, else the one stored for `e`."""
+    if values.get("password"):
+        return values["password"]
+    src = db.session.get(IdsSource, e.id)
+    return vault.unseal(src.password_sealed) if src and src.password_sealed else ""
 
 
 def save(e: Element, data) -> IdsSource:
-    if "ids" not in e.methods:
+    """Set up (or change) IDS for `e`. Moving a contacts set-up to another enterprise takes
+    the contacts it seeded out of the old one's Corporate Directory, in the same commit."""
+    if METHOD not in e.methods:
         raise Invalid({"element": ("method", f"{e.platform} does not offer IDS")})
+    if service.ids_running(e):
+        raise Invalid({"element": ("busy", f"IDS is seeding from {e.name}'s directory: save "
+                                   "its settings once that ends")})
     errors = {}
     try:
         values = ldapform.SCHEMA.validate(data)
@@ -55,6 +73,8 @@ def save(e: Element, data) -> IdsSource:
         raise Invalid(errors)
     row = db.session.get(IdsSource, e.id) or IdsSource(element_id=e.id)
     db.session.add(row)
+    moved_from = row.enterprise_id if row.enterprise_id != target.get("enterprise_id") \
+        else None
     password = values.pop("password", "")
     row.ldap = json.dumps(values)
     if password:
@@ -62,7 +82,12 @@ def save(e: Element, data) -> IdsSource:
     row.template = target.get("template") or ""
     row.enterprise_id = target.get("enterprise_id")
     audit.record("update", "ids", e.id, e.name, after={**values, **target}, commit=False)
-    db.session.commit()
+    old = db.session.get(Enterprise, moved_from) if moved_from else None
+    if old is not None:
+        db.session.flush()
+        remove_source(Contact, old, row.source)  # commits the new settings with it
+    else:
+        db.session.commit()
     return row
 
 
@@ -87,9 +112,10 @@ def run(ctx: JobContext) -> None:
 
 
 def _users(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
-    """Add or update a user per entry (seeding never removes users)."""
-    licences, counts, reasons = service.Licences(), {"added": 0, "updated": 0, "rejected": 0}, []
-    pending = []
+    """Add or update a user per entry (seeding never removes users). Users of other elements
+    are not moved: their entries are rejected."""
+    tables, licences = service.SiteTables(), service.Licences()
+    counts, reasons, pending = {"added": 0, "updated": 0, "rejected": 0}, [], []
     for entry in entries:
         m = ldapdir.map_entry(entry, mapping)
         data = {"login": m.get("login", ""), "first_name": m.get("first_name", ""),
@@ -97,9 +123,13 @@ def _users(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
                 "number": "".join(c for c in m.get("phone", "") if c.isdigit()),
                 "element": e.name, "template": src.template,
                 "department": "", "location": ""}
-        user = db.session.scalar(select(User).where(User.login == data["login"]))
+        user = tables.user(data["login"]) if data["login"] else None
         try:
-            values = service.resolve_user(data, "ids", licences, user)
+            if user is not None and user.element_id != e.id:
+                other = tables.by_id["element"][user.element_id].name
+                raise Invalid({"login": ("element", f"{user.login} lives on {other}: IDS of "
+                                         f"{e.name} does not move users")})
+            values = tables.resolve(data, METHOD, licences, user)
         except Invalid as exc:
             counts["rejected"] += 1
             reasons.append(f"{entry.dn}: {exc}")
@@ -109,7 +139,7 @@ def _users(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
     for user, values in pending:
         created = user is None
         if created:
-            user = User(origin="ids")
+            user = User(origin=METHOD)
             db.session.add(user)
         for k, v in values.items():
             setattr(user, k, v)
@@ -120,13 +150,15 @@ def _users(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
     db.session.commit()
     ctx.count(**counts)
     ctx.progress(100, f"{counts['added']} added, {counts['updated']} updated, "
-                      f"{counts['rejected']} rejected" + (f": {reasons[0]}" if reasons else ""))
+                      f"{counts['rejected']} rejected" + (
+                          ": " + "; ".join(reasons[:3]) + ("; …" if len(reasons) > 3 else "")
+                          if reasons else ""))
 
 
 def _contacts(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
     """Replace the element's contacts in the enterprise's Corporate Directory."""
     ent = db.session.get(Enterprise, src.enterprise_id)
-    source, seen, batch = f"ids:{e.id}", set(), []
+    source, seen, batch = src.source, set(), []
     try:
         with SourceImport(ent, source, f"IDS {e.name}", (Contact,)) as imp:
             for entry in entries:

@@ -29,6 +29,9 @@ METHODS = {
     MXONE: (PLATFORM, IDS),
 }
 RECOMMENDED = {MIVB: FLOW}
+#: What Provisioning with IDS seeds from the directory: the element's users (MiVoice
+#: Business) or an enterprise's Corporate Directory contacts (MiVoice 5000 / MX-ONE).
+IDS_SEEDS = {MIVB: "users", MV5000: "contacts", MXONE: "contacts"}
 #: Bulk file formats per platform (CSV: the platform's export; LDIF: sites with a directory).
 FORMATS = {MIVB: ("csv", "ldif"), MIVO250: ("csv", "ldif"), MIVO400: ("csv", "ldif")}
 
@@ -160,3 +163,8 @@ class IdsSource(db.Model):
     @property
     def settings(self) -> dict:
         return json.loads(self.ldap or "{}")
+
+    @property
+    def source(self) -> str:
+        """The Corporate Directory source its contacts carry."""
+        return f"ids:{self.element_id}"

@@ -14,6 +14,9 @@ from sqlalchemy import func, select
 
 from appliance import audit, vault
 from appliance.db import db
+from appliance.directory import remove_source
+from appliance.jobs import ACTIVE
+from appliance.models import Contact, Enterprise, JobRun
 from appliance.validation import (
     Field,
     Invalid,
@@ -28,11 +31,15 @@ from appliance.validation import (
 )
 
 from .models import (
+    IDS_SEEDS,
+    METHOD_LABELS,
     METHODS,
     PLATFORMS,
+    RECOMMENDED,
     Change,
     Department,
     Element,
+    IdsSource,
     Licence,
     Location,
     Template,
@@ -99,7 +106,6 @@ def by_name(model, name: str):
 
 
 def element_dict(e: Element) -> dict:
-    from .models import METHOD_LABELS, RECOMMENDED
     return {"id": e.id, "name": e.name, "platform": e.platform, "address": e.address,
             "port": e.port, "username": e.username, "password_set": bool(e.password_sealed),
             "description": e.description, "connector": e.connector,
@@ -113,9 +119,15 @@ def save_element(data, e: Element | None = None) -> Element:
     clash = by_name(Element, values["name"])
     if clash is not None and clash is not e:
         raise Invalid({"name": ("unique", "A network element with this name exists")})
-    if e is not None and values["platform"] != e.platform and _users_on(e):
-        raise Invalid({"platform": ("in_use", f"{_users_on(e)} user(s) live on {e.name}: "
-                       "move them before changing its platform")})
+    if e is not None and values["platform"] != e.platform:
+        if n := _users_on(e):
+            raise Invalid({"platform": ("in_use", f"{n} user(s) live on {e.name}: move them "
+                           "before changing its platform")})
+        seeds = IDS_SEEDS.get(e.platform)
+        if db.session.get(IdsSource, e.id) and IDS_SEEDS.get(values["platform"]) != seeds:
+            raise Invalid({"platform": ("in_use", f"IDS of {e.name} seeds {seeds}, which "
+                           f"{values['platform']} does not: remove IDS before changing its "
+                           "platform")})
     before = element_dict(e) if e else None
     creating = e is None
     if creating:
@@ -138,14 +150,79 @@ def _users_on(e: Element) -> int:
                              .where(User.element_id == e.id))
 
 
-def delete_element(e: Element) -> None:
+def element_impact(e: Element) -> dict:
+    """What deleting `e` also deletes, for the confirmation (users keep it from going)."""
+    src = db.session.get(IdsSource, e.id)
+    ent, contacts = seeded(src)
+    pending = db.session.scalar(select(func.count()).select_from(Change).where(
+        Change.element_id == e.id, Change.state != "delivered"))
+    return {"users": _users_on(e), "undelivered_changes": pending, "ids": src is not None,
+            "ids_contacts": contacts, "ids_enterprise": ent.name if ent else None}
+
+
+def delete_element(e: Element) -> dict:
+    """Delete an element with its flow-through queue, its IDS set-up and the contacts IDS
+    seeded; refused while users live on it or IDS is seeding. Returns what went."""
     if n := _users_on(e):
         raise Invalid({"element": ("in_use", f"{e.name} cannot be deleted: {n} user(s) live on "
                        "it")})
-    audit.record("delete", "network element", e.id, e.name, before=element_dict(e),
+    _not_seeding(e, "delete the element")
+    gone = element_impact(e)
+    audit.record("delete", "network element", e.id, e.name, before=element_dict(e) | gone,
                  commit=False)
-    db.session.delete(e)
-    db.session.commit()
+    src = db.session.get(IdsSource, e.id)
+    _remove_seeded(src, seeded(src)[0], e)
+    return gone
+
+
+def remove_ids(e: Element) -> int:
+    """Remove an element's IDS set-up and the Corporate Directory contacts it seeded (users it
+    seeded stay: they are provisioned users now); return how many contacts went."""
+    src = db.session.get(IdsSource, e.id)
+    if src is None:
+        return 0
+    _not_seeding(e, "remove IDS")
+    ent, n = seeded(src)
+    audit.record("delete", "ids", e.id, e.name, before={"contacts": n}, commit=False)
+    _remove_seeded(src, ent)
+    return n
+
+
+def ids_running(e: Element) -> bool:
+    """Whether IDS is seeding from the element's directory now."""
+    return db.session.scalar(select(JobRun.id).where(
+        JobRun.target == f"ids:{e.id}", JobRun.state.in_(ACTIVE))) is not None
+
+
+def _not_seeding(e: Element, what: str) -> None:
+    """Refuse `what` while IDS runs: the run would bring back what the change removes."""
+    if ids_running(e):
+        raise Invalid({"element": ("busy", f"IDS is seeding from {e.name}'s directory: {what} "
+                       "once that ends")})
+
+
+def seeded(src: IdsSource | None) -> tuple[Enterprise | None, int]:
+    """The enterprise whose Corporate Directory an IDS set-up seeds, and how many contacts
+    it holds from it."""
+    ent = db.session.get(Enterprise, src.enterprise_id) if src and src.enterprise_id else None
+    if ent is None:
+        return None, 0
+    return ent, db.session.scalar(select(func.count()).select_from(Contact).where(
+        Contact.enterprise_id == ent.id, Contact.source == src.source))
+
+
+def _remove_seeded(src: IdsSource | None, ent: Enterprise | None, *more) -> None:
+    """Delete `src` (then the `more` rows) and the contacts it seeded into `ent`, and commit
+    with whatever else the session holds."""
+    source = src.source if src is not None else ""
+    for row in (src, *more):
+        if row is not None:
+            db.session.delete(row)
+            db.session.flush()
+    if ent is not None:
+        remove_source(Contact, ent, source)  # commits, and tells other plugins
+    else:
+        db.session.commit()
 
 
 def new_platform_token(e: Element) -> str:
@@ -392,7 +469,6 @@ class SiteTables:
         if element is None:
             errors["element"] = ("unknown", f"Unknown network element {name}")
         elif method not in METHODS[element.platform]:
-            from .models import METHOD_LABELS
             offers = ", ".join(METHOD_LABELS[m] for m in METHODS[element.platform])
             errors["element"] = ("method", f"{element.platform} does not offer "
                                  f"{METHOD_LABELS[method]} (it offers {offers})")

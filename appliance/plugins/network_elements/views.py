@@ -15,12 +15,12 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from appliance import ldapform
+from appliance import ldapdir, ldapform
 from appliance.auth import username
 from appliance.db import db
 from appliance.listing import Column, paginate
 from appliance.models import Enterprise, JobRun
-from appliance.ui import redirect_to, render
+from appliance.ui import redirect_to, render, render_block
 from appliance.validation import Invalid
 
 from . import bulk, ids, imports, service
@@ -84,6 +84,7 @@ def _element_page(e, values, errors, status=200, token=None, ids_values=None,
                                    "enterprise_id": src.enterprise_id} if src else
                                   dict(ldapform.DEFAULTS)),
         ids_errors=ids_errors or {}, ids_set=src is not None,
+        ids_seeds=ids.seeds(e) if e else None, impact=service.element_impact(e) if e else None,
         enterprises=db.session.execute(select(Enterprise.id, Enterprise.name)
                                        .order_by(Enterprise.name)).all(),
         **_names())), status
@@ -103,6 +104,36 @@ def element_ids(element_id):
         flash("IDS settings saved; seeding started (see Jobs).", "success")
     else:
         flash("IDS settings saved.", "success")
+    return redirect_to(url_for("network_elements.element_edit", element_id=e.id))
+
+
+@bp.post("/elements/<int:element_id>/ids/test")
+def element_ids_test(element_id):
+    """Test connection: bind, search, and show the first entries as IDS would seed them."""
+    e = _get(Element, element_id)
+    try:
+        clean = ldapform.SCHEMA.validate(request.form)
+    except Invalid as exc:
+        return render_block("network_elements/element.html", "ids_test",
+                            test_errors=exc.messages(),
+                            failure="Fix the fields marked below first."), 422
+    result, failure = ldapform.try_connection(clean, ids.password(e, clean),
+                                              ldapdir.MAPPING_PRESETS[clean["preset"]])
+    return render_block("network_elements/element.html", "ids_test", result=result,
+                        failure=failure, ids_seeds=ids.seeds(e))
+
+
+@bp.post("/elements/<int:element_id>/ids/delete")
+def element_ids_delete(element_id):
+    e = _get(Element, element_id)
+    try:
+        n = service.remove_ids(e)
+    except Invalid as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        flash(f"IDS removed from {e.name}" + (f", with the {n:,} contact(s) it seeded."
+                                               if n else "."), "success")
     return redirect_to(url_for("network_elements.element_edit", element_id=e.id))
 
 
@@ -143,13 +174,19 @@ def element_token(element_id):
 @bp.post("/elements/<int:element_id>/delete")
 def element_delete(element_id):
     e = _get(Element, element_id)
+    name = e.name
     try:
-        service.delete_element(e)
+        gone = service.delete_element(e)
     except Invalid as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect_to(url_for("network_elements.element_edit", element_id=e.id))
-    flash(f"Network element {e.name} deleted.", "success")
+    also = [f"{gone['undelivered_changes']:,} undelivered flow-through change(s)"
+            if gone["undelivered_changes"] else "",
+            f"{gone['ids_contacts']:,} contact(s) IDS seeded" if gone["ids_contacts"] else ""]
+    also = [a for a in also if a]
+    flash(f"Network element {name} deleted" + (f", with {' and '.join(also)}." if also else
+                                               "."), "success")
     return redirect_to(url_for("network_elements.index"))
 
 
