@@ -284,6 +284,12 @@ def test_management_platform_endpoint(app, client, api, site):
         ("bo", "Kimura", "MV5000-1")]
     assert call("DELETE", "bo").status_code == 204
     assert api("GET", "/api/v1/network-elements/users").get_json()["items"] == []
+    with app.app_context():
+        from appliance.models import AuditEntry
+        assert [(a.username, a.action) for a in db.session.scalars(select(AuditEntry).where(
+            AuditEntry.object_type == "user").order_by(AuditEntry.id))] == [
+            ("platform:MV5000-1", "create"), ("platform:MV5000-1", "update"),
+            ("platform:MV5000-1", "delete")]
     # An admin's token is not an element's; a MiVB element cannot provision this way.
     mivb = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
                 if e["name"] == "MiVB-1")

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from appliance.api import ApiBlueprint, error, invalid, json_object
 from appliance.db import db
-from appliance.validation import Invalid
+from appliance.validation import Field, Invalid, Schema, max_length
 
 from . import service
 from .models import PLATFORM, Template, User
@@ -26,9 +26,25 @@ def _element_auth():
     return None
 
 
+#: What the management platform sends for a user (the login is in the path, the element is
+#: the token's, and the role stands for the template).
+PLATFORM_USER = Schema(
+    "PlatformUser",
+    *(f for name, f in service.USER.fields.items() if name not in ("login", "element",
+                                                                    "template")),
+    Field("role", "MiCollab role", (max_length(64),),
+          help="The name of a role defined on the appliance: its services, location and "
+          "department fill what the user's data leaves out."),
+)
+
 platform = ApiBlueprint("network_elements_platform", __name__,
                         url_prefix="/network-elements/platform", tag="management platform",
                         authenticate=_element_auth)
+
+
+def _who() -> str:
+    """How the audit log names the caller."""
+    return f"platform:{g.element.name}"
 
 
 def _user(login: str) -> User | None:
@@ -43,7 +59,7 @@ def list_users():
     return jsonify(items=[service.user_dict(u) for u in rows])
 
 
-@platform.op("/users/<login>", "PUT", body=service.USER, summary="Create or update a user "
+@platform.op("/users/<login>", "PUT", body=PLATFORM_USER, summary="Create or update a user "
              "with its MiCollab role (`role`: the name of a role); element token")
 def put_user(login):
     try:
@@ -63,7 +79,7 @@ def put_user(login):
                                           "element")}))
     body = {**data, "login": login, "element": g.element.name, "template": found.name}
     try:
-        saved = service.save_user(body, PLATFORM, user)
+        saved = service.save_user(body, PLATFORM, user, who=_who())
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -75,5 +91,5 @@ def delete_user(login):
     user = _user(login)
     if user is None:
         return error(404, "not_found", f"No user {login} on this element")
-    service.delete_user(user)
+    service.delete_user(user, who=_who())
     return "", 204

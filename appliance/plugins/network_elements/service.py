@@ -589,7 +589,9 @@ def resolve_user(data, method: str, licences_: Licences | None = None,
     return SiteTables().resolve(data, method, licences_, user)
 
 
-def save_user(data, method: str = "manual", user: User | None = None) -> User:
+def save_user(data, method: str = "manual", user: User | None = None,
+              who: str | None = None) -> User:
+    """Provision (or change) a user; the audit entry names `who` (else the administrator)."""
     values = resolve_user(data, method, Licences(), user)
     creating = user is None
     before = user_dict(user) if user else None
@@ -602,14 +604,15 @@ def save_user(data, method: str = "manual", user: User | None = None) -> User:
     db.session.refresh(user)
     queue(user, "add" if creating else "update")
     audit.record("create" if creating else "update", "user", user.id, user.login,
-                 before=before, after=user_dict(user), commit=False)
+                 before=before, after=user_dict(user), username=who, commit=False)
     db.session.commit()
     return user
 
 
-def delete_user(user: User) -> None:
+def delete_user(user: User, who: str | None = None) -> None:
     queue(user, "delete")
-    audit.record("delete", "user", user.id, user.login, before=user_dict(user), commit=False)
+    audit.record("delete", "user", user.id, user.login, before=user_dict(user), username=who,
+                 commit=False)
     db.session.delete(user)
     db.session.commit()
 
