@@ -521,3 +521,22 @@ def test_ids_updates_its_own_users_whatever_the_case_and_leaves_others_alone(
     assert set(users) == {"user0", "user1", "user2"}  # USER0 is user0, spelled as IDS does
     assert users["user0"]["last_name"] == "Last0" and users["user0"]["template"] == "Agent"
     assert (users["user1"]["element"], users["user1"]["last_name"]) == ("MiVO-1", "Elsewhere")
+
+
+def test_users_list_shows_and_filters_by_element(api, admin, site):
+    element(api, "MiVO-1", "MiVoice Office 250")
+    add_user(api, template="Agent")
+    add_user(api, login="bo", element="MiVO-1", services="none")
+    elements = {e["name"]: e["id"] for e in api("GET", "/api/v1/network-elements/elements")
+                .get_json()["items"]}
+    by_element = api("GET", f"/api/v1/network-elements/users?element={elements['MiVO-1']}")
+    assert [u["login"] for u in by_element.get_json()["items"]] == ["bo"]
+    ordered = api("GET", "/api/v1/network-elements/users?sort=element&dir=desc").get_json()
+    assert [u["element"] for u in ordered["items"]] == ["MiVO-1", "MiVB-1"]
+    page = admin.get(f"/network-elements/users?element={elements['MiVB-1']}") \
+        .get_data(as_text=True)
+    assert "Users on MiVB-1" in page and ">bo<" not in page
+    assert "<td>MiVB-1</td><td>Agent <span class=\"muted\">(role)</span></td>" \
+           "<td>MiCollab Client</td>" in page
+    index = admin.get("/network-elements/").get_data(as_text=True)
+    assert f'href="/network-elements/users?element={elements["MiVO-1"]}">1</a>' in index

@@ -13,7 +13,7 @@ from appliance.validation import Invalid
 from . import ids, imports, service
 from .flow import retry_failed
 from .models import Change, Department, Element, IdsSource, Location, Template, User
-from .views import USER_COLUMNS
+from .views import USER_COLUMNS, users_query
 
 api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elements",
                    tag="network elements")
@@ -194,9 +194,10 @@ def _save_template(row, status):
     return jsonify(service.template_dict(t)), status
 
 
-@api.op("/users", summary="Provisioned users (?q=, ?sort=, ?page=)")
+@api.op("/users", summary="Provisioned users (?q=, ?sort=, ?page=; ?element=<id>: those "
+        "living on that element)")
 def list_users():
-    page = paginate(select(User), USER_COLUMNS, request.args, "login",
+    page = paginate(users_query(request.args), USER_COLUMNS, request.args, "login",
                     search=(User.login, User.last_name, User.number), per_page=100,
                     tiebreak=User.id)
     return jsonify(items=[service.user_dict(u) for u in page.rows], total=page.total,

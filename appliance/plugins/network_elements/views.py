@@ -48,8 +48,21 @@ USER_COLUMNS = [
     Column("last_name", "Last name", (User.last_name, User.first_name)),
     Column("first_name", "First name", User.first_name),
     Column("number", "Number", User.number),
+    Column("element", "Network element", Element.name),
+    Column("template", "Template or role"),
+    Column("services", "Services"),
     Column("origin", "Provisioned by", User.origin),
 ]
+
+
+def users_query(args):
+    """The users a listing shows: all, or those of ?element=<id>; with their element joined
+    (the listing sorts by its name)."""
+    stmt = select(User).join(Element, Element.id == User.element_id)
+    element_id = args.get("element", type=int)
+    if element_id is not None:
+        stmt = stmt.where(User.element_id == element_id)
+    return stmt
 SITE = {"locations": (Location, "Location", "Locations"),
         "departments": (Department, "Department", "Departments")}
 
@@ -316,10 +329,12 @@ def _names() -> dict:
 
 @bp.get("/users")
 def users():
-    page = paginate(select(User), USER_COLUMNS, request.args, "login",
+    page = paginate(users_query(request.args), USER_COLUMNS, request.args, "login",
                     search=(User.login, User.last_name, User.first_name, User.number),
                     per_page=50, tiebreak=User.id)
-    return render("network_elements/users.html", block="table", **_ctx(page=page))
+    element_id = request.args.get("element", type=int)
+    return render("network_elements/users.html", block="table", **_ctx(
+        page=page, element=db.session.get(Element, element_id) if element_id else None))
 
 
 def _user_page(u, values, errors, status=200):
