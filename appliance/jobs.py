@@ -154,15 +154,19 @@ class Jobs:
                 return
             run.state, run.started_at = "running", utcnow()
             db.session.commit()
-            ctx = JobContext(run)
+            kind, ctx = run.kind, JobContext(run)
             state, message = "succeeded", None
             try:
-                self.kinds[run.kind].run(ctx)
+                self.kinds[kind].run(ctx)
             except JobFailed as exc:
                 state, message = "failed", str(exc)
             except Exception as exc:
-                log.exception("job %s #%s failed", run.kind, run_id)
-                state, message = "failed", f"Unexpected error: {exc.__class__.__name__}: {exc}"
+                db.session.rollback()  # a failed flush leaves the session unusable until then
+                log.exception("job %s #%s failed", kind, run_id)
+                # The first line only: SQLAlchemy's errors go on with the statement and its
+                # parameters, which are not for the page.
+                first = str(exc).splitlines()[0][:300] if str(exc) else ""
+                state, message = "failed", f"Unexpected error: {exc.__class__.__name__}: {first}"
             finally:
                 db.session.rollback()  # anything the job left uncommitted is not kept
             values = {"state": state, "finished_at": utcnow()}

@@ -371,6 +371,7 @@ def test_bulk_tool_pages_preview_apply_report_and_export(app, admin, api, site):
         "file": (io.BytesIO(csv_text.encode()), "users.csv")},
         content_type="multipart/form-data"))
     assert "<strong>1</strong> to add" in page and "<strong>2</strong> rejected" in page
+    assert "<strong>0</strong> to update" in page and "disabled>Apply" not in page
     assert "Last name is required" in page and "Unknown department Nowhere" in page
     assert api("GET", "/api/v1/network-elements/users").get_json()["items"] == []
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)

@@ -61,8 +61,8 @@ def test_element_location_department_and_a_csv_import(appliance, open_page, tmp_
     page.get_by_role("button", name="Preview").click()
     result = page.locator("#bulk-result")
     expect(result).to_have_attribute("data-state", "succeeded", timeout=15_000)
-    expect(page.locator("#bulk-counts")).to_contain_text("2 to add")
-    expect(page.locator("#bulk-counts")).to_contain_text("1 rejected")
+    expect(page.locator("#bulk-counts")).to_have_text(
+        "2 to add · 0 to update · 0 unchanged · 1 rejected")
     expect(page.locator("#rejected")).to_contain_text("Last name is required")
     expect(page.locator("#rejected")).to_contain_text("Unknown department Marketing")
     shot(page, "bulk-preview.png")
@@ -77,6 +77,16 @@ def test_element_location_department_and_a_csv_import(appliance, open_page, tmp_
     report = download.value.path().read_text()
     assert "line,login,action,reasons" in report and "ann" in report and "rejected" in report
     shot(page, "bulk-applied.png")
+
+    # The same file again changes nothing, and says so before anything is applied.
+    nav.get_by_role("link", name="Bulk User Provisioning").click()
+    page.get_by_label("File (.csv or .ldif)").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#bulk-result")).to_have_attribute("data-state", "succeeded",
+                                                            timeout=15_000)
+    expect(page.locator("#bulk-counts")).to_have_text(
+        "0 to add · 0 to update · 2 unchanged · 1 rejected")
+    expect(page.get_by_role("button", name="Apply")).to_be_disabled()
 
     nav.get_by_role("link", name="Users").click()
     expect(page.locator("#user-table tbody tr")).to_have_count(2)
