@@ -29,8 +29,15 @@ def every_hour(spec, now):
     return now + timedelta(hours=1)
 
 
+def clash(ctx):
+    """Break a unique constraint in the job's session, as a buggy job could."""
+    db.session.add_all([JobSchedule(kind="x", target="same", spec="{}"),
+                        JobSchedule(kind="x", target="same", spec="{}")])
+    db.session.flush()
+
+
 KINDS = [JobKind("slow", "Slow job", slow, next_run=every_hour),
-         JobKind("boom", "Failing job", boom)]
+         JobKind("boom", "Failing job", boom), JobKind("clash", "Clashing job", clash)]
 
 
 @pytest.fixture
@@ -161,3 +168,16 @@ def test_unschedule(app, jobs):
         jobs.unschedule("slow", "t:9")
         db.session.commit()
         assert db.session.scalar(select(JobSchedule).where(JobSchedule.target == "t:9")) is None
+
+
+def test_a_job_whose_flush_fails_ends_failed_and_frees_its_target(app, jobs):
+    with app.app_context():
+        run, _ = jobs.submit("clash", "t:3")
+        done = jobs.wait(run.id)
+        assert done.state == "failed"
+        assert done.message.startswith("Unexpected error: IntegrityError: (sqlite3.Integrity")
+        assert "[SQL:" not in done.message and "\n" not in done.message
+        again, created = jobs.submit("clash", "t:3")
+        assert created and jobs.wait(again.id).state == "failed"
+        assert db.session.scalar(select(JobSchedule).where(JobSchedule.target == "same")) \
+            is None
