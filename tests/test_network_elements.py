@@ -1,10 +1,11 @@
 """Network elements and user provisioning (seed 004), in process."""
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from appliance.db import db
 from appliance.plugins.network_elements import flow
@@ -483,45 +484,64 @@ def test_deleting_an_element_says_and_takes_what_hangs_off_it(app, api, admin, s
     assert gone["deleted"] == {"users": 0, "undelivered_changes": 0, "ids": True,
                                "ids_contacts": 3, "ids_enterprise": "Acme"}
     assert _contacts(api, ent) == 0
-    # A MiVoice Business element's undelivered flow-through changes are named, then go.
+    # A MiVoice Business element waits for its users' changes (their deletes among them).
     mivb = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
                 if e["name"] == "MiVB-1")
     uid = add_user(api).get_json()["id"]
     api("DELETE", f"/api/v1/network-elements/users/{uid}")
-    page = admin.get(f"/network-elements/elements/{mivb['id']}").get_data(as_text=True)
-    assert "Its 2 undelivered flow-through change(s) will never reach it." in page
+    refused = api("DELETE", f"/api/v1/network-elements/elements/{mivb['id']}")
+    assert refused.status_code == 422 and refused.get_json()["fields"][0]["message"] == (
+        "MiVB-1 cannot be deleted yet: 2 flow-through change(s) have not reached it. Delete "
+        "it once they are delivered, or discard the failed ones on the Flow Through page")
+    with app.test_request_context():
+        assert flow.deliver() == {"delivered": 2, "failed": 0}
     resp = admin.post(f"/network-elements/elements/{mivb['id']}/delete")
     assert resp.status_code in (302, 303)
-    assert "Network element MiVB-1 deleted, with 2 undelivered flow-through change(s)." in \
+    assert "Network element MiVB-1 deleted." in \
         admin.get("/network-elements/").get_data(as_text=True)
     with app.app_context():
-        assert db.session.scalar(select(Change.id)) is None
+        assert db.session.scalar(select(Change.id)) is None  # its history went with it
 
 
 def test_ids_updates_its_own_users_whatever_the_case_and_leaves_others_alone(
         app, api, site, tmp_path):
-    from tests.ldap_server import Slapd
+    from tests.ldap_server import PEOPLE_DN, Slapd
 
     api("PUT", "/api/v1/network-elements/licences", json={"items": [
         {"type": "MiCollab Client", "available": 100}]})
     element(api, "MiVO-1", "MiVoice Office 250")
-    assert add_user(api, login="USER0", last_name="Old").status_code == 201
+    assert add_user(api, login="USER0", last_name="Old", department="Sales").status_code == 201
     assert add_user(api, login="user1", last_name="Elsewhere", element="MiVO-1") \
         .status_code == 201
     mivb = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
                 if e["name"] == "MiVB-1")
     with Slapd(tmp_path / "slapd", people=3) as slapd:
+        slapd.add(f"cn=Second,{PEOPLE_DN}", {"objectClass": ["inetOrgPerson"], "cn": "Second",
+                                             "sn": "Second", "uid": "user2"})
         api("PUT", f"/api/v1/network-elements/elements/{mivb['id']}/ids",
             json=_ldap(slapd, template="Agent"))
+        with app.app_context():
+            queued = db.session.scalar(select(func.count()).select_from(Change))
         run = _seed(app, api, mivb)
+        again = _seed(app, api, mivb)
     assert run.state == "succeeded"
-    assert run.message.startswith("1 added, 1 updated, 1 rejected: ")
+    assert run.message.startswith("1 added, 1 updated, 0 unchanged, 2 rejected: ")
     assert "user1 lives on MiVO-1: IDS of MiVB-1 does not move users" in run.message
+    assert "Login user2 is also the login of uid=user2,ou=people" in run.message
     users = {u["login"]: u for u in api("GET", "/api/v1/network-elements/users")
              .get_json()["items"]}
     assert set(users) == {"user0", "user1", "user2"}  # USER0 is user0, spelled as IDS does
-    assert users["user0"]["last_name"] == "Last0" and users["user0"]["template"] == "Agent"
+    # The directory's data is taken; what the admin gave the user stays.
+    assert (users["user0"]["last_name"], users["user0"]["department"],
+            users["user0"]["template"]) == ("Last0", "Sales", None)
+    assert users["user2"]["template"] == "Agent"  # a new user gets the template
     assert (users["user1"]["element"], users["user1"]["last_name"]) == ("MiVO-1", "Elsewhere")
+    # Nothing changed in the directory: nothing changes here, nothing is sent to the element.
+    assert again.message.startswith("0 added, 0 updated, 2 unchanged, 2 rejected")
+    with app.app_context():
+        changes = db.session.execute(select(Change.action, Change.login).where(
+            Change.id > queued).order_by(Change.id)).all()
+    assert changes == [("update", "user0"), ("add", "user2")]
 
 
 def test_users_list_shows_and_filters_by_element(api, admin, site):
@@ -541,3 +561,120 @@ def test_users_list_shows_and_filters_by_element(api, admin, site):
            "<td>MiCollab Client</td>" in page
     index = admin.get("/network-elements/").get_data(as_text=True)
     assert f'href="/network-elements/users?element={elements["MiVO-1"]}">1</a>' in index
+
+
+def test_a_users_own_data_outlives_its_templates_defaults(app, api, admin, site, tmp_path):
+    """Empty means the template's; none means none: a user with none keeps none through
+    edits (page and API), and an export re-imports unchanged after the template changed."""
+    from appliance.plugins.network_elements import bulk
+
+    u = add_user(api, template="Agent", services="none").get_json()
+    assert u["services"] == []
+    url = f"/api/v1/network-elements/users/{u['id']}"
+    assert api("PUT", url, json={"first_name": "Annie"}).get_json()["services"] == []
+    form = admin.get(f"/network-elements/users/{u['id']}").get_data(as_text=True)
+    assert 'value="none" checked> No services' in form
+    assert admin.post(f"/network-elements/users/{u['id']}", data={
+        "login": "ann", "first_name": "Annie", "last_name": "Lee", "element": "MiVB-1",
+        "template": "Agent", "location": "", "department": "none",
+        "services": ["none"]}).status_code in (302, 303)
+    after = api("GET", "/api/v1/network-elements/users").get_json()["items"][0]
+    assert (after["services"], after["department"], after["location"]) == ([], None, None)
+    # The role gains a location and a department later: the user keeps none of them.
+    agent = _templates(api)["Agent"]
+    api("PUT", f"/api/v1/network-elements/templates/{agent['id']}", json={
+        "name": "Agent", "kind": "role", "services": ["MiCollab Client"],
+        "location": "Ottawa", "department": "Support"})
+    assert api("PUT", url, json={"last_name": "Leigh"}).get_json()["location"] is None
+    with app.test_request_context():
+        path = tmp_path / "export.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            bulk.export_csv(f)
+        assert path.read_text().splitlines()[1] == "ann,Annie,Leigh,,,MiVB-1,none,none,Agent,none"
+        assert bulk.run(path, "csv").counts == {"add": 0, "update": 0, "unchanged": 1,
+                                                 "rejected": 0}
+    # A null location or an empty services list in a PUT means none too.
+    bo = add_user(api, login="bo", template="Sales staff").get_json()
+    assert (bo["location"], bo["services"]) == ("Ottawa", ["MiCollab Client",
+                                                           "NuPoint Voice Mail"])
+    bo = api("PUT", f"/api/v1/network-elements/users/{bo['id']}", json={
+        "location": None, "services": []}).get_json()
+    assert (bo["location"], bo["department"], bo["services"]) == (None, "Sales", [])
+    # No location or department may be called none.
+    bad = api("POST", "/api/v1/network-elements/locations", json={"name": "None"})
+    assert bad.status_code == 422 and bad.get_json()["fields"][0]["rule"] == "reserved"
+
+
+def test_flow_through_follows_a_user_between_elements_and_across_a_rename(app, api, site):
+    element(api, "MiVB-2", "MiVoice Business")
+    element(api, "MiVO-1", "MiVoice Office 250")
+    ids = {e["name"]: e["id"] for e in api("GET", "/api/v1/network-elements/elements")
+           .get_json()["items"]}
+    uid = add_user(api).get_json()["id"]
+    url = f"/api/v1/network-elements/users/{uid}"
+    api("PUT", url, json={"element": "MiVB-2"})  # delete from MiVB-1, add to MiVB-2
+    api("PUT", url, json={"login": "ann2"})  # MiVB-2 renames ann
+    api("PUT", url, json={"element": "MiVO-1"})  # no flow-through there: MiVB-2 deletes
+    with app.app_context():
+        changes = [(c.element_id, c.action, c.login, json.loads(c.payload))
+                   for c in db.session.scalars(select(Change).order_by(Change.id))]
+    assert [c[:3] for c in changes] == [
+        (ids["MiVB-1"], "add", "ann"), (ids["MiVB-1"], "delete", "ann"),
+        (ids["MiVB-2"], "add", "ann"), (ids["MiVB-2"], "update", "ann2"),
+        (ids["MiVB-2"], "delete", "ann2")]
+    assert changes[3][3]["previous_login"] == "ann" and "previous_login" not in changes[2][3]
+    assert changes[1][3]["element"] == "MiVB-1"  # the delete carries the user as it was there
+    with app.test_request_context():
+        assert flow.deliver() == {"delivered": 5, "failed": 0}
+    written = sorted((Path(app.config["DATA_DIR"]) / "flow-through" / str(ids["MiVB-2"]))
+                     .glob("*.csv"))
+    rows = [r for f in written for r in csv.DictReader(f.open())]
+    assert [(r["action"], r["login"], r["previous_login"]) for r in rows] == [
+        ("add", "ann", ""), ("update", "ann2", "ann"), ("delete", "ann2", "")]
+
+
+def test_a_change_that_failed_for_good_holds_back_the_later_ones(app, api, site, monkeypatch):
+    """Retried later, an add would overtake the delete queued after it: it waits instead,
+    until retried or discarded."""
+    delivered, down = [], [True]
+
+    class Connector:
+        name = "file"
+
+        def deliver(self, element, changes):
+            if down[0]:
+                raise OSError("element unreachable")
+            delivered.extend((c["action"], c["login"]) for c in changes)
+
+    monkeypatch.setattr(flow, "connectors", lambda: {"file": Connector()})
+    uid = add_user(api).get_json()["id"]
+    with app.test_request_context():
+        for _ in range(flow.MAX_ATTEMPTS):
+            flow.deliver()
+    api("DELETE", f"/api/v1/network-elements/users/{uid}")
+    add_user(api, login="bo")
+    down[0] = False
+    with app.test_request_context():
+        assert flow.deliver() == {"delivered": 0, "failed": 0}  # both wait behind the add
+        assert flow.held() == {db.session.scalar(select(Change.element_id)): 2}
+    assert api("POST", "/api/v1/network-elements/flow-through/retry").get_json() == {
+        "requeued": 1}
+    with app.test_request_context():
+        assert flow.deliver() == {"delivered": 3, "failed": 0}
+    assert delivered == [("add", "ann"), ("delete", "ann"), ("add", "bo")]
+    # Discarded instead, a failed change lets the ones behind it go.
+    down[0] = True
+    add_user(api, login="cy")
+    with app.test_request_context():
+        for _ in range(flow.MAX_ATTEMPTS):
+            flow.deliver()
+    add_user(api, login="di")
+    down[0] = False
+    assert api("POST", "/api/v1/network-elements/flow-through/discard").get_json() == {
+        "discarded": 1}
+    with app.test_request_context():
+        assert flow.deliver() == {"delivered": 1, "failed": 0}
+    assert delivered[-1] == ("add", "di")
+    states = {c["login"]: c["state"] for c in api("GET", "/api/v1/network-elements/flow-through")
+              .get_json()["items"]}
+    assert states["cy"] == "discarded" and states["di"] == "delivered"

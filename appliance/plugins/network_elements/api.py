@@ -10,8 +10,7 @@ from appliance.db import db
 from appliance.listing import paginate
 from appliance.validation import Invalid
 
-from . import ids, imports, service
-from .flow import retry_failed
+from . import flow, ids, imports, service
 from .models import Change, Department, Element, IdsSource, Location, Template, User
 from .views import USER_COLUMNS, users_query
 
@@ -57,9 +56,10 @@ def put_element(eid):
     return jsonify(service.element_dict(e))
 
 
-@api.op("/elements/<int:eid>", "DELETE", summary="Delete a network element with its "
-        "flow-through queue, its IDS set-up and the contacts IDS seeded (refused while users "
-        "live on it: 422, or while IDS seeds: 409); returns what went")
+@api.op("/elements/<int:eid>", "DELETE", summary="Delete a network element with its IDS "
+        "set-up and the contacts IDS seeded (refused with 422 while users live on it or "
+        "flow-through changes have not reached it, with 409 while IDS seeds); returns what "
+        "went")
 def delete_element(eid):
     e = db.session.get(Element, eid)
     if e is None:
@@ -204,29 +204,41 @@ def list_users():
                    page=page.page, pages=page.pages)
 
 
+def _user_body(current: dict | None = None) -> dict:
+    """The request's user, over `current` (a PUT changes only what it names). Services may
+    be a list. Changing a user, an empty list or a null location or department means none;
+    provisioning one, they mean the template's or role's."""
+    data = {**(current or {}), **json_object()}
+    if isinstance(data.get("services"), list):
+        data["services"] = ";".join(map(str, data["services"])) or (
+            service.NONE if current else "")
+    if current:
+        for name in ("location", "department"):
+            if data.get(name) is None:
+                data[name] = service.NONE
+    return data
+
+
 @api.op("/users", "POST", body=service.USER, status=201,
-        summary="Provision a user manually (the element must offer manual provisioning)")
+        summary="Provision a user manually (the element must offer manual provisioning); "
+        "the template or role fills the services, location and department left out")
 def add_user():
     try:
-        u = service.save_user(json_object(), "manual")
+        u = service.save_user(_user_body(), "manual")
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
     return jsonify(service.user_dict(u)), 201
 
 
-@api.op("/users/<int:uid>", "PUT", body=service.USER, summary="Change a user")
+@api.op("/users/<int:uid>", "PUT", body=service.USER, summary="Change a user (fields left out "
+        "keep their value; services [] or location/department null: none)")
 def put_user(uid):
     u = db.session.get(User, uid)
     if u is None:
         return error(404, "not_found", "No such user")
-    current = service.user_dict(u)
-    current["services"] = ";".join(current["services"])
     try:
-        data = {**current, **json_object()}
-        if isinstance(data.get("services"), list):
-            data["services"] = ";".join(data["services"])
-        service.save_user(data, "manual", u)
+        service.save_user(_user_body(service.user_form(u)), "manual", u)
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
@@ -253,7 +265,13 @@ def list_changes():
 
 @api.op("/flow-through/retry", "POST", summary="Queue the failed changes again")
 def retry():
-    return jsonify(requeued=retry_failed())
+    return jsonify(requeued=flow.retry_failed())
+
+
+@api.op("/flow-through/discard", "POST", summary="Discard the failed changes, so the changes "
+        "queued behind them are delivered")
+def discard():
+    return jsonify(discarded=flow.discard_failed())
 
 
 def _ids_element(eid):

@@ -28,7 +28,7 @@ from appliance.db import db, execute_many
 from appliance.validation import Invalid
 
 from .models import BULK, FLOW, METHODS, Change, Department, Element, Location, Template, User
-from .service import NO_SERVICES, USER, Licences, SiteTables
+from .service import USER, Licences, SiteTables, flow_actions, import_cells
 
 #: The CSV columns, in the order the export writes them.
 COLUMNS = ("login", "first_name", "last_name", "email", "number", "element", "location",
@@ -419,15 +419,21 @@ class _Import:
             last = db.session.scalar(select(func.max(u.c.id))) or 0
             execute_many(conn, insert(u), (*STORED, "origin"),
                          [(*(v[c] for c in STORED), BULK) for v in adds])
-            flows = [v for v in adds if self._flows(v)]
+            flows = [v for v in adds if self._flows(v["element_id"])]
             if flows:  # the changes' payloads hold the new ids
                 ids = self._ids(last, [v["login"] for v in flows])
                 changes += [self._change("add", ids[v["login"]], v, BULK) for v in flows]
         if updates:
             execute_many(conn, update(u).where(u.c.id == bindparam("_id")), (*STORED, "_id"),
                          [(*(v[c] for c in STORED), old.id) for old, v in updates])
-            changes += [self._change("update", old.id, v, old.origin)
-                        for old, v in updates if self._flows(v)]
+            for old, v in updates:  # as service.queue: a move deletes, then adds
+                for action, _ in flow_actions(old.element_id, v["element_id"], self._flows):
+                    if action == "delete":
+                        changes.append(self._change("delete", old.id, old._asdict(),
+                                                    old.origin))
+                    else:
+                        changes.append(self._change(action, old.id, v, old.origin,
+                                                    previous=old.login))
         if changes:
             execute_many(conn, insert(Change.__table__), CHANGE, changes)
             self.summary.queued += len(changes)
@@ -446,7 +452,8 @@ class _Import:
                 u.c.login.in_(logins[i:i + 500]))).all())
         return ids
 
-    def _change(self, action: str, id_: int, values: dict, origin: str) -> tuple:
+    def _change(self, action: str, id_: int, values: dict, origin: str,
+                previous: str = "") -> tuple:
         """The flow-through change `service.queue` adds for a MiVoice Business user, as the
         CHANGE values."""
         element = self.tables.by_id["element"][values["element_id"]]
@@ -472,18 +479,22 @@ class _Import:
                 f'"first_name": {text(values["first_name"])}, '
                 f'"last_name": {text(values["last_name"])}, '
                 f'"email": {text(values["email"])}, "number": {text(values["number"])}')
+        if previous and previous != values["login"]:  # a new spelling of the login
+            tail = f'{tail[:-1]}, "previous_login": {text(previous)}}}'
         return element.id, action, values["login"], f"{head}, {tail}"
 
-    def _flows(self, values: dict) -> bool:
-        """Whether the user's element gets its changes (Flow Through Provisioning)."""
-        return FLOW in METHODS[self.tables.by_id["element"][values["element_id"]].platform]
+    def _flows(self, element_id: int) -> bool:
+        """Whether the element gets its users' changes (Flow Through Provisioning)."""
+        return FLOW in METHODS[self.tables.by_id["element"][element_id].platform]
 
 
 # --- export ------------------------------------------------------------------------------------
 
 
 def export_csv(out: IO[str]) -> int:
-    """Write every user, ordered by login, in the import's CSV format; return how many.
+    """Write the users of every element that offers Bulk Import, ordered by login, in the
+    import's CSV format; return how many. (MiVoice 5000 / MX-ONE users come from their
+    management platform, and an import could not take them back.)
 
     `out` is a text file opened with newline="" (the csv module writes CRLF line ends).
     """
@@ -495,13 +506,16 @@ def export_csv(out: IO[str]) -> int:
                          .outerjoin(loc, loc.c.id == u.c.location_id)
                          .outerjoin(dep, dep.c.id == u.c.department_id)
                          .outerjoin(tpl, tpl.c.id == u.c.template_id))
+            .where(e.c.platform.in_([p for p, methods in METHODS.items() if BULK in methods]))
             .order_by(u.c.login))
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     n = 0
     for row in db.session.execute(stmt, execution_options={"yield_per": CHUNK}):
-        *cells, services = row
-        writer.writerow([*(c or "" for c in cells),
-                         ";".join(json.loads(services or "[]")) or NO_SERVICES])
+        *person, element, location, department, template, services = row
+        location, department, services = import_cells(location, department, template,
+                                                      json.loads(services or "[]"))
+        writer.writerow([*(c or "" for c in person), element, location, department,
+                         template or "", services])
         n += 1
     return n

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from appliance import audit
 from appliance.db import db, utcnow
 from appliance.jobs import JobContext, JobKind
 
@@ -22,7 +23,7 @@ MAX_ATTEMPTS = 5
 BATCH = 1000  # changes per connector call (the file connector: per file)
 #: The columns of MiVoice Business's user import file that the changes fill.
 FILE_COLUMNS = ("action", "login", "first_name", "last_name", "email", "number", "department",
-                "location", "services")
+                "location", "services", "previous_login")
 
 
 class FileConnector:
@@ -43,7 +44,7 @@ class FileConnector:
                 w.writerow([c["action"], c["login"], p.get("first_name", ""),
                             p.get("last_name", ""), p.get("email", ""), p.get("number", ""),
                             p.get("department") or "", p.get("location") or "",
-                            ";".join(p.get("services") or [])])
+                            ";".join(p.get("services") or []), p.get("previous_login", "")])
         tmp.replace(path)  # the element's import never sees a half-written file
         return str(path)
 
@@ -56,17 +57,20 @@ def connectors() -> dict:
 def deliver(ctx: JobContext | None = None) -> dict:
     """Deliver every pending change, element by element, oldest first, BATCH at a time (a
     bulk import queues one per user). A batch the connector refuses stops its element's
-    round, so no later change overtakes it."""
+    round, and a change that failed for good holds back the element's later ones until it is
+    retried or discarded: no change ever overtakes an older one."""
     out = {"delivered": 0, "failed": 0}
     found = connectors()
     ids = db.session.scalars(select(Change.element_id).where(
         Change.state == "pending").distinct()).all()
     for element_id in ids:
         element = db.session.get(Element, element_id)
+        held = held_from(element_id)
         after = 0
         while changes := db.session.scalars(select(Change).where(
                 Change.element_id == element_id, Change.state == "pending",
-                Change.id > after).order_by(Change.id).limit(BATCH)).all():
+                Change.id > after, *([Change.id < held] if held else []))
+                .order_by(Change.id).limit(BATCH)).all():
             after = changes[-1].id
             if not _deliver(found.get(element.connector), element, changes, out):
                 break
@@ -74,6 +78,22 @@ def deliver(ctx: JobContext | None = None) -> dict:
         ctx.count(**out)
         ctx.progress(100, f"{out['delivered']} delivered, {out['failed']} failed")
     return out
+
+
+def held_from(element_id: int) -> int | None:
+    """The id of the element's oldest failed change: its changes from there on wait."""
+    return db.session.scalar(select(func.min(Change.id)).where(
+        Change.element_id == element_id, Change.state == "failed"))
+
+
+def held() -> dict[int, int]:
+    """Element id -> how many pending changes wait behind a failed one."""
+    first = select(Change.element_id, func.min(Change.id).label("id")).where(
+        Change.state == "failed").group_by(Change.element_id).subquery()
+    return dict(db.session.execute(
+        select(Change.element_id, func.count()).join(
+            first, (first.c.element_id == Change.element_id) & (Change.id > first.c.id))
+        .where(Change.state == "pending").group_by(Change.element_id)).all())
 
 
 def _deliver(connector, element: Element, changes: list[Change], out: dict) -> bool:
@@ -104,6 +124,17 @@ def retry_failed() -> int:
     """Queue the failed changes again (after the element or its connector was fixed)."""
     n = db.session.execute(update(Change).where(Change.state == "failed")
                            .values(state="pending", attempts=0)).rowcount
+    db.session.commit()
+    return n
+
+
+def discard_failed() -> int:
+    """Give up the failed changes (the element will never take them), so the changes behind
+    them go; they stay listed as discarded."""
+    n = db.session.execute(update(Change).where(Change.state == "failed")
+                           .values(state="discarded")).rowcount
+    audit.record("update", "flow-through", "", "failed changes", after={"discarded": n},
+                 commit=False)
     db.session.commit()
     return n
 

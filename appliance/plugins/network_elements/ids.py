@@ -112,45 +112,57 @@ def run(ctx: JobContext) -> None:
 
 
 def _users(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
-    """Add or update a user per entry (seeding never removes users). Users of other elements
-    are not moved: their entries are rejected."""
+    """Add a user per new entry, and update what the directory holds (names, e-mail, number)
+    of those seeded before; seeding never removes users. The entries of other elements'
+    users, and an entry repeating a login, are rejected."""
     tables, licences = service.SiteTables(), service.Licences()
-    counts, reasons, pending = {"added": 0, "updated": 0, "rejected": 0}, [], []
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    reasons, pending, seen = [], [], {}
     for entry in entries:
         m = ldapdir.map_entry(entry, mapping)
-        data = {"login": m.get("login", ""), "first_name": m.get("first_name", ""),
-                "last_name": m.get("last_name", ""), "email": m.get("email", ""),
-                "number": "".join(c for c in m.get("phone", "") if c.isdigit()),
-                "element": e.name, "template": src.template,
-                "department": "", "location": ""}
-        user = tables.user(data["login"]) if data["login"] else None
+        login = m.get("login", "").strip()
+        person = {"login": login, "first_name": m.get("first_name", ""),
+                  "last_name": m.get("last_name", ""), "email": m.get("email", ""),
+                  "number": "".join(c for c in m.get("phone", "") if c.isdigit())}
+        user = tables.user(login) if login else None
         try:
+            if login.lower() in seen:
+                raise Invalid({"login": ("duplicate", f"Login {login} is also the login of "
+                                         f"{seen[login.lower()]}")})
+            if login:
+                seen[login.lower()] = entry.dn
             if user is not None and user.element_id != e.id:
                 other = tables.by_id["element"][user.element_id].name
                 raise Invalid({"login": ("element", f"{user.login} lives on {other}: IDS of "
                                          f"{e.name} does not move users")})
-            values = tables.resolve(data, METHOD, licences, user)
+            # A new user gets the template; one seeded before keeps what the admin gave it.
+            base = service.user_form(user) if user else {
+                "element": e.name, "template": src.template}
+            values = tables.resolve({**base, **person}, METHOD, licences, user)
         except Invalid as exc:
             counts["rejected"] += 1
             reasons.append(f"{entry.dn}: {exc}")
             continue
-        pending.append((user, values))
+        if user is not None and all(getattr(user, k) == v for k, v in values.items()):
+            counts["unchanged"] += 1
+        else:
+            pending.append((user, values))
     # The whole directory was read without error: store it.
     for user, values in pending:
-        created = user is None
-        if created:
+        before = service.snapshot(user) if user else None
+        if user is None:
             user = User(origin=METHOD)
             db.session.add(user)
         for k, v in values.items():
             setattr(user, k, v)
         db.session.flush()
-        service.queue(user, "add" if created else "update")
-        counts["added" if created else "updated"] += 1
+        service.queue(user, before)
+        counts["updated" if before else "added"] += 1
     audit.record("import", "ids", e.id, e.name, after=counts, commit=False)
     db.session.commit()
     ctx.count(**counts)
     ctx.progress(100, f"{counts['added']} added, {counts['updated']} updated, "
-                      f"{counts['rejected']} rejected" + (
+                      f"{counts['unchanged']} unchanged, {counts['rejected']} rejected" + (
                           ": " + "; ".join(reasons[:3]) + ("; …" if len(reasons) > 3 else "")
                           if reasons else ""))
 

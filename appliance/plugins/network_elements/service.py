@@ -20,6 +20,7 @@ from appliance.models import Contact, Enterprise, JobRun
 from appliance.validation import (
     Field,
     Invalid,
+    Rule,
     Schema,
     host_or_ip,
     int_range,
@@ -31,6 +32,7 @@ from appliance.validation import (
 )
 
 from .models import (
+    FLOW,
     IDS_SEEDS,
     METHOD_LABELS,
     METHODS,
@@ -62,9 +64,17 @@ ELEMENT = Schema(
     Field("description", "Description", (max_length(255), valid_characters()),
           required=False),
 )
+def not_none() -> Rule:
+    def check(label, v):
+        if v.lower() == NONE:
+            return f"{label} cannot be {NONE}: users and import files use it to mean no " \
+                   "location or department"
+    return Rule("reserved", check)
+
+
 NAMED = Schema(
     "SiteItem",
-    Field("name", "Name", (length(1, 64), valid_characters())),
+    Field("name", "Name", (length(1, 64), valid_characters(), not_none())),
     Field("description", "Description", (max_length(255), valid_characters()),
           required=False),
 )
@@ -85,8 +95,10 @@ USER = Schema(
     Field("number", "Directory number", (max_length(32), only(r"[0-9*#+]",
           "digits, *, # and +")), required=False),
     Field("element", "Network element", (max_length(64),)),
-    Field("location", "Location", (max_length(64),), required=False),
-    Field("department", "Department", (max_length(64),), required=False),
+    Field("location", "Location", (max_length(64),), required=False,
+          help="Empty: the template's or role's; none: no location."),
+    Field("department", "Department", (max_length(64),), required=False,
+          help="Empty: the template's or role's; none: no department."),
     Field("template", "Template or role", (max_length(64),), required=False),
     Field("services", "Services", (max_length(512),), required=False,
           help="Service names separated by semicolons; empty: the template's or role's; "
@@ -154,18 +166,28 @@ def element_impact(e: Element) -> dict:
     """What deleting `e` also deletes, for the confirmation (users keep it from going)."""
     src = db.session.get(IdsSource, e.id)
     ent, contacts = seeded(src)
-    pending = db.session.scalar(select(func.count()).select_from(Change).where(
-        Change.element_id == e.id, Change.state != "delivered"))
-    return {"users": _users_on(e), "undelivered_changes": pending, "ids": src is not None,
-            "ids_contacts": contacts, "ids_enterprise": ent.name if ent else None}
+    return {"users": _users_on(e), "undelivered_changes": undelivered(e),
+            "ids": src is not None, "ids_contacts": contacts,
+            "ids_enterprise": ent.name if ent else None}
+
+
+def undelivered(e: Element) -> int:
+    """How many of the element's flow-through changes are pending or failed."""
+    return db.session.scalar(select(func.count()).select_from(Change).where(
+        Change.element_id == e.id, Change.state.in_(("pending", "failed"))))
 
 
 def delete_element(e: Element) -> dict:
-    """Delete an element with its flow-through queue, its IDS set-up and the contacts IDS
-    seeded; refused while users live on it or IDS is seeding. Returns what went."""
+    """Delete an element with its IDS set-up and the contacts IDS seeded (and its delivered
+    and discarded flow-through history). Refused while users live on it, while changes have
+    not reached it (its users' deletes among them), or while IDS seeds. Returns what went."""
     if n := _users_on(e):
         raise Invalid({"element": ("in_use", f"{e.name} cannot be deleted: {n} user(s) live on "
                        "it")})
+    if n := undelivered(e):
+        raise Invalid({"element": ("undelivered", f"{e.name} cannot be deleted yet: {n} "
+                       "flow-through change(s) have not reached it. Delete it once they are "
+                       "delivered, or discard the failed ones on the Flow Through page")})
     _not_seeding(e, "delete the element")
     gone = element_impact(e)
     audit.record("delete", "network element", e.id, e.name, before=element_dict(e) | gone,
@@ -290,19 +312,27 @@ def delete_named(row) -> None:
     db.session.commit()
 
 
-#: A user's services written as this mean "none", where an empty value means "the
-#: template's": so an exported user without services re-imports as one.
-NO_SERVICES = "none"
+#: A user's services, location or department written as this mean "none", where an empty
+#: value means "the template's or role's": so an exported user re-imports as the same user.
+NONE = "none"
+
+
+def import_cells(location: str | None, department: str | None, template: str | None,
+                 services: list[str]) -> tuple[str, str, str]:
+    """A user's location, department and services as import files and forms spell them: an
+    empty one is NONE where the user's template would otherwise fill it."""
+    empty = NONE if template else ""
+    return location or empty, department or empty, ";".join(services) or NONE
 
 
 def services_of(text_or_list) -> list[str]:
-    """Service names from 'A;B' or a list (NO_SERVICES: none); unknown names raise Invalid."""
+    """Service names from 'A;B' or a list (NONE: no services); unknown names raise Invalid."""
     items = text_or_list if isinstance(text_or_list, list) else \
         [s.strip() for s in (text_or_list or "").split(";")]
     items = [s for s in items if s]
-    if NO_SERVICES in (s.lower() for s in items):
+    if NONE in (s.lower() for s in items):
         if len(items) > 1:
-            raise Invalid({"services": ("none_alone", f"Services: {NO_SERVICES} means no "
+            raise Invalid({"services": ("none_alone", f"Services: {NONE} means no "
                            "services, and cannot be listed with service names")})
         return []
     lookup = {s.lower(): s for s in SERVICES}
@@ -545,19 +575,24 @@ class SiteTables:
         element = self.element(values["element"], method, errors) \
             if "element" in values else None
         template = self.ref("template", values.get("template"), errors)
-        loc = self.ref("location", values.get("location"), errors)
-        dep = self.ref("department", values.get("department"), errors)
+        none = {name for name in ("location", "department", "services")
+                if (values.get(name) or "").lower() == NONE}
+        loc = None if "location" in none else self.ref("location", values.get("location"),
+                                                       errors)
+        dep = None if "department" in none else self.ref(
+            "department", values.get("department"), errors)
         services: list[str] = []
-        text = values.get("services") or ""
         try:
-            services = services_of(text)
+            services = services_of(values.get("services") or "")
         except Invalid as exc:
             errors.update(exc.errors)
-        if template is not None:
-            if text.strip().lower() != NO_SERVICES:
+        if template is not None:  # it fills what is empty, not what says none
+            if "services" not in none:
                 services = services or json.loads(template.services or "[]")
-            loc = loc or self.by_id["location"].get(template.location_id)
-            dep = dep or self.by_id["department"].get(template.department_id)
+            if "location" not in none:
+                loc = loc or self.by_id["location"].get(template.location_id)
+            if "department" not in none:
+                dep = dep or self.by_id["department"].get(template.department_id)
         ids = {"element_id": element.id if element else None,
                "location_id": loc.id if loc else None,
                "department_id": dep.id if dep else None,
@@ -579,6 +614,15 @@ def user_dict(u: User) -> dict:
             "services": u.service_list, "origin": u.origin}
 
 
+def user_form(u: User) -> dict:
+    """A user's data as forms and PUT bodies send it back: saving it unchanged changes
+    nothing (location, department and services as `import_cells` spells them)."""
+    d = user_dict(u)
+    d["location"], d["department"], d["services"] = import_cells(
+        d["location"], d["department"], d["template"], d["services"])
+    return d
+
+
 def resolve_user(data, method: str, licences_: Licences | None = None,
                  user: User | None = None) -> dict:
     """Validate a user's data as `method` would provision it; return the values to store.
@@ -594,7 +638,7 @@ def save_user(data, method: str = "manual", user: User | None = None,
     """Provision (or change) a user; the audit entry names `who` (else the administrator)."""
     values = resolve_user(data, method, Licences(), user)
     creating = user is None
-    before = user_dict(user) if user else None
+    before = snapshot(user) if user else None
     if creating:
         user = User(origin=method)
         db.session.add(user)
@@ -602,23 +646,61 @@ def save_user(data, method: str = "manual", user: User | None = None,
         setattr(user, k, v)
     db.session.flush()
     db.session.refresh(user)
-    queue(user, "add" if creating else "update")
+    queue(user, before)
     audit.record("create" if creating else "update", "user", user.id, user.login,
-                 before=before, after=user_dict(user), username=who, commit=False)
+                 before=_public(before), after=user_dict(user), username=who, commit=False)
     db.session.commit()
     return user
 
 
 def delete_user(user: User, who: str | None = None) -> None:
-    queue(user, "delete")
-    audit.record("delete", "user", user.id, user.login, before=user_dict(user), username=who,
+    before = snapshot(user)
+    queue(None, before)
+    audit.record("delete", "user", user.id, user.login, before=_public(before), username=who,
                  commit=False)
     db.session.delete(user)
     db.session.commit()
 
 
-def queue(user: User, action: str) -> None:
-    """Flow Through Provisioning: a MiVoice Business element gets every change of its users."""
-    if "flow_through" in user.element.methods:
-        db.session.add(Change(element_id=user.element_id, action=action, login=user.login,
-                              payload=json.dumps(user_dict(user))))
+def snapshot(u: User) -> dict:
+    """`user_dict` with the element's id: what `queue` needs of a user before a change."""
+    return {**user_dict(u), "element_id": u.element_id}
+
+
+def _public(snap: dict | None) -> dict | None:
+    return {k: v for k, v in snap.items() if k != "element_id"} if snap else None
+
+
+def flow_actions(old: int | None, new: int | None, flows) -> list[tuple[str, int]]:
+    """The flow-through changes (action, element id) a user going from element `old` to `new`
+    needs (None: not there; `flows(id)`: that element takes Flow Through Provisioning). A
+    user moved between elements is deleted from one and added to the other."""
+    out = []
+    if old is not None and old != new and flows(old):
+        out.append(("delete", old))
+    if new is not None and flows(new):
+        out.append(("update" if old == new else "add", new))
+    return out
+
+
+def queue(user: User | None, before: dict | None = None) -> None:
+    """Flow Through Provisioning: each MiVoice Business element gets the changes of its users.
+
+    `before` is the user's `snapshot` before the change (None: a new user), `user` the user
+    after it (None: deleted). A renamed user's update carries its previous_login.
+    """
+    old, new = (before or {}).get("element_id"), user.element_id if user else None
+    for action, element_id in flow_actions(old, new, _flows):
+        if action == "delete":
+            login, payload = before["login"], _public(before)
+        else:
+            login, payload = user.login, user_dict(user)
+            if action == "update" and before["login"] != user.login:
+                payload["previous_login"] = before["login"]
+        db.session.add(Change(element_id=element_id, action=action, login=login,
+                              payload=json.dumps(payload)))
+
+
+def _flows(element_id: int) -> bool:
+    e = db.session.get(Element, element_id)
+    return e is not None and FLOW in e.methods

@@ -23,8 +23,7 @@ from appliance.models import Enterprise, JobRun
 from appliance.ui import redirect_to, render, render_block
 from appliance.validation import Invalid
 
-from . import bulk, ids, imports, service
-from .flow import retry_failed
+from . import bulk, flow, ids, imports, service
 from .models import (
     FORMATS,
     METHOD_LABELS,
@@ -194,12 +193,9 @@ def element_delete(element_id):
         db.session.rollback()
         flash(str(exc), "error")
         return redirect_to(url_for("network_elements.element_edit", element_id=e.id))
-    also = [f"{gone['undelivered_changes']:,} undelivered flow-through change(s)"
-            if gone["undelivered_changes"] else "",
-            f"{gone['ids_contacts']:,} contact(s) IDS seeded" if gone["ids_contacts"] else ""]
-    also = [a for a in also if a]
-    flash(f"Network element {name} deleted" + (f", with {' and '.join(also)}." if also else
-                                               "."), "success")
+    flash(f"Network element {name} deleted" + (
+        f", with the {gone['ids_contacts']:,} contact(s) IDS seeded." if gone["ids_contacts"]
+        else "."), "success")
     return redirect_to(url_for("network_elements.index"))
 
 
@@ -363,8 +359,7 @@ def user_new():
 def user_edit(user_id):
     u = _get(User, user_id)
     if request.method == "GET":
-        d = service.user_dict(u)
-        return _user_page(u, {**d, "services": ";".join(d["services"])}, {})
+        return _user_page(u, service.user_form(u), {})
     try:
         service.save_user(_user_form(), "manual", u)
     except Invalid as exc:
@@ -387,17 +382,25 @@ def user_delete(user_id):
 
 
 @bp.get("/flow")
-def flow():
+def flow_page():
     changes = db.session.scalars(select(Change).order_by(Change.id.desc()).limit(200)).all()
     names = dict(db.session.execute(select(Element.id, Element.name)).all())
-    return render("network_elements/flow.html", **_ctx(changes=changes, names=names))
+    return render("network_elements/flow.html", **_ctx(changes=changes, names=names,
+                                                       held=flow.held()))
 
 
 @bp.post("/flow/retry")
 def flow_retry():
-    n = retry_failed()
+    n = flow.retry_failed()
     flash(f"{n} failed change(s) queued again.", "success")
-    return redirect_to(url_for("network_elements.flow"))
+    return redirect_to(url_for("network_elements.flow_page"))
+
+
+@bp.post("/flow/discard")
+def flow_discard():
+    n = flow.discard_failed()
+    flash(f"{n} failed change(s) discarded: the changes behind them go on.", "success")
+    return redirect_to(url_for("network_elements.flow_page"))
 
 
 # --- Bulk User Provisioning ------------------------------------------------------------------
