@@ -338,7 +338,7 @@ def test_bad_utf8_in_csv_rejects_the_row_and_shows_the_bytes(site, tmp_path):
 
 
 def test_over_licence_rejects_exactly_the_rows_beyond_it(site, tmp_path):
-    service.set_licence("Teleworker", 4)
+    service.set_licences({"Teleworker": 4})
     service.save_user({"login": "existing", "last_name": "E", "element": "MiVO-250",
                        "services": "Teleworker"})
     rows = [[f"t{i}", "", f"T{i}", "", "", "MiVO-250", "", "", "", "Teleworker"]
@@ -429,7 +429,7 @@ def generate_csv(path: Path, n: int, element: str = "MiVB-1") -> Path:
 
 def test_large_file_is_streamed(site, tmp_path):
     for t in service.SERVICES:
-        service.set_licence(t, 1_000_000)
+        service.set_licences({t: 1_000_000})
     small, large = (generate_csv(tmp_path / f"gen{n}.csv", n) for n in (2_000, 20_000))
     peaks = {}
     for path in (small, large):

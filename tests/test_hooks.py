@@ -510,7 +510,7 @@ def test_hook_appliance_flow_connectors(make_app):
         e = service.save_element({"name": "MiVB 1", "platform": "MiVoice Business",
                                   "address": "10.0.0.7"})
         e.connector = "partner-live"
-        service.set_licence("MiCollab Client", 5)
+        service.set_licences({"MiCollab Client": 5})
         u = service.save_user({"login": "ann", "last_name": "Lee", "element": "MiVB 1",
                                "services": "MiCollab Client"})
         service.delete_user(u)

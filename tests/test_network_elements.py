@@ -678,3 +678,36 @@ def test_a_change_that_failed_for_good_holds_back_the_later_ones(app, api, site,
     states = {c["login"]: c["state"] for c in api("GET", "/api/v1/network-elements/flow-through")
               .get_json()["items"]}
     assert states["cy"] == "discarded" and states["di"] == "delivered"
+
+
+def test_licences_are_saved_all_or_none(api, admin, site):
+    def held():
+        return {r["type"]: r["available"] for r in api(
+            "GET", "/api/v1/network-elements/licences").get_json()["items"]}
+
+    before = held()
+    add_user(api, template="Sales staff")  # takes a NuPoint Voice Mail licence
+    for items in ([{"type": "MiCollab Client", "available": 50}, {"type": "Fax", "available": 1}],
+                  [{"type": "MiCollab Client", "available": 50},
+                   {"type": "Teleworker", "available": True}],
+                  [{"type": "MiCollab Client", "available": 50},
+                   {"type": "NuPoint Voice Mail", "available": 0}]):
+        resp = api("PUT", "/api/v1/network-elements/licences", json={"items": items})
+        assert resp.status_code == 422 and held() == before, items
+    assert resp.get_json()["fields"] == [{
+        "field": "NuPoint Voice Mail", "rule": "in_use",
+        "message": "Licence NuPoint Voice Mail: 1 in use, so at least 1 must be available "
+                   "(take the service from users first)"}]
+    page = admin.post("/network-elements/licences", htmx=True, data={
+        "MiCollab Client": "9", "NuPoint Voice Mail": "²", "Audio Web Video": "0",
+        "Teleworker": "0"})
+    assert page.status_code == 422 and held() == before
+    text = page.get_data(as_text=True)
+    assert "NuPoint Voice Mail: available must be a whole number, 0 or more" in text
+    assert 'name="MiCollab Client" value="9"' in text  # what was typed stays on the page
+    ok = admin.post("/network-elements/licences", htmx=True, data={
+        "MiCollab Client": "9", "NuPoint Voice Mail": "2", "Audio Web Video": "0",
+        "Teleworker": "1"})
+    assert ok.status_code == 200
+    assert held() == {"MiCollab Client": 9, "NuPoint Voice Mail": 2, "Audio Web Video": 0,
+                      "Teleworker": 1}

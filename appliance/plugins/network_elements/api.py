@@ -86,11 +86,14 @@ def get_licences():
 
 
 @api.op("/licences", "PUT", summary="Set how many licences of each type the site holds: "
-        "{\"items\": [{\"type\", \"available\"}]}")
+        "{\"items\": [{\"type\", \"available\"}]}, all or (any wrong) none; a count may "
+        "not fall below what is in use")
 def put_licences():
     try:
-        for item in json_object().get("items") or []:
-            service.set_licence(str(item.get("type")), item.get("available"))
+        items = json_object().get("items")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise Invalid({"items": ("array", "items must be a list of {type, available}")})
+        service.set_licences({str(i.get("type")): i.get("available") for i in items})
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)

@@ -422,19 +422,32 @@ def licences() -> list[dict]:
             for t in SERVICES]
 
 
-def set_licence(type_: str, available: int) -> None:
-    if type_ not in SERVICES:
-        raise Invalid({"type": ("one_of", f"Unknown licence {type_}")})
-    if not isinstance(available, int) or available < 0:
-        raise Invalid({"available": ("range", "Available must be a whole number, 0 or more")})
-    row = db.session.scalar(select(Licence).where(Licence.type == type_))
-    if row is None:
-        row = Licence(type=type_)
-        db.session.add(row)
-    before = row.available
-    row.available = available
-    audit.record("update", "licence", row.id, type_, before={"available": before},
-                 after={"available": available}, commit=False)
+def set_licences(available: Mapping) -> None:
+    """Set how many licences of each type named in `available` the site holds: every type at
+    once, or (any of them wrong) none. A count may not fall below what users hold."""
+    errors, used = {}, in_use()
+    for type_, n in available.items():
+        if type_ not in SERVICES:
+            errors[str(type_)] = ("one_of", f"Unknown licence {type_}: use "
+                                  f"{', '.join(SERVICES)}")
+        elif type(n) is not int or n < 0:  # bool is an int to Python, not a count
+            errors[type_] = ("range", f"{type_}: available must be a whole number, 0 or more")
+        elif n < used[type_]:
+            errors[type_] = ("in_use", f"Licence {type_}: {used[type_]} in use, so at least "
+                             f"{used[type_]} must be available (take the service from users "
+                             "first)")
+    if errors:
+        raise Invalid(errors)
+    for type_, n in available.items():
+        row = db.session.scalar(select(Licence).where(Licence.type == type_))
+        if row is None:
+            row = Licence(type=type_, available=0)
+            db.session.add(row)
+        if row.available != n:
+            audit.record("update", "licence", row.id, type_,
+                         before={"available": row.available}, after={"available": n},
+                         commit=False)
+            row.available = n
     db.session.commit()
 
 

@@ -2,6 +2,7 @@
 roles, users, and the flow-through queue."""
 
 import json
+import re
 import secrets
 
 from flask import (
@@ -204,22 +205,23 @@ def element_delete(element_id):
 
 @bp.route("/licences", methods=["GET", "POST"])
 def licences():
-    errors, status = {}, 200
+    errors, status, typed = {}, 200, {}
     if request.method == "POST":
+        typed = {t: request.form.get(t, "").strip() for t in service.SERVICES}
         try:
-            for t in service.SERVICES:
-                raw = request.form.get(t, "")
-                if not raw.strip().isdigit():
-                    raise Invalid({t: ("range", f"{t}: available must be a whole number, "
-                                   "0 or more")})
-                service.set_licence(t, int(raw))
+            bad = {t: ("range", f"{t}: available must be a whole number, 0 or more")
+                   for t, raw in typed.items() if not re.fullmatch("[0-9]{1,9}", raw)}
+            if bad:
+                raise Invalid(bad)
+            service.set_licences({t: int(raw) for t, raw in typed.items()})
         except Invalid as exc:
             db.session.rollback()
             errors, status = exc.messages(), 422
         else:
             flash("Licences saved.", "success")
+            typed = {}
     return render("network_elements/licences.html", **_ctx(
-        rows=service.licences(), errors=errors)), status
+        rows=service.licences(), typed=typed, errors=errors)), status
 
 
 # --- locations and departments ---------------------------------------------------------------
