@@ -508,8 +508,13 @@ def test_hook_appliance_flow_connectors(make_app):
     with app.test_request_context():
         assert set(flow.connectors()) == {"file", "partner-live"}
         e = service.save_element({"name": "MiVB 1", "platform": "MiVoice Business",
-                                  "address": "10.0.0.7"})
-        e.connector = "partner-live"
+                                  "address": "10.0.0.7", "connector": "partner-live"})
+        assert e.connector == "partner-live"
+        with pytest.raises(Invalid) as exc:  # only an installed connector can be chosen
+            service.save_element({**service.element_dict(e), "connector": "gone"}, e)
+        assert exc.value.messages() == {
+            "connector": "No flow-through connector named gone: use file, partner-live"}
+        db.session.rollback()
         service.set_licences({"MiCollab Client": 5})
         u = service.save_user({"login": "ann", "last_name": "Lee", "element": "MiVB 1",
                                "services": "MiCollab Client"})

@@ -711,3 +711,31 @@ def test_licences_are_saved_all_or_none(api, admin, site):
     assert ok.status_code == 200
     assert held() == {"MiCollab Client": 9, "NuPoint Voice Mail": 2, "Audio Web Video": 0,
                       "Teleworker": 1}
+
+
+def test_a_template_ids_uses_follows_a_rename_and_cannot_go(app, api, site, tmp_path):
+    mivb = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
+                if e["name"] == "MiVB-1")
+    with app.app_context():
+        from appliance.plugins.network_elements.models import IdsSource
+        db.session.add(IdsSource(element_id=mivb["id"], template="agent"))  # as ids.save does
+        db.session.commit()
+    agent = _templates(api)["Agent"]
+    url = f"/api/v1/network-elements/templates/{agent['id']}"
+    refused = api("DELETE", url)
+    assert refused.status_code == 422 and refused.get_json()["message"] == (
+        "The role Agent is in use by IDS of MiVB-1: choose another there first")
+    assert api("PUT", url, json={"name": "Agents", "kind": "role"}).status_code == 200
+    with app.app_context():
+        assert db.session.get(IdsSource, mivb["id"]).template == "Agents"
+
+
+def test_names_are_one_name_whatever_their_case_everywhere(api, site):
+    api("POST", "/api/v1/network-elements/elements", json={
+        "name": "Straße", "platform": "MiVoice Business", "address": "10.0.0.9"})
+    dup = api("POST", "/api/v1/network-elements/elements", json={
+        "name": "STRASSE", "platform": "MiVoice Business", "address": "10.0.0.9"})
+    assert dup.status_code == 422  # the same name, as casefold() has it...
+    resp = add_user(api, element="STRASSE")  # ...so a user may name it so too
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["element"] == "Straße"

@@ -62,8 +62,9 @@ def save(e: Element, data) -> IdsSource:
     except Invalid as exc:
         errors.update(exc.errors)
         target = {}
-    if seeds_users(e) and target.get("template") and service.by_name(
-            service.Template, target["template"]) is None:
+    template = service.by_name(service.Template, target["template"]) \
+        if seeds_users(e) and target.get("template") else None
+    if seeds_users(e) and target.get("template") and template is None:
         errors["template"] = ("unknown", f"Unknown template {target['template']}")
     if not seeds_users(e) and not (target.get("enterprise_id") and db.session.get(
             Enterprise, target["enterprise_id"])):
@@ -79,7 +80,7 @@ def save(e: Element, data) -> IdsSource:
     row.ldap = json.dumps(values)
     if password:
         row.password_sealed = vault.seal(password)
-    row.template = target.get("template") or ""
+    row.template = template.name if template else ""
     row.enterprise_id = target.get("enterprise_id")
     audit.record("update", "ids", e.id, e.name, after={**values, **target}, commit=False)
     old = db.session.get(Enterprise, moved_from) if moved_from else None

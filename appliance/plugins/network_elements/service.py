@@ -31,6 +31,7 @@ from appliance.validation import (
     valid_characters,
 )
 
+from . import flow
 from .models import (
     FLOW,
     IDS_SEEDS,
@@ -63,7 +64,12 @@ ELEMENT = Schema(
           secret=True, help="Never shown again; leave empty to keep the stored one."),
     Field("description", "Description", (max_length(255), valid_characters()),
           required=False),
+    Field("connector", "Flow-through connector", (max_length(32),), required=False,
+          help="MiVoice Business: what delivers its users' changes (file: the built-in one; "
+          "plugins add others). Empty: keep it, or file."),
 )
+
+
 def not_none() -> Rule:
     def check(label, v):
         if v.lower() == NONE:
@@ -140,6 +146,10 @@ def save_element(data, e: Element | None = None) -> Element:
             raise Invalid({"platform": ("in_use", f"IDS of {e.name} seeds {seeds}, which "
                            f"{values['platform']} does not: remove IDS before changing its "
                            "platform")})
+    values["connector"] = values.get("connector") or (e.connector if e else "file")
+    if values["connector"] not in (names := flow.connectors()):
+        raise Invalid({"connector": ("one_of", f"No flow-through connector named "
+                       f"{values['connector']}: use {', '.join(sorted(names))}")})
     before = element_dict(e) if e else None
     creating = e is None
     if creating:
@@ -367,6 +377,9 @@ def save_template(data, row: Template | None = None) -> Template:
     if creating:
         row = Template()
         db.session.add(row)
+    else:  # IDS names the template it seeds users with: it follows a rename
+        for src in _ids_using(row):
+            src.template = values["name"]
     row.name, row.kind, row.services = values["name"], values["kind"], json.dumps(services)
     row.location, row.department = loc, dep
     db.session.flush()
@@ -387,10 +400,19 @@ def _users_of(row: Template) -> int:
                              .where(User.template_id == row.id))
 
 
+def _ids_using(row: Template) -> list[IdsSource]:
+    return [src for src in db.session.scalars(select(IdsSource))
+            if src.template.casefold() == row.name.casefold()]
+
+
 def delete_template(row: Template) -> None:
     if n := _users_of(row):
         raise Invalid({"name": ("in_use", f"The {row.kind} {row.name} is in use by {n} "
                        "user(s)")})
+    if srcs := _ids_using(row):
+        names = ", ".join(db.session.get(Element, s.element_id).name for s in srcs)
+        raise Invalid({"name": ("in_use", f"The {row.kind} {row.name} is in use by IDS of "
+                       f"{names}: choose another there first")})
     audit.record("delete", row.kind, row.id, row.name, commit=False)
     db.session.delete(row)
     db.session.commit()
@@ -503,12 +525,12 @@ class SiteTables:
     def _load(*columns) -> dict:
         rows: dict = {}
         for row in db.session.execute(select(*columns).order_by(columns[0])):
-            rows.setdefault(row.name.lower(), row)
+            rows.setdefault(row.name.casefold(), row)
         return rows
 
     def element(self, name: str, method: str, errors: dict):
         """The element named `name`, or None; why it cannot take `method` goes in `errors`."""
-        element = self.elements.get(name.lower())
+        element = self.elements.get(name.casefold())
         if element is None:
             errors["element"] = ("unknown", f"Unknown network element {name}")
         elif method not in METHODS[element.platform]:
@@ -521,7 +543,7 @@ class SiteTables:
         """The location, department or template named `name` (None when empty), as `_ref`."""
         if not name:
             return None
-        row = self.named[kind].get(name.lower())
+        row = self.named[kind].get(name.casefold())
         if row is None:
             errors[kind] = ("unknown", f"Unknown {kind} {name}: add it first")
         return row

@@ -98,6 +98,7 @@ def _element_page(e, values, errors, status=200, token=None, ids_values=None,
                                   dict(ldapform.DEFAULTS)),
         ids_errors=ids_errors or {}, ids_set=src is not None,
         ids_seeds=ids.seeds(e) if e else None, impact=service.element_impact(e) if e else None,
+        connectors=sorted(flow.connectors()),
         enterprises=db.session.execute(select(Enterprise.id, Enterprise.name)
                                        .order_by(Enterprise.name)).all(),
         **_names())), status
