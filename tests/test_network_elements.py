@@ -739,3 +739,25 @@ def test_names_are_one_name_whatever_their_case_everywhere(api, site):
     resp = add_user(api, element="STRASSE")  # ...so a user may name it so too
     assert resp.status_code == 201, resp.get_json()
     assert resp.get_json()["element"] == "Straße"
+
+
+def test_old_bulk_files_are_removed(app, admin):
+    import os
+    import time
+
+    from appliance.plugins.network_elements import imports
+
+    with app.test_request_context():
+        folder = imports.folder()
+        old, new = folder / "old.csv", folder / "report-1.csv"
+        for p in (old, new):
+            p.write_text("login\n")
+        past = time.time() - (imports.KEEP_DAYS + 1) * 86400
+        os.utime(old, (past, past))
+        assert imports.tidy() == 1
+        assert not old.exists() and new.exists()
+        from appliance.models import JobSchedule
+        app.extensions["appliance"].jobs.ensure_default_schedules()  # as start-up does
+        sched = db.session.scalar(select(JobSchedule).where(
+            JobSchedule.kind == "network_elements.tidy"))
+        assert json.loads(sched.spec) == {"seconds": 86400}

@@ -10,7 +10,7 @@ from appliance.ui import Tab
 from .api import api
 from .flow import DELIVER, FileConnector
 from .ids import IDS
-from .imports import BULK
+from .imports import BULK, TIDY
 from .platform import platform
 from .views import bp
 
@@ -40,7 +40,7 @@ def appliance_nav_tabs():
 
 @hookimpl
 def appliance_job_kinds():
-    return [DELIVER, IDS, BULK]
+    return [DELIVER, IDS, BULK, TIDY]
 
 
 @hookimpl

@@ -3,6 +3,7 @@ directory, previewed, then applied, each run writing its result report next to i
 
 import json
 import secrets
+import time
 from pathlib import Path
 
 from flask import current_app
@@ -11,8 +12,10 @@ from werkzeug.datastructures import FileStorage
 from appliance.jobs import JobContext, JobFailed, JobKind
 
 from . import bulk
+from .flow import every
 
 KIND = "network_elements.bulk"
+KEEP_DAYS = 30  # uploads, reports and summaries are removed after this
 
 
 def folder() -> Path:
@@ -77,4 +80,19 @@ def summary(run_id: int) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def tidy(ctx: JobContext | None = None) -> int:
+    """Remove the uploads, reports and summaries older than KEEP_DAYS; return how many."""
+    cutoff, n = time.time() - KEEP_DAYS * 86400, 0
+    for path in folder().iterdir():
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            n += 1
+    if ctx is not None:
+        ctx.count(removed=n)
+        ctx.progress(100, f"{n} bulk import file(s) older than {KEEP_DAYS} days removed")
+    return n
+
+
 BULK = JobKind(KIND, "Bulk User Provisioning", run)
+TIDY = JobKind("network_elements.tidy", "Bulk import files clean-up", tidy, next_run=every,
+               default_spec={"seconds": 86400})
