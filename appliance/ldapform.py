@@ -3,8 +3,18 @@ servers, synchronizers): the same fields, rules and messages for pages and API."
 
 import os
 
+from appliance import vault
 from appliance.ldapdir import LdapError, LdapSettings, test_connection
-from appliance.validation import Field, Rule, Schema, host_or_ip, int_range, max_length, one_of
+from appliance.validation import (
+    Field,
+    Invalid,
+    Rule,
+    Schema,
+    host_or_ip,
+    int_range,
+    max_length,
+    one_of,
+)
 
 PRESETS = ("Active Directory", "Active Directory (UPN login)", "OpenLDAP")
 
@@ -82,3 +92,23 @@ def try_connection(values: dict, password: str, mapping: dict) -> tuple[list | N
         return test_connection(settings(values, password), mapping), ""
     except LdapError as exc:
         return None, exc.message
+
+
+def _directory(values: dict) -> tuple:
+    servers = (values.get("servers") or "").replace(",", " ").lower().split()
+    return servers, values.get("security")
+
+
+def password_for(values: dict, stored: dict | None, sealed: str) -> str:
+    """The bind password for `values`: the one typed, else the stored one (`sealed`, kept with
+    the `stored` settings). A stored password is only sent the way it was typed for: once the
+    servers or the security change, it must be typed again (Invalid says so)."""
+    if values.get("password"):
+        return values["password"]
+    if not sealed:
+        return ""
+    if stored is None or _directory(values) != _directory(stored):
+        raise Invalid({"password": ("retype", "Bind password: type it again for these "
+                       "servers; the stored one is only sent to the directory it was typed "
+                       "for")})
+    return vault.unseal(sealed)

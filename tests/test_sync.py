@@ -266,6 +266,29 @@ def test_the_password_is_never_shown_back(api, admin, ent, slapd):
     assert READER_PASSWORD not in admin.get("/audit").get_data(as_text=True)
 
 
+def test_the_stored_password_goes_only_where_it_was_typed_for(app, api, admin, ent, slapd):
+    """Pointed at other servers (or without StartTLS), a synchronizer needs its bind password
+    typed again: the stored one is never sent there."""
+    syn = add_ldap(api, ent, ldap(slapd))
+    url = f"/api/v1/sync/synchronizers/{syn['id']}"
+    assert api("PUT", url, json={"page_size": 50}).status_code == 200  # same servers: kept
+    for change in ({"servers": "127.0.0.1"}, {"security": "none"}):
+        moved = api("PUT", url, json=change)
+        assert moved.status_code == 422, change
+        assert moved.get_json()["fields"] == [{
+            "field": "password", "rule": "retype", "message": "Bind password: type it again "
+            "for these servers; the stored one is only sent to the directory it was typed "
+            "for"}]
+        test = admin.post(f"/sync/test-ldap?syn_id={syn['id']}", htmx=True,
+                          data={**ldap(slapd, password=""), **change})
+        assert test.status_code == 422 and "type it again" in test.get_data(as_text=True)
+    assert detail(api, syn["id"])["ldap"]["servers"] == "localhost"  # nothing was saved
+    assert sync(app, api, syn["id"]).state == "succeeded"  # and the stored password works
+    typed = api("PUT", url, json={"servers": "127.0.0.1", "ca_file": "",
+                                  "password": READER_PASSWORD, "security": "none"})
+    assert typed.status_code == 200, typed.get_json()
+
+
 # --- PBX nodes ------------------------------------------------------------------------------
 
 

@@ -336,9 +336,10 @@ def test_ids(eid):
         return missing
     try:
         clean = ldapform.SCHEMA.validate(json_object())
+        password = ids.password(e, clean)
     except Invalid as exc:
         return invalid(exc)
-    entries, failure = ldapform.try_connection(clean, ids.password(e, clean),
+    entries, failure = ldapform.try_connection(clean, password,
                                                ldapdir.MAPPING_PRESETS[clean["preset"]])
     if failure:
         return error(502, "ldap", failure)

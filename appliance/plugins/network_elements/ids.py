@@ -36,11 +36,11 @@ def seeds_users(e: Element) -> bool:
 
 
 def password(e: Element, values: dict) -> str:
-    """The bind password typed in `values`, else the one stored for `e`."""
-    if values.get("password"):
-        return values["password"]
+    """The bind password typed in `values`, else the one stored for `e` (as
+    ldapform.password_for allows)."""
     src = db.session.get(IdsSource, e.id)
-    return vault.unseal(src.password_sealed) if src and src.password_sealed else ""
+    return ldapform.password_for(values, src.settings if src else None,
+                                 src.password_sealed if src else "")
 
 
 def save(e: Element, data) -> IdsSource:
@@ -54,6 +54,7 @@ def save(e: Element, data) -> IdsSource:
     errors = {}
     try:
         values = ldapform.SCHEMA.validate(data)
+        values["password"] = password(e, values)
     except Invalid as exc:
         errors.update(exc.errors)
         values = {}
@@ -76,10 +77,9 @@ def save(e: Element, data) -> IdsSource:
     db.session.add(row)
     moved_from = row.enterprise_id if row.enterprise_id != target.get("enterprise_id") \
         else None
-    password = values.pop("password", "")
+    typed = values.pop("password")
     row.ldap = json.dumps(values)
-    if password:
-        row.password_sealed = vault.seal(password)
+    row.password_sealed = vault.seal(typed) if typed else ""
     row.template = template.name if template else ""
     row.enterprise_id = target.get("enterprise_id")
     audit.record("update", "ids", e.id, e.name, after={**values, **target}, commit=False)

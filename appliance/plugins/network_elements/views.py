@@ -127,11 +127,12 @@ def element_ids_test(element_id):
     e = _get(Element, element_id)
     try:
         clean = ldapform.SCHEMA.validate(request.form)
+        password = ids.password(e, clean)
     except Invalid as exc:
         return render_block("network_elements/element.html", "ids_test",
                             test_errors=exc.messages(),
                             failure="Fix the fields marked below first."), 422
-    result, failure = ldapform.try_connection(clean, ids.password(e, clean),
+    result, failure = ldapform.try_connection(clean, password,
                                               ldapdir.MAPPING_PRESETS[clean["preset"]])
     return render_block("network_elements/element.html", "ids_test", result=result,
                         failure=failure, ids_seeds=ids.seeds(e))

@@ -168,8 +168,10 @@ def _validate(data, peer: Peer | None) -> tuple[dict, dict]:
                                  "gets it when they add this appliance to Trusted Servers")
         elif kind == EXTERNAL:
             specific = ldapform.SCHEMA.validate(ldap_input(data))
-            if peer is None or peer.kind != EXTERNAL:
-                specific.setdefault("password", "")
+            kept = peer is not None and peer.kind == EXTERNAL
+            specific["password"] = ldapform.password_for(
+                specific, peer.ldap_settings if kept else None,
+                peer.ldap_password_sealed if kept else "")
     except Invalid as exc:
         errors.update(exc.errors)
     if errors:
@@ -209,10 +211,9 @@ def save(ent: Enterprise, data, peer: Peer | None = None) -> tuple[Peer, list[st
             peer.key_sealed = vault.seal(key)
         peer.ldap, peer.ldap_password_sealed = "{}", ""
     else:
-        password = specific.pop("password", "")
+        password = specific.pop("password")
         peer.ldap = json.dumps(specific)
-        if password:
-            peer.ldap_password_sealed = vault.seal(password)
+        peer.ldap_password_sealed = vault.seal(password) if password else ""
         peer.hostname, peer.port, peer.peer_eid, peer.dialing_prefix = "", 443, "", ""
         peer.key_sealed, peer.status, peer.version = "", "unknown", ""
     db.session.flush()

@@ -183,11 +183,12 @@ def test_ldap():
     peer_id = request.args.get("peer_id", type=int)
     try:
         clean = ldapform.SCHEMA.validate(service.ldap_input(values))
+        peer = _peer(peer_id) if peer_id else None
+        password = ldapform.password_for(clean, peer.ldap_settings if peer else None,
+                                         peer.ldap_password_sealed if peer else "")
     except Invalid as exc:
         return render_block("peering/edit.html", "ldap_test", test_errors=exc.messages(),
                             result=None, failure="Fix the fields marked below first."), 422
-    password = clean.get("password") or (
-        vault.unseal(_peer(peer_id).ldap_password_sealed) if peer_id else "")
     result, failure = ldapform.try_connection(clean, password,
                                               ldapdir.MAPPING_PRESETS[clean["preset"]])
     return render_block("peering/edit.html", "ldap_test", result=result, failure=failure)

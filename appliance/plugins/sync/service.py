@@ -144,6 +144,10 @@ def _validate(kind: str, data, syn: Synchronizer | None) -> tuple[dict, dict]:
 def save(ent: Enterprise, kind: str, data, syn: Synchronizer | None = None) -> Synchronizer:
     """Create or change a synchronizer; nothing is stored when a field is wrong."""
     common, specific = _validate(kind, data, syn)
+    if kind == LDAP:
+        specific["password"] = ldapform.password_for(
+            specific, syn.settings if syn else None,
+            syn.password_sealed if syn else "")
     creating = syn is None
     before = as_dict(syn) if syn else None
     if creating:
@@ -151,10 +155,9 @@ def save(ent: Enterprise, kind: str, data, syn: Synchronizer | None = None) -> S
         db.session.add(syn)
     syn.name, syn.max_drop = common["name"], common["max_drop"]
     if kind == LDAP:
-        password = specific.pop("password", "")
+        password = specific.pop("password")
         syn.ldap = json.dumps(specific)
-        if password:
-            syn.password_sealed = vault.seal(password)
+        syn.password_sealed = vault.seal(password) if password else ""
     else:
         syn.platform, syn.address = specific["platform"], specific["address"]
         syn.connector_settings = json.dumps({"path": specific["path"]})

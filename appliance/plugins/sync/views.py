@@ -4,7 +4,7 @@ PBX nodes, and each one's details page."""
 from flask import Blueprint, abort, current_app, flash, request, url_for
 from sqlalchemy import select
 
-from appliance import ldapdir, ldapform, vault
+from appliance import ldapdir, ldapform
 from appliance.auth import username
 from appliance.db import db
 from appliance.models import JobRun
@@ -163,12 +163,12 @@ def test_ldap():
     try:
         clean = ldapform.SCHEMA.validate(values)
         mapping = service.MAPPING.validate(values)
+        syn = _syn(syn_id) if syn_id else None
+        password = ldapform.password_for(clean, syn.settings if syn else None,
+                                         syn.password_sealed if syn else "")
     except Invalid as exc:
         return render_block("sync/edit.html", "ldap_test", test_errors=exc.messages(),
                             failure="Fix the fields marked below first."), 422
-    password = clean.get("password") or ""
-    if not password and syn_id:
-        password = vault.unseal(_syn(syn_id).password_sealed)
     clean["mapping"] = {k[4:]: v for k, v in mapping.items() if v}
     result, failure = ldapform.try_connection(clean, password, service.mapping_of(clean))
     return render_block("sync/edit.html", "ldap_test", result=result, failure=failure)
