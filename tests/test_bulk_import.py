@@ -460,3 +460,12 @@ def test_sample_files_are_what_the_tests_expect():
     # bad_rows.csv holds a raw U+0001 and a quoted two-line value: keep them byte-exact.
     raw = (DATA / "bad_rows.csv").read_bytes()
     assert b"Bad\x01Char" in raw and b'"a note\nover two lines"' in raw
+
+
+def test_the_report_does_not_hand_spreadsheets_formulas(site, tmp_path):
+    src = write_csv(tmp_path / "formula.csv", [
+        ["=HYPERLINK(\"x\")", "A", "B", "", "", "MiVB-1", "", "", "", ""],
+        ["@SUM(1)", "A", "B", "", "", "MiVB-1", "", "", "", ""]])
+    summary = run(src, False, tmp_path)
+    assert [r["login"] for r in summary.report] == ["'=HYPERLINK(\"x\")", "'@SUM(1)"]
+    assert {r["action"] for r in summary.report} == {"rejected"}

@@ -287,8 +287,14 @@ def _report(path: str | Path | None) -> Iterator[Callable[[RowResult], None]]:
     with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(("line", "login", "action", "reasons"))
-        yield lambda row: writer.writerow((row.line, row.login, row.action,
-                                           "; ".join(row.reasons)))
+        yield lambda row: writer.writerow((row.line, _inert(row.login), row.action,
+                                           _inert("; ".join(row.reasons))))
+
+
+def _inert(text: str) -> str:
+    """The report is read in spreadsheets, and echoes what rows held: a cell a spreadsheet
+    would take for a formula gets a leading apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _check_defaults(tables: SiteTables, defaults: dict) -> dict:
