@@ -465,6 +465,7 @@ def set_licences(available: Mapping) -> None:
         if row is None:
             row = Licence(type=type_, available=0)
             db.session.add(row)
+            db.session.flush()  # the audit entry names its id
         if row.available != n:
             audit.record("update", "licence", row.id, type_,
                          before={"available": row.available}, after={"available": n},
