@@ -61,7 +61,10 @@ def run(ctx: JobContext) -> None:
     summary = bulk.run(path, p["fmt"], p.get("defaults") or {}, apply=bool(p.get("apply")),
                        report_path=report_path(ctx.run_id), username=p.get("username"),
                        filename=name.read_text() if name.exists() else None)
-    (folder() / f"summary-{ctx.run_id}.json").write_text(json.dumps(summary.as_dict()))
+    done = folder() / f"summary-{ctx.run_id}.json"
+    part = done.with_suffix(".part")
+    part.write_text(json.dumps(summary.as_dict()))
+    part.replace(done)  # the run's page, polling meanwhile, never reads half a file
     ctx.count(**summary.counts)
     if summary.error:
         raise JobFailed(summary.error)
