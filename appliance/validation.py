@@ -121,6 +121,13 @@ class Field:
 
     def clean(self, raw):
         """Return the typed value, or raise Invalid naming this field."""
+        if type(raw) is str and self.type == "string":  # most values: a bulk import's cells
+            value = raw.strip()
+            if value:
+                for rule in self.rules:
+                    if msg := rule.check(self.label, value):
+                        raise Invalid({self.name: (rule.name, msg)})
+                return value
         if self.type == "boolean":
             return raw in (True, "on", "true", "1", 1)
         if raw is None or (isinstance(raw, str) and raw.strip() == ""):
@@ -196,8 +203,8 @@ def bad_char(value: str) -> str | None:
 
 def valid_characters() -> Rule:
     def check(label, v):
-        if (c := bad_char(v)) is not None:
-            return f"{label} contains the invalid character {c}"
+        if _BAD_CHAR.search(v):
+            return f"{label} contains the invalid character {bad_char(v)}"
     return Rule("valid_characters", check)
 
 

@@ -552,8 +552,8 @@ class SiteTables:
     #: The USER fields a user has to itself, and those naming what many users share.
     PERSONAL = tuple(USER.fields[n] for n in (
         "login", "first_name", "last_name", "email", "number"))
-    SHARED = tuple(USER.fields[n] for n in (
-        "element", "location", "department", "template", "services"))
+    SHARED_NAMES = ("element", "location", "department", "template", "services")
+    SHARED = tuple(USER.fields[n] for n in SHARED_NAMES)
 
     def user(self, login: str):
         """The provisioned user with this login, whatever its case, or None."""
@@ -572,11 +572,12 @@ class SiteTables:
                 values[f.name] = f.clean(data.get(f.name))
             except Invalid as exc:
                 errors.update(exc.errors)
-        shared, services, bad = self._shared(tuple(data.get(f.name) for f in self.SHARED),
-                                             method)
+        shared, services, bad = self._shared(tuple(map(data.get, self.SHARED_NAMES)), method)
         errors.update(bad)
         if "login" in values:
-            clash = self.user(values["login"])
+            login = values["login"].lower()
+            clash = user if user is not None and user.login.lower() == login else \
+                self.user(login)
             if clash is not None and (user is None or clash.id != user.id):
                 errors["login"] = ("unique", f"Login {values['login']} is already provisioned")
         if not errors and licences_ is not None:
@@ -593,8 +594,11 @@ class SiteTables:
         """The element, location, department, template and services `raw` name, as the ids
         and services JSON to store, the services, and the errors (by field). A file repeats
         the same few of these, so each combination is resolved once."""
-        key = (method, raw) if all(v is None or isinstance(v, str) for v in raw) else None
-        hit = self._resolved.get(key) if key else None
+        key = (method, raw)
+        try:
+            hit = self._resolved.get(key)
+        except TypeError:  # a list or a dict (an API body): not a key, and rarely repeated
+            key, hit = None, None
         if hit is None:
             hit = self._resolve_shared(raw, method)
             if key and len(self._resolved) < 1000:
