@@ -173,11 +173,11 @@ def _users_on(e: Element) -> int:
 
 
 def element_impact(e: Element) -> dict:
-    """What deleting `e` also deletes, for the confirmation (users keep it from going)."""
+    """What deleting `e` also deletes, for the confirmation (users, and changes that have not
+    reached it, keep it from going)."""
     src = db.session.get(IdsSource, e.id)
     ent, contacts = seeded(src)
-    return {"users": _users_on(e), "undelivered_changes": undelivered(e),
-            "ids": src is not None, "ids_contacts": contacts,
+    return {"users": _users_on(e), "ids": src is not None, "ids_contacts": contacts,
             "ids_enterprise": ent.name if ent else None}
 
 
