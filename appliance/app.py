@@ -4,17 +4,18 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from itertools import chain
-from pathlib import Path
 
-from flask import Flask, g, jsonify, render_template, request, session
+from flask import Flask, g, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from appliance import __version__, api, auth, peers
-from appliance.config import database_url, from_env, secret_key, timezone
+from appliance import api, auth, health, limits, peers
+from appliance.config import database_url, from_env, prepare_data_dir, secret_key, timezone
 from appliance.db import db
 from appliance.jobs import Jobs
 from appliance.models import Enterprise
@@ -41,8 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build an appliance app from APPLIANCE_* variables overridden by `config`."""
     cfg = from_env()
     cfg.update(config or {})
-    data_dir = Path(cfg["DATA_DIR"]).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = prepare_data_dir(cfg["DATA_DIR"])
     cfg["DATA_DIR"] = str(data_dir)
 
     app = Flask("appliance", instance_path=str(data_dir))
@@ -63,8 +63,13 @@ def create_app(config: dict | None = None) -> Flask:
         hops = int(cfg["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # How long a write waits for another writer before the request answers 503.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault(
+            "connect_args", {"timeout": float(cfg["DB_BUSY_SECONDS"])})
     db.init_app(app)
     Htmx(app)
+    limits.wire(app)
     csrf = CSRFProtect(app)
 
     plugins = Plugins(cfg.get("PROFILE") or "standard", cfg.get("DISABLE_PLUGINS") or "",
@@ -103,10 +108,7 @@ def create_app(config: dict | None = None) -> Flask:
     _wire_requests(app)
     _wire_errors(app)
 
-    @app.get("/healthz")
-    def health():
-        return jsonify(status="ok", version=__version__)
-
+    app.add_url_rule("/healthz", "health", health.view)
     return app
 
 
@@ -180,7 +182,19 @@ def _wire_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
+        msg = limits.message(exc) if isinstance(exc, RequestEntityTooLarge) else exc.description
         if request.path.startswith("/api/"):
-            return api.error(exc.code or 500, exc.name.lower().replace(" ", "_"),
-                             exc.description or exc.name)
-        return render_template("error.html", code=exc.code, message=exc.description), exc.code
+            return api.error(exc.code or 500, exc.name.lower().replace(" ", "_"), msg or exc.name)
+        return render_template("error.html", code=exc.code, message=msg), exc.code
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def database_error(exc):
+        db.session.rollback()
+        busy, msg = health.describe(exc)
+        headers = {"Retry-After": str(health.RETRY_AFTER)}
+        if request.path.startswith("/api/"):
+            resp = api.error(503, "database_busy" if busy else "database_unavailable", msg)
+            return resp[0], 503, headers
+        return render_template("error.html", code=503, message=msg), 503, headers

@@ -9,7 +9,8 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from sqlalchemy import select
 
-from appliance import auth, migrate
+from appliance import auth, limits, migrate
+from appliance.config import SettingError
 from appliance.db import db
 from appliance.models import User
 from appliance.plugins import PluginError
@@ -24,10 +25,11 @@ def _profile(ctx, _param, value):
 def _create(*_args):
     from appliance import create_app
 
+    os.umask(0o077)  # what the appliance writes (database, keys, uploads) is its user's only
     try:
         return create_app()
-    except PluginError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (PluginError, SettingError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 cli = FlaskGroup(
@@ -64,7 +66,9 @@ def serve(host, port, threads):
     if not (app.static_folder and os.path.exists(os.path.join(app.static_folder, "vendor",
                                                               "htmx.min.js"))):
         click.echo("warning: static/vendor/htmx.min.js is missing; run `make assets`", err=True)
-    server = create_server(app, host=host, port=port, threads=threads, ident="appliance")
+    # Waitress refuses a body over the upload limit before the app reads a byte of it.
+    server = create_server(app, host=host, port=port, threads=threads, ident="appliance",
+                           max_request_body_size=limits.upload_bytes(app.config))
     jobs.start()
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Appliance serving on http://{shown}:{server.effective_port}/", err=False)

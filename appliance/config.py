@@ -1,7 +1,9 @@
 """Settings from APPLIANCE_* environment variables, overridable by create_app(config)."""
 
 import os
+import pwd
 import secrets
+import tempfile
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,7 +25,22 @@ DEFAULTS = {
     "XMPP_PROSODY": "prosody",
     "XMPP_DOMAIN": "",  # the first XMPP domain; default: HOSTNAME
     "XMPP_HOSTS": "",  # "domain=address:port,..." for federated domains not in DNS
+    "MAX_BODY_MB": 4,  # any request body: forms and API calls
+    "MAX_UPLOAD_MB": 256,  # a file upload (bulk import), streamed to disk
+    "DB_BUSY_SECONDS": 5,  # how long a request waits for a locked database, then 503
 }
+
+#: Settings read as numbers from APPLIANCE_<name>, with their allowed range.
+NUMBERS = {
+    "PEER_TIMEOUT": (float, 0.1, 600),
+    "MAX_BODY_MB": (float, 0.01, 1024),
+    "MAX_UPLOAD_MB": (float, 0.01, 65536),
+    "DB_BUSY_SECONDS": (float, 0, 600),
+}
+
+
+class SettingError(Exception):
+    """A setting or a directory the appliance cannot start with; the message says how to fix it."""
 
 
 def from_env(env=os.environ) -> dict:
@@ -35,8 +52,18 @@ def from_env(env=os.environ) -> dict:
                 "XMPP_PROSODYCTL", "XMPP_PROSODY", "XMPP_DOMAIN", "XMPP_HOSTS"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"]
-    if env.get("APPLIANCE_PEER_TIMEOUT"):
-        cfg["PEER_TIMEOUT"] = float(env["APPLIANCE_PEER_TIMEOUT"])
+    for key, (kind, lo, hi) in NUMBERS.items():
+        raw = env.get(f"APPLIANCE_{key}")
+        if not raw:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            raise SettingError(f"APPLIANCE_{key} must be a number from {lo} to {hi}, "
+                               f"not {raw[:20]!r}")
+        cfg[key] = value
     if env.get("APPLIANCE_BEHIND_TLS"):
         cfg["BEHIND_TLS"] = env["APPLIANCE_BEHIND_TLS"].lower() in ("1", "true", "yes")
     return cfg
@@ -53,6 +80,40 @@ def timezone(cfg: dict) -> ZoneInfo:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
+
+
+def prepare_data_dir(raw: str) -> Path:
+    """The data directory, created (mode 0700) if missing; SettingError when unusable."""
+    path = Path(raw).expanduser().resolve()
+    user = _user()
+    fix = f"create it as {user} or set APPLIANCE_DATA_DIR to a directory {user} can write"
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingError(f"Data directory {path} is missing and cannot be created "
+                           f"({exc.strerror}): {fix}") from None
+    if not path.is_dir():
+        raise SettingError(f"Data directory {path} is not a directory: {fix}")
+    try:  # a real write: permission bits do not tell root about a read-only file system
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise SettingError(f"Data directory {path} is not writable ({exc.strerror}): "
+                           f"run `chown -R {user} {path}` or {fix}") from None
+    for name in ("appliance.db", "secret_key"):
+        f = path / name
+        if f.exists() and not os.access(f, os.R_OK | os.W_OK):
+            raise SettingError(f"{f} is not readable and writable by {user}: "
+                               f"run `chown {user} {f}`")
+    return path
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 def secret_key(data_dir: Path) -> str:

@@ -24,13 +24,13 @@ def utcnow() -> datetime:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_conn, _record):
-    """Turn on WAL and foreign keys for every SQLite connection."""
+    """Turn on WAL and foreign keys for every SQLite connection (its busy timeout is the
+    app's DB_BUSY_SECONDS, given to the driver as `timeout`)."""
     if type(dbapi_conn).__module__ != "sqlite3":
         return
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 

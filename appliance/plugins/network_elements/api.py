@@ -3,7 +3,7 @@
 from flask import current_app, jsonify, request
 from sqlalchemy import select
 
-from appliance import ldapdir, ldapform
+from appliance import ldapdir, ldapform, limits
 from appliance.api import ApiBlueprint, error, invalid, json_object
 from appliance.auth import username
 from appliance.db import db
@@ -362,6 +362,7 @@ def run_ids(eid):
         "file (multipart field `file`; form fields element, template, location, department "
         "for what rows leave out) to preview it (?apply=1 to import it); follow the job at "
         "/api/v1/jobs/{id} and read the result at /api/v1/network-elements/bulk/{run_id}")
+@limits.upload
 def bulk_upload():
     upload = request.files.get("file")
     try:

@@ -16,7 +16,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from appliance import ldapdir, ldapform
+from appliance import ldapdir, ldapform, limits
 from appliance.auth import username
 from appliance.db import db
 from appliance.listing import Column, paginate
@@ -421,6 +421,7 @@ def bulk_page():
 
 
 @bp.post("/bulk/preview")
+@limits.upload
 def bulk_preview():
     upload = request.files.get("file")
     defaults = _bulk_defaults(request.form)

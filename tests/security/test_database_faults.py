@@ -1,0 +1,62 @@
+"""A busy or unreachable database answers 503 with Retry-After, and /healthz says so."""
+
+import json
+import sqlite3
+import time
+
+import pytest
+
+from appliance import create_app
+from tests.security.live import Live
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    server = Live(tmp_path_factory.mktemp("dbfaults"), {"APPLIANCE_DB_BUSY_SECONDS": "1"})
+    yield server
+    server.stop()
+
+
+def test_healthz_checks_the_database(live):
+    status, _, raw = live.request("GET", "/healthz", token=False)
+    assert status == 200
+    assert json.loads(raw)["checks"] == {"database": "ok"}
+
+
+def test_a_locked_database_answers_503_with_retry_after(live):
+    lock = sqlite3.connect(live.proc.data_dir / "appliance.db", isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    try:
+        started = time.monotonic()
+        status, headers, raw = live.request("POST", "/api/v1/enterprises",
+                                            {"eid": "acme-1", "name": "Acme"})
+        assert status == 503, raw
+        assert time.monotonic() - started < 5
+        assert int(headers["Retry-After"]) > 0
+        assert json.loads(raw)["error"] == "database_busy"
+
+        status, headers, raw = live.request("GET", "/healthz", token=False)
+        assert status == 503 and int(headers["Retry-After"]) > 0
+        assert json.loads(raw) | {"version": ""} == {
+            "status": "unavailable", "version": "", "checks": {"database": "busy"}}
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    status, _, _ = live.request("POST", "/api/v1/enterprises", {"eid": "acme-1", "name": "Acme"})
+    assert status == 201
+    assert live.request("GET", "/healthz", token=False)[0] == 200
+
+
+def test_an_unreachable_database_answers_503(tmp_path):
+    app = create_app({"DATA_DIR": str(tmp_path), "SECRET_KEY": "x", "TESTING": True,
+                      "DATABASE_URL": f"sqlite:///{tmp_path}/gone/x.db"})  # no such directory
+    client = app.test_client()
+    resp = client.get("/healthz")
+    assert resp.status_code == 503
+    assert resp.get_json()["checks"] == {"database": "unavailable"}
+    for url in ("/login", "/api/v1/enterprises"):
+        resp = client.get(url, headers={"Authorization": "Bearer x"})
+        assert resp.status_code == 503, url
+        assert "cannot be reached" in resp.get_data(as_text=True)
+        assert int(resp.headers["Retry-After"]) > 0
+    app.extensions["appliance"].jobs.shutdown()
