@@ -17,22 +17,53 @@ class User(db.Model):
 
 
 class ApiToken(db.Model):
+    """An API token; a revoked one is deleted."""
+
     __tablename__ = "api_token"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the token
-    label: Mapped[str] = mapped_column(String(64), default="")
+    label: Mapped[str] = mapped_column(String(64), default="")  # its name
+    hint: Mapped[str] = mapped_column(String(16), default="", server_default="")  # first chars
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
-    user: Mapped[User] = relationship()
+    expires_at: Mapped[datetime | None]
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class AdminSession(db.Model):
+    """A logged-in browser: its cookie carries the session id, this row only the digest."""
+
+    __tablename__ = "admin_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the session id
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user: Mapped[User] = relationship(lazy="joined")
 
 
 class LoginFailure(db.Model):
+    """A failed login, kept for the lock window as a record of who tried from where."""
+
     __tablename__ = "login_failure"
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class LoginCounter(db.Model):
+    """Login attempts of a username ("user:...") or an address ("addr:...") in its window.
+
+    An attempt is counted, in one statement, before its password is checked, so
+    concurrent attempts can never all slip under the limit.
+    """
+
+    __tablename__ = "login_counter"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Enterprise(db.Model):
