@@ -1,9 +1,11 @@
-"""Administrators, sessions, login lock-out and API tokens."""
+"""Administrators, server-side sessions, login lock-out and API tokens."""
 
 import hashlib
+import math
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
 
 from flask import (
     Blueprint,
@@ -18,14 +20,15 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from appliance import audit
 from appliance.db import db, utcnow
-from appliance.models import ApiToken, LoginFailure, User
+from appliance.models import AdminSession, ApiToken, LoginCounter, LoginFailure, User
 from appliance.ui import render
-from appliance.validation import Field, Invalid, Schema, length, only
+from appliance.validation import Field, Invalid, Schema, int_range, length, only
 
 bp = Blueprint("auth", __name__)
 
@@ -38,6 +41,22 @@ ADMIN = Schema(
           "letters, digits, dots, dashes, underscores and @"))),
     Field("password", "Password", (length(10, 256),), secret=True),
 )
+TOKEN = Schema(
+    "ApiToken",
+    Field("name", "Name", (length(1, 64),), help="What the token is for."),
+    Field("expires_days", "Expires in (days)", (int_range(1, 3650),), required=False,
+          type="integer", help="Empty: the token never expires."),
+)
+TOKEN_FIELDS = {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "username": {"type": "string"},
+    "hint": {"type": "string", "description": "The token's first characters"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+    "expires_at": {"type": ["string", "null"], "format": "date-time"},
+    "expired": {"type": "boolean"},
+}
+# Last-seen times of sessions and tokens are written at most this often, not on every request.
+TOUCH = timedelta(minutes=1)
 
 
 class Sessions(SecureCookieSessionInterface):
@@ -68,12 +87,71 @@ def create_admin(username: str, password: str) -> User:
     return user
 
 
-def new_token(user: User, label: str = "") -> str:
+def set_password(user: User, password: str, keep: AdminSession | None = None) -> int:
+    """Validate and store a new password, end the user's sessions except `keep` and forget
+    its failed logins; return how many sessions ended."""
+    ADMIN.fields["password"].clean(password)
+    user.password_hash = generate_password_hash(password)
+    ended = delete(AdminSession).where(AdminSession.user_id == user.id)
+    if keep is not None:
+        ended = ended.where(AdminSession.id != keep.id)
+    n = db.session.execute(ended).rowcount
+    db.session.execute(delete(LoginCounter).where(LoginCounter.key == _user_key(user.username)))
+    db.session.commit()
+    return n
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+def issue_token(user: User, name: str = "", expires_days: int | None = None
+                ) -> tuple[ApiToken, str]:
     """Create an API token for `user`; only its digest is stored, so show it once."""
     token = "apl_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, digest=_digest(token), label=label[:64]))
+    row = ApiToken(user_id=user.id, digest=_digest(token), label=name[:64], hint=token[:8],
+                   expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None)
+    db.session.add(row)
     db.session.commit()
-    return token
+    return row, token
+
+
+def new_token(user: User, label: str = "", expires_days: int | None = None) -> str:
+    """Create an API token for `user` and return it (the only time it is seen)."""
+    return issue_token(user, label, expires_days)[1]
+
+
+def tokens() -> list[ApiToken]:
+    """Every API token, newest first (all administrators are equal)."""
+    return list(db.session.scalars(select(ApiToken).order_by(ApiToken.id.desc())))
+
+
+def token_dict(t: ApiToken) -> dict:
+    """What may be shown of a token: never the token itself, only its first characters."""
+    def iso(dt: datetime | None) -> str | None:
+        return dt.isoformat() + "Z" if dt else None
+    return {"id": t.id, "name": t.label, "username": t.user.username,
+            "hint": t.hint + "…" if t.hint else "", "created_at": iso(t.created_at),
+            "last_used_at": iso(t.last_used_at), "expires_at": iso(t.expires_at),
+            "expired": _expired(t, utcnow())}
+
+
+def revoke_token(t: ApiToken, username: str | None = None) -> None:
+    """Delete a token: the next call that sends it answers 401."""
+    audit.record("delete", "api token", t.id, t.label, before=_token_audit(t), username=username,
+                 commit=False)
+    db.session.delete(t)
+    db.session.commit()
+
+
+def audit_token(t: ApiToken, username: str | None = None) -> None:
+    audit.record("create", "api token", t.id, t.label, after=_token_audit(t), username=username)
+
+
+def _token_audit(t: ApiToken) -> dict:
+    return {"name": t.label, "owner": t.user.username, "expires_at": t.expires_at}
+
+
+def _expired(t: ApiToken, now: datetime) -> bool:
+    return t.expires_at is not None and t.expires_at <= now
 
 
 def _digest(token: str) -> str:
@@ -81,38 +159,109 @@ def _digest(token: str) -> str:
 
 
 def token_user(header: str | None) -> User | None:
+    """The owner of the bearer token in `header`; None if unknown, revoked or expired."""
     if not header or not header.startswith("Bearer "):
         return None
     tok = db.session.scalar(select(ApiToken).where(ApiToken.digest == _digest(header[7:].strip())))
-    if tok is None:
-        return None
     now = utcnow()
-    if tok.last_used_at is None or now - tok.last_used_at > timedelta(minutes=1):
+    if tok is None or _expired(tok, now):
+        return None
+    if tok.last_used_at is None or now - tok.last_used_at > TOUCH:
         tok.last_used_at = now  # at most one write a minute per token, not one per call
         db.session.commit()
     return tok.user
 
 
-def _locked_for(username: str, address: str) -> int:
-    """Seconds until this username (or address) may try again; 0 when not locked."""
+# --- login attempts ------------------------------------------------------------------------
+
+def _user_key(name: str) -> str:
+    return f"user:{name}"
+
+
+def _claim(key: str, window: timedelta) -> tuple[int, datetime]:
+    """Count one attempt for `key` in a single atomic statement; return (attempts in the
+    window, window start). A window older than `window` starts again at this attempt."""
+    now = utcnow()
+    stale = LoginCounter.window_start <= now - window
+    dialect = db.session.get_bind().dialect.name
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    stmt = insert(LoginCounter).values(key=key, attempts=1, window_start=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[LoginCounter.key],
+        set_={"attempts": case((stale, 1), else_=LoginCounter.attempts + 1),
+              "window_start": case((stale, now), else_=LoginCounter.window_start)},
+    ).returning(LoginCounter.attempts, LoginCounter.window_start)
+    attempts, start = db.session.execute(stmt).one()
+    db.session.commit()
+    return attempts, start
+
+
+def attempt(username: str, address: str, password: str,
+            password_hash: str | None) -> tuple[bool, int]:
+    """Check a password under the lock-out rules; return (right, seconds locked).
+
+    The attempt is counted for the username and the address before the password is
+    checked, so of any number of concurrent attempts only LOGIN_MAX_FAILURES are ever
+    checked. An unknown user (no `password_hash`) costs the same as a wrong password.
+    """
     cfg = current_app.config
     window = timedelta(seconds=cfg["LOGIN_LOCK_SECONDS"])
-    since = utcnow() - window
     limit = cfg["LOGIN_MAX_FAILURES"]
-    for col, value, n in ((LoginFailure.username, username, limit),
-                          (LoginFailure.address, address, limit * 4)):
-        times = db.session.scalars(
-            select(LoginFailure.at).where(col == value, LoginFailure.at > since)
-            .order_by(LoginFailure.at.desc()).limit(n)).all()
-        if len(times) >= n:
-            return max(1, int((times[-1] + window - utcnow()).total_seconds()))
-    return 0
+    db.session.commit()  # each count is a transaction of its own
+    wait = 0
+    for key, n in ((_user_key(username), limit), (f"addr:{address}", limit * 4)):
+        attempts, start = _claim(key, window)
+        if attempts > n:
+            left = (start + window - utcnow()).total_seconds()
+            wait = max(wait, 1, math.ceil(left))
+    if wait:
+        return False, wait
+    right = check_password_hash(password_hash or _dummy_hash(), password)
+    if right and password_hash:
+        # A right password forgets the username's failures and takes back its address count.
+        db.session.execute(delete(LoginCounter).where(LoginCounter.key == _user_key(username)))
+        db.session.execute(update(LoginCounter).where(
+            LoginCounter.key == f"addr:{address}", LoginCounter.attempts > 0
+        ).values(attempts=LoginCounter.attempts - 1))
+        db.session.commit()
+        return True, 0
+    db.session.add(LoginFailure(username=username, address=address))
+    db.session.commit()
+    return False, 0
 
+
+@cache
+def _dummy_hash() -> str:
+    """A hash made like real ones, checked for unknown users so they take as long."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+# --- sessions ------------------------------------------------------------------------------
 
 def load_user() -> None:
-    """Set g.user from the session (HTML) before each request."""
-    uid = session.get("uid")
-    g.user = db.session.get(User, uid) if uid else None
+    """Set g.user from the session cookie's server-side session, ending one that is over."""
+    g.user = g.admin_session = None
+    sid = session.get("sid")
+    if not isinstance(sid, str) or not sid:
+        return
+    row = db.session.scalar(select(AdminSession).where(AdminSession.digest == _digest(sid)))
+    now = utcnow()
+    if row is None or _session_over(row, now):
+        if row is not None:
+            db.session.delete(row)
+            db.session.commit()
+        session.pop("sid", None)
+        return
+    if now - row.last_seen_at >= TOUCH:
+        row.last_seen_at = now
+        db.session.commit()
+    g.user, g.admin_session = row.user, row
+
+
+def _session_over(row: AdminSession, now: datetime) -> bool:
+    cfg = current_app.config
+    return (now - row.last_seen_at > timedelta(minutes=cfg["SESSION_IDLE_MINUTES"])
+            or now - row.created_at > timedelta(hours=cfg["SESSION_MAX_HOURS"]))
 
 
 def guard():
@@ -174,21 +323,17 @@ def login():
     error, username = None, ""
     if request.method == "POST":
         username = request.form.get("username", "").strip()[:64]
-        address = request.remote_addr or "?"
-        wait = _locked_for(username, address)
         user = db.session.scalar(select(User).where(User.username == username))
+        right, wait = attempt(username, request.remote_addr or "?",
+                              request.form.get("password", ""), user and user.password_hash)
         if wait:
             error = f"Too many failed logins. Try again in {ceil_minutes(wait)}."
-        elif user and check_password_hash(user.password_hash, request.form.get("password", "")):
-            db.session.execute(delete(LoginFailure).where(LoginFailure.username == username))
-            db.session.commit()
+        elif right:
             _start_session(user)
             nxt = request.args.get("next", "")
             return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//")
                             else url_for("home.index"))
         else:
-            db.session.add(LoginFailure(username=username, address=address))
-            db.session.commit()
             time.sleep(current_app.config["LOGIN_FAIL_DELAY"])
             error = "Wrong username or password."
         return render("auth/login.html", error=error, username=username), 401 if not wait else 429
@@ -202,19 +347,62 @@ def ceil_minutes(seconds: int) -> str:
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if g.get("admin_session") is not None:
+        db.session.delete(g.admin_session)  # a copy of the cookie dies with it
+        db.session.commit()
     session.clear()
     return redirect(url_for("auth.login"))
 
 
+@bp.route("/password", methods=["GET", "POST"])
+def password():
+    """Change the administrator's own password; their other sessions end."""
+    errors = {}
+    if request.method == "POST":
+        form = request.form
+        user = g.user
+        right, wait = attempt(user.username, request.remote_addr or "?",
+                              form.get("current", ""), user.password_hash)
+        if wait:
+            errors["current"] = f"Too many failed attempts. Try again in {ceil_minutes(wait)}."
+        elif not right:
+            time.sleep(current_app.config["LOGIN_FAIL_DELAY"])
+            errors["current"] = "The current password is wrong"
+        elif form.get("password") != form.get("confirm"):
+            errors["confirm"] = "The two passwords do not match"
+        else:
+            try:
+                ended = set_password(user, form.get("password", ""), keep=g.admin_session)
+            except Invalid as exc:
+                errors = exc.messages()
+            else:
+                audit.record("update", "administrator", user.id, user.username,
+                             after={"password": "changed", "other_sessions_ended": ended})
+                flash("Password changed." + (f" {ended} other session(s) logged out."
+                                             if ended else ""), "success")
+                return redirect(url_for("home.index"))
+    return render("auth/password.html", errors=errors, values={}), 422 if errors else 200
+
+
 def _start_session(user: User) -> None:
+    sid = secrets.token_urlsafe(32)
+    row = AdminSession(user_id=user.id, digest=_digest(sid))
+    db.session.add(row)
+    db.session.commit()
     session.clear()  # no session fixation
-    session["uid"] = user.id
+    session["sid"] = sid
     session.permanent = True
-    g.user = user
+    g.user, g.admin_session = user, row
 
 
 def prune_failures() -> None:
-    """Forget failed logins older than the lock window."""
-    since = utcnow() - timedelta(seconds=current_app.config["LOGIN_LOCK_SECONDS"])
+    """Forget failed logins and counts older than the lock window, and ended sessions."""
+    cfg = current_app.config
+    now = utcnow()
+    since = now - timedelta(seconds=cfg["LOGIN_LOCK_SECONDS"])
     db.session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+    db.session.execute(delete(LoginCounter).where(LoginCounter.window_start < since))
+    db.session.execute(delete(AdminSession).where(
+        (AdminSession.last_seen_at < now - timedelta(minutes=cfg["SESSION_IDLE_MINUTES"]))
+        | (AdminSession.created_at < now - timedelta(hours=cfg["SESSION_MAX_HOURS"]))))
     db.session.commit()

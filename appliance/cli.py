@@ -12,7 +12,7 @@ from sqlalchemy import select
 from appliance import auth, limits, migrate
 from appliance.config import SettingError
 from appliance.db import db
-from appliance.models import User
+from appliance.models import ApiToken, User
 from appliance.plugins import PluginError
 from appliance.validation import Invalid
 
@@ -147,12 +147,74 @@ def create_admin(username, password_stdin):
     click.echo(f"Administrator {user.username} created.")
 
 
-@cli.command("create-token")
-@click.option("--username", required=True)
-@click.option("--label", default="", help="What the token is for.")
-def create_token(username, label):
-    """Create an API token and print it once."""
+def _admin(username: str) -> User:
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise click.ClickException(f"No administrator named {username!r}")
-    click.echo(auth.new_token(user, label))
+    return user
+
+
+@cli.command("set-password")
+@click.option("--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def set_password(username, password_stdin):
+    """Set an administrator's password; all their login sessions end."""
+    user = _admin(username)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        ended = auth.set_password(user, password)
+    except Invalid as exc:
+        raise click.ClickException(str(exc)) from exc
+    from appliance import audit
+
+    audit.record("update", "administrator", user.id, user.username,
+                 after={"password": "changed", "sessions_ended": ended}, username="cli")
+    click.echo(f"Password of {user.username} changed; {ended} session(s) ended.")
+
+
+@cli.command("create-token")
+@click.option("--username", required=True)
+@click.option("--name", "--label", "name", default="", help="What the token is for.")
+@click.option("--expires-days", type=click.IntRange(1, 3650), default=None,
+              help="Days until the token expires; default: never.")
+def create_token(username, name, expires_days):
+    """Create an API token and print it once."""
+    row, token = auth.issue_token(_admin(username), name, expires_days)
+    auth.audit_token(row, username="cli")
+    click.echo(token)
+
+
+@cli.group("tokens")
+def tokens_group():
+    """API tokens: list and revoke (create-token makes one)."""
+
+
+@tokens_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def tokens_list(as_json):
+    """List every API token (never the token itself)."""
+    items = [auth.token_dict(t) for t in auth.tokens()]
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    def when(iso):
+        return (iso or "never")[:16].replace("T", " ")
+    for t in items:
+        state = " (expired)" if t["expired"] else ""
+        click.echo(f"#{t['id']:<5} {t['name'] or '-':<24} {t['username']:<16} {t['hint']:<10} "
+                   f"created {when(t['created_at'])}  last used {when(t['last_used_at'])}  "
+                   f"expires {when(t['expires_at'])}{state}")
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id):
+    """Revoke an API token by its id: it is refused from now on."""
+    row = db.session.get(ApiToken, token_id)
+    if row is None:
+        raise click.ClickException(f"No API token #{token_id}")
+    auth.revoke_token(row, username="cli")
+    click.echo(f"API token #{token_id} ({row.label or 'no name'}) revoked.")

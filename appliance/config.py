@@ -28,6 +28,8 @@ DEFAULTS = {
     "MAX_BODY_MB": 4,  # any request body: forms and API calls
     "MAX_UPLOAD_MB": 256,  # a file upload (bulk import), streamed to disk
     "DB_BUSY_SECONDS": 5,  # how long a request waits for a locked database, then 503
+    "SESSION_IDLE_MINUTES": 60,  # a login session unused this long ends
+    "SESSION_MAX_HOURS": 12,  # and any login session ends this long after the login
 }
 
 #: Settings read as numbers from APPLIANCE_<name>, with their allowed range.
@@ -36,6 +38,8 @@ NUMBERS = {
     "MAX_BODY_MB": (float, 0.01, 1024),
     "MAX_UPLOAD_MB": (float, 0.01, 65536),
     "DB_BUSY_SECONDS": (float, 0, 600),
+    "SESSION_IDLE_MINUTES": (float, 1, 1440),
+    "SESSION_MAX_HOURS": (float, 0.1, 720),
 }
 
 
