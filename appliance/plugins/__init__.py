@@ -25,6 +25,7 @@ CORE_PLUGINS = (
     "appliance.core.accounts",
     "appliance.core.audit",
     "appliance.core.jobs",
+    "appliance.core.tokens",
 )
 # Feature plugins a profile or APPLIANCE_DISABLE_PLUGINS may leave out.
 BUILTIN_PLUGINS = (
