@@ -15,7 +15,14 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from appliance import api, auth, health, limits, peers
-from appliance.config import database_url, from_env, prepare_data_dir, secret_key, timezone
+from appliance.config import (
+    database_url,
+    from_env,
+    prepare_data_dir,
+    prepare_import_dir,
+    secret_key,
+    timezone,
+)
 from appliance.db import db
 from appliance.jobs import Jobs
 from appliance.models import Enterprise
@@ -44,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     cfg.update(config or {})
     data_dir = prepare_data_dir(cfg["DATA_DIR"])
     cfg["DATA_DIR"] = str(data_dir)
+    cfg["IMPORT_DIR"] = str(prepare_import_dir(cfg))
 
     app = Flask("appliance", instance_path=str(data_dir))
     app.config.update(cfg)

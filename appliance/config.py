@@ -28,6 +28,7 @@ DEFAULTS = {
     "MAX_BODY_MB": 4,  # any request body: forms and API calls
     "MAX_UPLOAD_MB": 256,  # a file upload (bulk import), streamed to disk
     "DB_BUSY_SECONDS": 5,  # how long a request waits for a locked database, then 503
+    "IMPORT_DIR": "",  # the only place files an admin names are read from; <data dir>/import
     "SESSION_IDLE_MINUTES": 60,  # a login session unused this long ends
     "SESSION_MAX_HOURS": 12,  # and any login session ends this long after the login
 }
@@ -53,7 +54,7 @@ def from_env(env=os.environ) -> dict:
     cfg["DATA_DIR"] = env.get("APPLIANCE_DATA_DIR", "instance")
     for key in ("DATABASE_URL", "PROFILE", "DISABLE_PLUGINS", "SECRET_KEY", "TRUSTED_PROXIES",
                 "HOSTNAME", "TIMEZONE", "PEER_CA_FILE", "PEER_HOSTS", "XMPP_CONFIG",
-                "XMPP_PROSODYCTL", "XMPP_PROSODY", "XMPP_DOMAIN", "XMPP_HOSTS"):
+                "XMPP_PROSODYCTL", "XMPP_PROSODY", "XMPP_DOMAIN", "XMPP_HOSTS", "IMPORT_DIR"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"]
     for key, (kind, lo, hi) in NUMBERS.items():
@@ -111,6 +112,21 @@ def prepare_data_dir(raw: str) -> Path:
             raise SettingError(f"{f} is not readable and writable by {user}: "
                                f"run `chown {user} {f}`")
     return path
+
+
+def prepare_import_dir(cfg: dict) -> Path:
+    """The import directory (IMPORT_DIR, else <data dir>/import), created with mode 0700."""
+    path = Path(cfg.get("IMPORT_DIR") or Path(cfg["DATA_DIR"]) / "import").expanduser()
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingError(f"Import directory {path} is missing and cannot be created "
+                           f"({exc.strerror}): create it as {_user()} or set "
+                           "APPLIANCE_IMPORT_DIR") from None
+    if not path.is_dir():
+        raise SettingError(f"Import directory {path} is not a directory: set "
+                           "APPLIANCE_IMPORT_DIR to one")
+    return path.resolve()
 
 
 def _user() -> str:

@@ -463,7 +463,7 @@ def test_csv_bad_rows_are_reported_with_line_and_column():
     ]
     messages = {i.line: i.message for i in items if isinstance(i, Issue)}
     assert messages[3] == "line 3, column number: the directory number is missing"
-    assert messages[4].startswith("line 4, column pilot: 'maybe' is not a boolean")
+    assert messages[4].startswith("line 4, column pilot: not a boolean")
     assert messages[5].startswith(
         "line 5, column first_name: invalid character U+0001 at position 3")
     assert messages[6].startswith(

@@ -312,7 +312,7 @@ def numbers(app, login):
 
 
 def test_pbx_node_sync_applies_the_rules_and_the_feature_profile(app, api, ent, tmp_path):
-    path = tmp_path / "node.csv"
+    path = tmp_path / "import" / "node.csv"  # the import directory
     shutil.copy(DATA / "mixed_mivb.csv", path)
     node = add_node(api, ent, path)
     run = sync(app, api, node["id"])
@@ -329,7 +329,7 @@ def test_pbx_node_sync_applies_the_rules_and_the_feature_profile(app, api, ent, 
 
 
 def test_pbx_rule_6_numbers_stay_while_manual_or_referenced(app, api, ent, tmp_path):
-    path = tmp_path / "node.csv"
+    path = tmp_path / "import" / "node.csv"  # the import directory
     header = "number,device_type,mac,first_name,last_name,department\n"
     path.write_text(header + "2001,5340 IP,,Ann,Lee,Sales\n3001,App Server Port,,Ann,Lee,Sales\n"
                     "2002,5340 IP,,Bo,Kim,Ops\n")
@@ -355,7 +355,7 @@ def test_pbx_rule_6_numbers_stay_while_manual_or_referenced(app, api, ent, tmp_p
 
 
 def test_unreadable_export_changes_nothing(app, api, ent, tmp_path):
-    path = tmp_path / "node.csv"
+    path = tmp_path / "import" / "node.csv"  # the import directory
     shutil.copy(DATA / "mixed_mivb.csv", path)
     node = add_node(api, ent, path)
     assert sync(app, api, node["id"]).state == "succeeded"
@@ -367,7 +367,7 @@ def test_unreadable_export_changes_nothing(app, api, ent, tmp_path):
 
 
 def test_dynamic_extensions_only(app, api, ent, tmp_path):
-    path = tmp_path / "node.csv"
+    path = tmp_path / "import" / "node.csv"  # the import directory
     shutil.copy(DATA / "mixed_mivb.csv", path)
     node = add_node(api, ent, path, dynamic_only=True)
     assert sync(app, api, node["id"]).state == "succeeded"

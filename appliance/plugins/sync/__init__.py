@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from appliance import hookimpl
+from appliance import files, hookimpl
 from appliance.db import db
 from appliance.ui import Tab
 
@@ -60,6 +60,11 @@ def appliance_enterprise_deleted(enterprise):
         jobs.unschedule(service.KIND, syn.source)
 
 
+def open_export(path: str):
+    """A node's CSV export, read only inside the import directory (files.open_admin_file)."""
+    return files.open_admin_file(path, mode="rb")
+
+
 @hookimpl
 def appliance_pbx_connectors():
-    return [CsvConnector()]
+    return [CsvConnector(opener=open_export)]

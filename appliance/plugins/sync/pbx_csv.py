@@ -1,6 +1,8 @@
 """The built-in PBX connector: a node's directory and device export as a CSV file.
 
-Pure Python, streamed row by row; the format is documented in docs/pbx-csv.md.
+Pure Python, streamed row by row; the format is documented in docs/pbx-csv.md. A message
+about a row names its line, column and rule, never the text of a cell (the file may not be
+what it was said to be), except a row's directory number once it is a valid one.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import io
 import operator
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -25,6 +27,7 @@ INVALID_CHARACTER = "invalid-character"
 
 # Anything outside 0x9, 0xA, 0xD, 0x20-0xD7FF, 0xE000-0xFFFD, 0x10000-0x10FFFF.
 _INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 _NUMBER = re.compile(r"\+?[0-9*#]{1,30}")
 _TRUE = frozenset({"1", "true", "yes", "y"})
 _FALSE = frozenset({"", "0", "false", "no", "n"})
@@ -50,10 +53,6 @@ def _describe(char: str) -> str:
     return f"invalid character U+{code:04X}"
 
 
-def _clean(value: str) -> str:
-    return _INVALID.sub("\ufffd", value)
-
-
 def _positions(header: list[str]) -> tuple[int, ...]:
     """Where each of COLUMNS is in the header; an absent optional column points one past
     the header's last column, where _rows appends an empty field to each row."""
@@ -66,17 +65,21 @@ def _positions(header: list[str]) -> tuple[int, ...]:
             index[name] = i
     missing = [c for c in REQUIRED_COLUMNS if c not in index]
     if missing:
+        known = [c for c in COLUMNS if c in index]
         raise CsvFormatError(
-            f"missing required column(s): {', '.join(missing)} (the header on line 1 has: "
-            f"{', '.join(_clean(c) for c in header) or 'nothing'}); required columns are "
-            f"{', '.join(REQUIRED_COLUMNS)}")
+            f"missing required column(s): {', '.join(missing)} (the header on line 1 has "
+            f"{len(header)} column(s); known among them: {', '.join(known) or 'none'}); "
+            f"required columns are {', '.join(REQUIRED_COLUMNS)}")
     return tuple(index.get(c, len(header)) for c in COLUMNS)
 
 
 def _issue(line: int, number: str, column: str, message: str,
            rule: str = INVALID_ROW) -> Issue:
+    """An unusable row, by line and column; its number only when it is a valid one."""
     where = f"line {line}, column {column}" if column else f"line {line}"
-    return Issue(line, _clean(number.strip()), rule, f"{where}: {message}", column)
+    number = number.strip()
+    return Issue(line, number if _NUMBER.fullmatch(number) else "", rule,
+                 f"{where}: {message}", column)
 
 
 def _flag(value: str) -> bool | None:
@@ -92,16 +95,15 @@ def _row_issues(line: int, number: str, pilot: str, dynamic: str,
         issues.append(_issue(line, number, "number", "the directory number is missing"))
     elif not _NUMBER.fullmatch(number):
         issues.append(_issue(line, number, "number", (
-            f"{number!r} is not a directory number (digits, '*', '#', an optional leading "
-            f"'+', at most 30)")))
+            "not a directory number (digits, '*', '#', an optional leading '+', at most "
+            "30)")))
     for column, value in (("pilot", pilot), ("dynamic_extension", dynamic)):
         if _flag(value) is None:
             issues.append(_issue(line, number, column, (
-                f"{value.strip()!r} is not a boolean (use 1/0, true/false, yes/no or leave "
-                f"empty)")))
+                "not a boolean (use 1/0, true/false, yes/no or leave empty)")))
     if group_kind.strip().upper() not in _GROUP_KINDS:
         issues.append(_issue(line, number, "group_kind", (
-            f"{group_kind.strip()!r} is not a group kind (PRG, MDUG or empty)")))
+            "not a group kind (PRG, MDUG or empty)")))
     return issues
 
 
@@ -138,6 +140,10 @@ def _rows(text: Iterable[str]) -> Iterator[Device | Issue]:
         raise CsvFormatError(f"line 1: the header cannot be read: {exc}") from None
     if header is None:
         raise CsvFormatError("the file is empty: a header row is required")
+    for column, cell in enumerate(header, 1):
+        if _UNDECODED.search(cell):
+            raise CsvFormatError(f"line 1 (the header), column {column}: invalid UTF-8 byte; "
+                                 "the export must be UTF-8 text")
     positions = _positions(header)
     pick = operator.itemgetter(*positions)
     width = len(header)
@@ -189,13 +195,24 @@ def read_devices(source: Source) -> Iterator[Device | Issue]:
 
 @dataclass(frozen=True)
 class CsvConnector:
-    """The built-in connector: node_settings["path"] names the node's CSV export."""
+    """The built-in connector: node_settings["path"] names the node's CSV export.
+
+    opener, when given, opens that path as a binary file (or refuses it): the appliance
+    passes one that reads only inside its import directory.
+    """
 
     name = "csv"
+    opener: Callable[[str], IO[bytes]] | None = None
 
     def devices(self, node_settings: Mapping[str, Any]) -> Iterator[Device | Issue]:
         """Stream the records of the file at node_settings["path"]."""
         path = node_settings.get("path")
         if not path:
             raise ValueError("the csv connector needs the node setting 'path'")
-        return read_devices(path)
+        if self.opener is None:
+            return read_devices(path)
+        return self._opened(path)
+
+    def _opened(self, path: str) -> Iterator[Device | Issue]:
+        with self.opener(path) as f:  # type: ignore[misc]
+            yield from read_devices(f)

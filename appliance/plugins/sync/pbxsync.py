@@ -10,7 +10,7 @@ from appliance.db import db
 from appliance.directory import SourceImport, SuspiciousImport
 from appliance.jobs import JobContext, JobFailed
 from appliance.models import Account, Contact, Enterprise
-from appliance.validation import bad_char
+from appliance.validation import Invalid, bad_char
 
 from . import pbx, service
 from .jobs import Report, finish
@@ -51,7 +51,7 @@ def sync_pbx(ctx: JobContext, syn: Synchronizer) -> None:
     ctx.progress(5, f"Reading {syn.name} through the {connector.name} connector")
     try:
         result = pbx.synchronize(connector, syn.node_settings, syn.platform, sset.dynamic_only)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Invalid) as exc:
         finish(syn, ctx, started, report, None, 0, state="failed", message=str(exc))
         raise JobFailed(f"Cannot read {syn.name}: {exc}. Nothing was changed.") from None
     for issue in result.skipped:

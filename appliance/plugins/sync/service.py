@@ -8,7 +8,7 @@ import json
 from flask import current_app
 from sqlalchemy import func, select
 
-from appliance import audit, ldapdir, ldapform, vault
+from appliance import audit, files, ldapdir, ldapform, vault
 from appliance.db import db
 from appliance.directory import remove_source
 from appliance.jobs import ACTIVE, SCHEDULE_FIELDS, days_spec
@@ -45,9 +45,10 @@ NODE = Schema(
     "PbxNode",
     Field("platform", "Platform", (one_of(PLATFORMS),)),
     Field("address", "Address", (host_or_ip(),), help="FQDN or IP address of the PBX node."),
-    Field("path", "Export file", (max_length(1024),),
+    Field("path", "Export file", (max_length(1024), files.inside_import_dir()),
           help="The node's directory and device export (CSV, see docs/pbx-csv.md), read by "
-               "the built-in connector."),
+               "the built-in connector from the import directory (a relative path is taken "
+               "there)."),
 )
 SETTINGS = Schema(
     "SyncSettings",
