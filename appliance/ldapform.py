@@ -7,7 +7,6 @@ from appliance import vault
 from appliance.ldapdir import LdapError, LdapSettings, test_connection
 from appliance.validation import (
     Field,
-    Invalid,
     Rule,
     Schema,
     host_or_ip,
@@ -94,21 +93,22 @@ def try_connection(values: dict, password: str, mapping: dict) -> tuple[list | N
         return None, exc.message
 
 
-def _directory(values: dict) -> tuple:
-    servers = (values.get("servers") or "").replace(",", " ").lower().split()
-    return servers, values.get("security")
+def endpoint(values: dict) -> tuple:
+    """Where a bind password goes: every server (backups too), the port, the security and the
+    CA file the server's certificate is checked with."""
+    security = values.get("security")
+    servers = sorted(set((values.get("servers") or "").replace(",", " ").lower().split()))
+    port = int(values.get("port") or (636 if security == "ldaps" else 389))
+    ca_file = (values.get("ca_file") or "").strip() if security != "none" else ""
+    return tuple(servers), port, security, ca_file
 
 
 def password_for(values: dict, stored: dict | None, sealed: str) -> str:
     """The bind password for `values`: the one typed, else the stored one (`sealed`, kept with
-    the `stored` settings). A stored password is only sent the way it was typed for: once the
-    servers or the security change, it must be typed again (Invalid says so)."""
-    if values.get("password"):
-        return values["password"]
-    if not sealed:
-        return ""
-    if stored is None or _directory(values) != _directory(stored):
-        raise Invalid({"password": ("retype", "Bind password: type it again for these "
-                       "servers; the stored one is only sent to the directory it was typed "
-                       "for")})
-    return vault.unseal(sealed)
+    the `stored` settings). A stored password is only sent to the endpoint it was typed for
+    (vault.secret_for): once a server, the port, the security or the CA file changes, it must
+    be typed again (Invalid says so)."""
+    return vault.secret_for(
+        values.get("password") or "", sealed, endpoint(stored) if stored is not None else None,
+        endpoint(values), "password", "Bind password: type it again for these servers; the "
+        "stored one is only sent to the directory it was typed for")

@@ -7,6 +7,8 @@ import hashlib
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 
+from appliance.validation import Invalid
+
 
 def _fernet() -> Fernet:
     raw = hashlib.sha256(b"appliance-vault\0" + current_app.config["SECRET_KEY"].encode())
@@ -27,3 +29,20 @@ def unseal(token: str) -> str:
     except InvalidToken:
         raise ValueError("A stored secret cannot be read: the appliance's secret key changed "
                          "since it was saved. Enter it again.") from None
+
+
+def secret_for(typed: str, sealed: str, typed_for, sent_to, field: str, message: str) -> str:
+    """The secret to send to the endpoint `sent_to`: the one typed, else the stored one
+    (`sealed`, typed for the endpoint `typed_for`; None when there is none). A stored secret
+    only ever goes where it was typed for: anywhere else, Invalid({field: ("retype",
+    message)}) asks for it again."""
+    if typed:
+        return typed
+    if not sealed:
+        return ""
+    if typed_for is None or typed_for != sent_to:
+        raise Invalid({field: ("retype", message)})
+    try:
+        return unseal(sealed)
+    except ValueError as exc:
+        raise Invalid({field: ("retype", str(exc))}) from None

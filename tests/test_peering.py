@@ -205,13 +205,15 @@ def test_delete_takes_schedule_and_imported_contacts_nothing_else(app, api, admi
 def test_changed_hostname_moves_the_trusted_server(app, api, admin, ent):
     api("POST", f"/api/v1/enterprises/{ent}/trusted-servers", json={"address": "old.test"})
     peer = add(api, ent, mcs(hostname="old.test")).get_json()
-    resp = api("PUT", f"/api/v1/peering/peers/{peer['id']}", json={"hostname": "new.test"})
+    resp = api("PUT", f"/api/v1/peering/peers/{peer['id']}", json={"hostname": "new.test",
+                                                                    "key": "apk_x"})
     notes = resp.get_json()["notes"]
     assert any("Trusted server old.test of acme now reads new.test" in n for n in notes)
     with app.app_context():
         assert db.session.scalars(select(TrustedServer.address)).all() == ["new.test"]
     other = add(api, ent, mcs(description="Other", hostname="old.test")).get_json()
-    resp = api("PUT", f"/api/v1/peering/peers/{other['id']}", json={"hostname": "peer.test"})
+    resp = api("PUT", f"/api/v1/peering/peers/{other['id']}", json={"hostname": "peer.test",
+                                                                     "key": "apk_x"})
     assert any("acme has no trusted server old.test; if peer.test should also read" in n
                for n in resp.get_json()["notes"])
     with app.app_context():  # nothing invented: the admin is told what to add

@@ -71,7 +71,9 @@ def test_sync_imports_the_directory_and_a_failure_removes_nothing(app, api, ent,
         assert {r.im_address for r in rows} == {f"user{i}@example.test" for i in range(20)}
 
     # The directory becomes unreachable: the sync fails and the 20 contacts stay.
-    api("PUT", f"/api/v1/peering/peers/{p['id']}", json={"ldap_port": 1})
+    moved = api("PUT", f"/api/v1/peering/peers/{p['id']}", json={  # a new port: typed again
+        "ldap_port": 1, "password": READER_PASSWORD})
+    assert moved.status_code == 200, moved.get_json()
     run = sync(app, api, p["id"])
     assert run.state == "failed" and "Nothing was changed" in run.message
     assert ".." not in run.message

@@ -150,16 +150,19 @@ def save_element(data, e: Element | None = None) -> Element:
     if values["connector"] not in (names := flow.connectors()):
         raise Invalid({"connector": ("one_of", f"No flow-through connector named "
                        f"{values['connector']}: use {', '.join(sorted(names))}")})
+    password = vault.secret_for(
+        values.pop("password", "") or "", e.password_sealed if e else "",
+        (e.address.lower(), e.port) if e else None, (values["address"].lower(), values["port"]),
+        "password", "Administrator password: type it again for this address and port; the "
+        "stored one is only sent to the element it was typed for")
     before = element_dict(e) if e else None
     creating = e is None
     if creating:
         e = Element()
         db.session.add(e)
-    password = values.pop("password", "")
     for k, v in values.items():
         setattr(e, k, v if v is not None or k == "port" else "")
-    if password:
-        e.password_sealed = vault.seal(password)
+    e.password_sealed = vault.seal(password) if password else ""
     db.session.flush()
     audit.record("create" if creating else "update", "network element", e.id, e.name,
                  before=before, after=element_dict(e), commit=False)

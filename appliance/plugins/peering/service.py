@@ -72,6 +72,8 @@ API_SCHEMA = Schema(
             type=f.type, secret=f.secret, help=f.help) for f in ldapform.FIELDS))
 SCHEDULE_DEFAULT = {"days": 1, "hour": 2, "minute": 0, "ampm": "AM"}
 UPN_MIN_VERSION = (9, 4)
+KEY_RETYPE = ("Peer key: type it again for this hostname and port; the stored one is only "
+              "sent to the peer it was typed for")
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -163,7 +165,9 @@ def _validate(data, peer: Peer | None) -> tuple[dict, dict]:
         if kind == MCS:
             specific = MCS_FIELDS.validate(data)
             specific["port"] = specific.get("port") or 443
-            if not specific.get("key") and not (peer and peer.kind == MCS and peer.key_sealed):
+            specific["key"] = key_for(peer, specific["hostname"], specific["port"],
+                                      specific.get("key"))
+            if not specific["key"]:
                 errors["key"] = ("required", "Peer key is required: the peer's administrator "
                                  "gets it when they add this appliance to Trusted Servers")
         elif kind == EXTERNAL:
@@ -177,6 +181,15 @@ def _validate(data, peer: Peer | None) -> tuple[dict, dict]:
     if errors:
         raise Invalid(errors)
     return common, specific
+
+
+def key_for(peer: Peer | None, hostname: str, port: int | None, typed: str | None) -> str:
+    """The peer key to send to hostname:port: the one typed, else the stored one of `peer`
+    while its hostname and port stay the same (vault.secret_for; Invalid asks for it)."""
+    kept = peer is not None and peer.kind == MCS
+    return vault.secret_for(typed or "", peer.key_sealed if kept else "",
+                            (peer.hostname.lower(), peer.port) if kept else None,
+                            (hostname.strip().lower(), port or 443), "key", KEY_RETYPE)
 
 
 def ldap_input(data) -> dict:

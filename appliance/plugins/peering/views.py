@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, current_app, flash, request, url_for
 from sqlalchemy import case, select
 
-from appliance import ldapdir, ldapform, vault
+from appliance import ldapdir, ldapform
 from appliance.auth import username
 from appliance.db import db
 from appliance.jobs import ACTIVE
@@ -158,22 +158,23 @@ def sync_now(peer_id):
 def select_enterprise():
     """Select Enterprise: ask the peer which enterprises it offers, and offer them as a list."""
     values = request.form.to_dict()
-    key = values.get("key") or ""
     peer_id = request.args.get("peer_id", type=int)
-    if not key and peer_id:
-        key = vault.unseal(_peer(peer_id).key_sealed)
-    errors, choices = {}, None
+    peer = _peer(peer_id) if peer_id else None
+    errors, choices, status = {}, None, 200
     try:
         port = int(values.get("port") or 443)
         if not values.get("hostname"):
             raise PeerError("hostname", "Type the peer's Hostname first")
+        key = service.key_for(peer, values["hostname"], port, values.get("key"))
         if not key:
             raise PeerError("key", "Type the Peer key the peer issued to this appliance first")
         choices = service.peer_enterprises(values["hostname"], port, key)
+    except Invalid as exc:
+        errors["peer_eid"], status = exc.messages()["key"], 422
     except (PeerError, ValueError) as exc:
         errors["peer_eid"] = getattr(exc, "message", None) or "HTTPS port must be a number"
     return render_block("peering/edit.html", "peer_eid", values=values, errors=errors,
-                        choices=choices, peer=db.session.get(Peer, peer_id) if peer_id else None)
+                        choices=choices, peer=peer), status
 
 
 @bp.post("/test-ldap")
