@@ -37,6 +37,15 @@ class JobKind:
     next_run: Callable[[dict, datetime], datetime | None] | None = None
     # A schedule (target "host") created at start-up when none exists yet.
     default_spec: dict | None = None
+    # (counts, params) -> the message of a run the appliance stopped; None: a generic one.
+    interrupted: Callable[[dict, dict], str] | None = None
+
+
+def storable(text: str, limit: int = 2000) -> str:
+    """Text every database keeps: bytes that were not UTF-8 and NULs escaped, cut at
+    `limit` characters (a message that cannot be stored would leave its run unended)."""
+    text = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class JobContext:
@@ -54,6 +63,8 @@ class JobContext:
         self.counts: dict[str, int] = {}
 
     def _write(self, **values) -> None:
+        if values.get("message") is not None:
+            values["message"] = storable(values["message"])
         with db.engine.begin() as conn:
             conn.execute(update(JobRun).where(JobRun.id == self.run_id).values(**values))
 
@@ -67,6 +78,34 @@ class JobContext:
         """Set counters (added, updated, removed, skipped, ...) shown with the run."""
         self.counts.update(counts)
         self._write(counts=json.dumps(self.counts))
+
+    def count_with_work(self, **counts: int) -> None:
+        """Set counters in the job's own transaction: they commit, or roll back, with the
+        work they count (so a stopped appliance leaves them true)."""
+        self.counts.update(counts)
+        db.session.execute(update(JobRun).where(JobRun.id == self.run_id)
+                           .values(counts=json.dumps(self.counts))
+                           .execution_options(synchronize_session=False))
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:
+        log.exception("rolling back a job's session failed")
+
+
+def _reason(exc: BaseException, prefix: str) -> str:
+    """An exception as a run's message: its first line only (SQLAlchemy's errors go on with
+    the statement and its parameters, which are not for the page)."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    if not prefix:
+        return text
+    first = text.splitlines()[0][:300] if text.strip() else ""
+    return f"{prefix}{exc.__class__.__name__}: {first}"
 
 
 # --- "every N days at hour:minute AM/PM", in the appliance's time zone --------------------
@@ -148,34 +187,54 @@ class Jobs:
         return run, True
 
     def _execute(self, run_id: int) -> None:
+        """Run a queued run; it ends succeeded or failed with a reason, whatever happens."""
         with self.app.app_context():
-            run = db.session.get(JobRun, run_id)
-            if run is None or run.state != "queued":
+            try:
+                run = db.session.get(JobRun, run_id)
+                if run is None or run.state != "queued":
+                    return
+                run.state, run.started_at = "running", utcnow()
+                db.session.commit()
+                kind, ctx = run.kind, JobContext(run)
+            except Exception:
+                log.exception("job #%s could not start", run_id)
+                self._end(run_id, "failed", "The job could not start (see the log)")
                 return
-            run.state, run.started_at = "running", utcnow()
-            db.session.commit()
-            kind, ctx = run.kind, JobContext(run)
             state, message = "succeeded", None
             try:
                 self.kinds[kind].run(ctx)
             except JobFailed as exc:
-                state, message = "failed", str(exc)
-            except Exception as exc:
-                db.session.rollback()  # a failed flush leaves the session unusable until then
+                state, message = "failed", _reason(exc, "")
+            except BaseException as exc:  # a job's bug, whatever it raises, ends its run
+                _rollback()  # a failed flush leaves the session unusable until then
                 log.exception("job %s #%s failed", kind, run_id)
-                # The first line only: SQLAlchemy's errors go on with the statement and its
-                # parameters, which are not for the page.
-                first = str(exc).splitlines()[0][:300] if str(exc) else ""
-                state, message = "failed", f"Unexpected error: {exc.__class__.__name__}: {first}"
+                state, message = "failed", _reason(exc, "Unexpected error: ")
             finally:
-                db.session.rollback()  # anything the job left uncommitted is not kept
-            values = {"state": state, "finished_at": utcnow()}
-            if state == "succeeded":
-                values["progress"] = 100
-            if message is not None:
-                values["message"] = message
-            with db.engine.begin() as conn:
-                conn.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
+                _rollback()  # anything the job left uncommitted is not kept
+            self._end(run_id, state, message)
+
+    def _end(self, run_id: int, state: str, message: str | None) -> None:
+        """Record a run's end; if that fails (a message the database refuses), record that
+        it failed, so no run stays running."""
+        values = {"state": state, "finished_at": utcnow()}
+        if state == "succeeded":
+            values["progress"] = 100
+        if message is not None:
+            values["message"] = storable(message)
+        try:
+            try:
+                with db.engine.begin() as conn:
+                    conn.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
+            except Exception:
+                log.exception("job #%s: its end could not be recorded", run_id)
+                with db.engine.begin() as conn:
+                    conn.execute(update(JobRun).where(JobRun.id == run_id).values(
+                        state="failed", finished_at=utcnow(),
+                        message=f"The job ended {state} but its message could not be stored "
+                                "(see the log)"))
+        except Exception:
+            log.exception("job #%s: its failure could not be recorded either", run_id)
+        finally:
             db.session.remove()
 
     def wait(self, run_id: int, timeout: float = 30) -> JobRun:
@@ -189,13 +248,27 @@ class Jobs:
             time.sleep(0.05)
 
     def recover(self) -> int:
-        """Mark runs left queued or running by a stopped process as interrupted."""
-        result = db.session.execute(
-            update(JobRun).where(JobRun.state.in_(ACTIVE)).values(
+        """Mark runs left queued or running by a stopped process as interrupted, with what
+        their kind says was done (their counts are kept)."""
+        runs = db.session.execute(select(JobRun.id, JobRun.kind, JobRun.counts, JobRun.params)
+                                  .where(JobRun.state.in_(ACTIVE))).all()
+        for run in runs:
+            db.session.execute(update(JobRun).where(JobRun.id == run.id).values(
                 state="interrupted", finished_at=utcnow(),
-                message="The appliance stopped while this job was running"))
+                message=self.interrupted_message(run.kind, run.counts, run.params)))
         db.session.commit()
-        return result.rowcount
+        return len(runs)
+
+    def interrupted_message(self, kind: str, counts: str | None, params: str | None) -> str:
+        """The message of a run its process left unended (counts and params as stored)."""
+        k = self.kinds.get(kind)
+        if k is not None and k.interrupted is not None:
+            try:
+                return storable(k.interrupted(json.loads(counts or "{}"),
+                                              json.loads(params or "{}")))
+            except Exception:
+                log.exception("the interrupted message of a %s run failed", kind)
+        return "The appliance stopped while this job was running"
 
     # --- schedules ------------------------------------------------------------------------
     def schedule(self, kind: str, target: str, spec: dict,

@@ -116,6 +116,10 @@ def read_csv(path: str | Path, defaults: dict | None = None) -> Iterator[Row]:
             if header is None:
                 raise FileError("The file is empty: the first line must be the header ("
                                 f"{', '.join(COLUMNS)})")
+            for i, cell in enumerate(header, 1):
+                if _UNDECODED.search(cell):
+                    raise FileError(f"Line 1 (the header), column {i}: invalid UTF-8 byte; "
+                                    "save the file as UTF-8 text")
             names = [h.strip().lower() for h in header]
             for name in COLUMNS:
                 if names.count(name) > 1:
