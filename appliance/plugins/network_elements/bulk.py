@@ -6,7 +6,8 @@ unchanged or rejected, a chunk at a time. Each chunk's existing users come from 
 with `apply=True` each chunk is then stored in one transaction (Core executemany), with the
 flow-through changes its MiVoice Business users need. The preview (`apply=False`) runs the
 same code and stores nothing, so both classify every row alike. The CSV export is the import
-format, so an export re-imports as all unchanged.
+format (cells made inert for spreadsheets by `csvsafe`, which the import undoes), so an
+export re-imports as all unchanged.
 """
 
 import csv
@@ -23,7 +24,7 @@ from typing import IO
 import ldif
 from sqlalchemy import bindparam, func, insert, select, update
 
-from appliance import audit
+from appliance import audit, csvsafe
 from appliance.db import db, execute_many
 from appliance.validation import Invalid
 
@@ -49,6 +50,7 @@ CHANGE = ("element_id", "action", "login", "payload")
 #: A str as JSON text, exactly as json.dumps writes it.
 _json_text = json.encoder.encode_basestring_ascii
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
+_APOSTROPHE = re.compile("'").match  # a cell csvsafe may have written with one in front
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 
 
@@ -136,6 +138,8 @@ def read_csv(path: str | Path, defaults: dict | None = None) -> Iterator[Row]:
                 line, end = end + 1, reader.line_num
                 if not any(c.strip() for c in cells):
                     continue  # a blank line
+                if any(map(_APOSTROPHE, cells)):
+                    cells = [csvsafe.restored(c) for c in cells]
                 if len(cells) != len(names):
                     login = cells[names.index("login")] if len(cells) > names.index("login") \
                         else ""
@@ -291,14 +295,9 @@ def _report(path: str | Path | None) -> Iterator[Callable[[RowResult], None]]:
     with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(("line", "login", "action", "reasons"))
-        yield lambda row: writer.writerow((row.line, _inert(row.login), row.action,
-                                           _inert("; ".join(row.reasons))))
-
-
-def _inert(text: str) -> str:
-    """The report is read in spreadsheets, and echoes what rows held: a cell a spreadsheet
-    would take for a formula gets a leading apostrophe."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+        # The report is read in spreadsheets: its cells are inert (line and action are ours).
+        yield lambda row: writer.writerow((row.line, csvsafe.inert(row.login), row.action,
+                                           csvsafe.inert("; ".join(row.reasons))))
 
 
 def _check_defaults(tables: SiteTables, defaults: dict) -> dict:
@@ -518,7 +517,7 @@ def export_csv(out: IO[str]) -> int:
                          .outerjoin(tpl, tpl.c.id == u.c.template_id))
             .where(e.c.platform.in_([p for p, methods in METHODS.items() if BULK in methods]))
             .order_by(u.c.login))
-    writer = csv.writer(out)
+    writer = csvsafe.writer(out)
     writer.writerow(COLUMNS)
     n = 0
     for row in db.session.execute(stmt, execution_options={"yield_per": CHUNK}):

@@ -2,10 +2,10 @@
 
 Each element names a connector (the `appliance_flow_connectors` hook); the built-in `file`
 connector writes the changes in the platform's import format (CSV) into the data directory,
-where the element's own import picks them up.
+where the element's own import picks them up. Its cells are made inert for spreadsheets, as
+in every CSV file the appliance writes (`appliance.csvsafe`).
 """
 
-import csv
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from appliance import audit
+from appliance import audit, csvsafe
 from appliance.db import db, utcnow
 from appliance.jobs import JobContext, JobKind
 
@@ -37,7 +37,7 @@ class FileConnector:
         path = folder / f"changes-{utcnow():%Y%m%dT%H%M%S%f}.csv"
         tmp = path.with_suffix(".tmp")
         with tmp.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
+            w = csvsafe.writer(f)
             w.writerow(FILE_COLUMNS)
             for c in changes:
                 p = c["payload"]
