@@ -34,14 +34,21 @@ def diff(before: dict | None, after: dict | None) -> dict:
 
 
 def record(action: str, object_type: str, object_id, label: str = "", before: dict | None = None,
-           after: dict | None = None, username: str | None = None, commit: bool = True) -> None:
-    """Add an audit entry for the current administrator (or `username`)."""
+           after: dict | None = None, username: str | None = None,
+           commit: bool = True) -> AuditEntry:
+    """Add an audit entry for the current administrator (or `username`); return it."""
     if username is None:
         from appliance.auth import username as current  # auth imports this module
         username = current() or "system"
     entry = AuditEntry(username=username, action=action, object_type=object_type,
                        object_id=str(object_id or ""), object_label=str(label)[:255],
-                       summary=json.dumps(diff(before, after), default=str, ensure_ascii=False))
+                       summary=summary_text(before, after))
     db.session.add(entry)
     if commit:
         db.session.commit()
+    return entry
+
+
+def summary_text(before: dict | None, after: dict | None) -> str:
+    """An entry's summary: the changed keys before and after, secrets masked, as JSON."""
+    return json.dumps(diff(before, after), default=str, ensure_ascii=False)

@@ -469,3 +469,35 @@ def test_the_report_does_not_hand_spreadsheets_formulas(site, tmp_path):
     summary = run(src, False, tmp_path)
     assert [r["login"] for r in summary.report] == ["'=HYPERLINK(\"x\")", "'@SUM(1)"]
     assert {r["action"] for r in summary.report} == {"rejected"}
+
+
+def test_a_crash_midway_leaves_what_was_committed_audited_and_reported(site, tmp_path,
+                                                                      monkeypatch):
+    src = generate_csv(tmp_path / "gen.csv", 3 * bulk.CHUNK + 10, element="MiVO-250")
+    for t in service.SERVICES:
+        service.set_licences({t: 100_000})
+    store, calls = bulk._Import._store, []
+
+    def third_fails(self, adds, updates):
+        calls.append(len(adds))
+        store(self, adds, updates)
+        if len(calls) == 3:
+            raise OSError("disk full")
+    monkeypatch.setattr(bulk._Import, "_store", third_fails)
+    checkpoints = []
+    with pytest.raises(OSError):
+        bulk.run(src, "csv", apply=True, report_path=tmp_path / "r.csv",
+                 checkpoint=lambda s: checkpoints.append(s.total))
+    assert checkpoints == [1000, 2000] and count(User) == 2000
+    (entry,) = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "import")).all()
+    assert json.loads(entry.summary)["after"] == {
+        "file": "gen.csv", "format": "csv", "add": 2000, "update": 0, "unchanged": 0,
+        "rejected": 0, "queued": 0,
+        "error": "the import failed; the rows up to line 2001 were committed"}
+    with open(tmp_path / "r.csv", newline="") as f:
+        assert [int(r["line"]) for r in csv.DictReader(f)] == list(range(2, 2002))
+
+    monkeypatch.setattr(bulk._Import, "_store", store)
+    again = bulk.run(src, "csv", apply=True)
+    assert again.counts == {"add": 1010, "update": 0, "unchanged": 2000, "rejected": 0}
+    assert count(User) == 3010

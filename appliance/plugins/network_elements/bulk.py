@@ -4,10 +4,13 @@ One streamed pass over the file: rows are read, checked with `resolve_user`'s ru
 `service.SiteTables`, whose small tables are read once) and classified as add, update,
 unchanged or rejected, a chunk at a time. Each chunk's existing users come from one query;
 with `apply=True` each chunk is then stored in one transaction (Core executemany), with the
-flow-through changes its MiVoice Business users need. The preview (`apply=False`) runs the
-same code and stores nothing, so both classify every row alike. The CSV export is the import
-format (cells made inert for spreadsheets by `csvsafe`, which the import undoes), so an
-export re-imports as all unchanged.
+flow-through changes its MiVoice Business users need, the import's audit entry brought up to
+date and the caller's checkpoint (the job's counts), so whatever stops the import, what it
+committed is audited and counted; its report rows are written once it committed. Importing
+the same file again completes it: the rows already there are "unchanged". The preview
+(`apply=False`) runs the same code and stores nothing, so both classify every row alike. The
+CSV export is the import format (cells made inert for spreadsheets by `csvsafe`, which the
+import undoes), so an export re-imports as all unchanged.
 """
 
 import csv
@@ -26,6 +29,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from appliance import audit, csvsafe
 from appliance.db import db, execute_many
+from appliance.models import AuditEntry
 from appliance.validation import Invalid
 
 from .models import BULK, FLOW, METHODS, Change, Department, Element, Location, Template, User
@@ -246,13 +250,15 @@ def _shown(text: str) -> str:
 
 def run(path: str | Path, fmt: str, defaults: dict | None = None, apply: bool = False,
         report_path: str | Path | None = None, *, username: str | None = None,
-        filename: str | None = None) -> Summary:
+        filename: str | None = None,
+        checkpoint: Callable[[Summary], None] | None = None) -> Summary:
     """Import (or with apply=False preview) a CSV or LDIF file; see the module docstring.
 
     `defaults` ({"element", "template", "location", "department"}: names) fill what a row
     leaves empty. The result report (line, login, action, reasons for every row) is written
-    to `report_path` as the rows go. Needs an app context. The audit entry names `filename`
-    (the uploaded file's name; else the path's) and `username` (else the logged-in one).
+    to `report_path` a chunk at a time. Needs an app context. The audit entry names
+    `filename` (the uploaded file's name; else the path's) and `username` (else the
+    logged-in one). `checkpoint(summary)` is called in each chunk's transaction when applying.
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown format {fmt!r}: use {', '.join(FORMATS)}")
@@ -260,44 +266,57 @@ def run(path: str | Path, fmt: str, defaults: dict | None = None, apply: bool = 
     summary = Summary(applied=apply)
     tables = SiteTables()
     importer = _Import(tables, Licences(), summary, apply)
-    name = filename or Path(path).name
+    entry = _AuditEntry(filename or Path(path).name, fmt, summary, username)
     try:
         with _report(report_path) as report:
             try:
                 clean = _check_defaults(tables, defaults or {})
                 reader = read_csv if fmt == "csv" else read_ldif
                 for chunk in _chunks(reader(path, clean)):
-                    for row in importer.chunk(chunk):
+                    results = importer.chunk(chunk)
+                    for row in results:
                         summary.add(row)
-                        report(row)
+                    if apply:
+                        entry.stage(through=results[-1].line)
+                        if checkpoint is not None:
+                            checkpoint(summary)
+                        db.session.commit()
+                        entry.committed()
+                    report(results)
             except FileError as exc:
                 summary.error = str(exc)
     except BaseException:
-        if apply:  # the chunks committed before stay: the audit log says so
+        if apply:  # the chunks committed before stay: the audit entry says what they hold
             db.session.rollback()
             try:
-                _audit(name, fmt, summary, username, error="the import failed")
+                entry.failed("the import failed")
             except Exception:
                 db.session.rollback()
         raise
     summary.seconds = time.perf_counter() - started
     if apply:
-        _audit(name, fmt, summary, username)
+        entry.stage()
+        db.session.commit()
     return summary
 
 
 @contextmanager
-def _report(path: str | Path | None) -> Iterator[Callable[[RowResult], None]]:
-    """A function writing one row of the result report (to nowhere without a path)."""
+def _report(path: str | Path | None) -> Iterator[Callable[[list[RowResult]], None]]:
+    """A function writing rows of the result report and flushing them to the file (to
+    nowhere without a path). The report is read in spreadsheets: its cells are inert."""
     if path is None:
-        yield lambda row: None
+        yield lambda rows: None
         return
+    inert = csvsafe.inert
     with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f)  # line and action are the appliance's own: inert as they are
         writer.writerow(("line", "login", "action", "reasons"))
-        # The report is read in spreadsheets: its cells are inert (line and action are ours).
-        yield lambda row: writer.writerow((row.line, csvsafe.inert(row.login), row.action,
-                                           csvsafe.inert("; ".join(row.reasons))))
+
+        def write(rows: list[RowResult]) -> None:
+            writer.writerows((r.line, inert(r.login), r.action,
+                              inert("; ".join(r.reasons)) if r.reasons else "") for r in rows)
+            f.flush()
+        yield write
 
 
 def _check_defaults(tables: SiteTables, defaults: dict) -> dict:
@@ -332,11 +351,53 @@ def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
         yield chunk
 
 
-def _audit(name: str, fmt: str, summary: Summary, username: str | None, error: str = "") -> None:
-    after = {"file": name, "format": fmt, **summary.counts, "queued": summary.queued}
-    if error or summary.error:
-        after["error"] = error or summary.error
-    audit.record("import", "users", "", name, after=after, username=username)
+class _AuditEntry:
+    """The import's one audit entry: added in the first chunk's transaction and brought up
+    to date in each later one, so it always says what the import committed (while the import
+    goes on, or if it stopped midway, up to which line)."""
+
+    def __init__(self, name: str, fmt: str, summary: Summary, username: str | None):
+        self.name, self.fmt, self.summary, self.username = name, fmt, summary, username
+        self.entry: AuditEntry | None = None
+        self.staged: tuple[dict, int] = ({}, 0)
+        self.last: tuple[dict, int] = ({}, 0)  # what the committed entry says, its line
+
+    def _after(self) -> dict:
+        s = self.summary
+        after = {"file": self.name, "format": self.fmt, **s.counts, "queued": s.queued}
+        if s.error:
+            after["error"] = s.error
+        return after
+
+    def stage(self, through: int = 0) -> None:
+        """Write the entry in the current transaction; `through`: the line the import goes
+        on after (0: it ended)."""
+        after = self._after()
+        if through:
+            after["unfinished"] = f"rows up to line {through} committed; the import goes on"
+        if self.entry is None:
+            self.entry = audit.record("import", "users", "", self.name, after=after,
+                                      username=self.username, commit=False)
+        else:
+            self.entry.summary = audit.summary_text(None, after)
+        self.staged = (after, through)
+
+    def committed(self) -> None:
+        self.last = self.staged
+
+    def failed(self, error: str) -> None:
+        """After a rollback: the entry says what was committed, and that the import failed."""
+        after, through = self.last
+        if not after:  # nothing committed
+            after = {"file": self.name, "format": self.fmt, **dict.fromkeys(ACTIONS, 0),
+                     "queued": 0, "error": error}
+            audit.record("import", "users", "", self.name, after=after, username=self.username)
+            return
+        after = {k: v for k, v in after.items() if k != "unfinished"}
+        after["error"] = f"{error}; the rows up to line {through} were committed"
+        db.session.execute(update(AuditEntry).where(AuditEntry.id == self.entry.id).values(
+            summary=audit.summary_text(None, after)))
+        db.session.commit()
 
 
 class _Import:
@@ -357,7 +418,7 @@ class _Import:
             self.capitalised.setdefault(login.lower(), []).append(login)
 
     def chunk(self, rows: list[Row]) -> list[RowResult]:
-        """Classify a chunk of rows and, when applying, store it in one transaction."""
+        """Classify a chunk of rows and, when applying, store it (uncommitted)."""
         self.tables.users = self._existing(rows)
         results, adds, updates = [], [], []
         for line, data, problems in rows:
@@ -368,7 +429,7 @@ class _Import:
             elif result.action == "update":
                 updates.append((existing, values))
         if self.apply and (adds or updates):
-            self._store(adds, updates)
+            self._store(adds, updates)  # the caller commits
         return results
 
     def _existing(self, rows: list[Row]) -> dict:
@@ -446,7 +507,6 @@ class _Import:
         if changes:
             execute_many(conn, insert(Change.__table__), CHANGE, changes)
             self.summary.queued += len(changes)
-        db.session.commit()
 
     @staticmethod
     def _ids(last: int, logins: list[str]) -> dict[str, int]:

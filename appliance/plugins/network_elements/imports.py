@@ -60,22 +60,43 @@ def run(ctx: JobContext) -> None:
     name = path.with_suffix(".name")
     summary = bulk.run(path, p["fmt"], p.get("defaults") or {}, apply=bool(p.get("apply")),
                        report_path=report_path(ctx.run_id), username=p.get("username"),
-                       filename=name.read_text() if name.exists() else None)
+                       filename=name.read_text() if name.exists() else None,
+                       checkpoint=lambda s: ctx.count_with_work(**_counts(s)))
     done = folder() / f"summary-{ctx.run_id}.json"
     part = done.with_suffix(".part")
     part.write_text(json.dumps(summary.as_dict()))
     part.replace(done)  # the run's page, polling meanwhile, never reads half a file
-    ctx.count(**summary.counts)
+    ctx.count(**_counts(summary))
     if summary.error:
         raise JobFailed(summary.error)
     c = summary.counts
     if p.get("apply"):
         msg = (f"{summary.total:,} rows imported: {c['add']} added, {c['update']} updated, "
-               f"{c['unchanged']} unchanged, {c['rejected']} rejected")
+               f"{c['unchanged']} unchanged (already there), {c['rejected']} rejected")
     else:
         msg = (f"{summary.total:,} rows previewed: {c['add']} would be added, {c['update']} "
                f"updated, {c['unchanged']} unchanged, {c['rejected']} rejected")
     ctx.progress(100, msg)
+
+
+def _counts(summary: bulk.Summary) -> dict:
+    """The run's counts: each action's, the rows read and the flow-through changes queued."""
+    return {**summary.counts, "rows": summary.total, "queued": summary.queued}
+
+
+def interrupted(counts: dict, params: dict) -> str:
+    """The message of a run the appliance stopped: what its committed chunks hold."""
+    if not params.get("apply"):
+        return "The appliance stopped during the preview; nothing was imported: preview again"
+    rows = counts.get("rows", 0)
+    if not rows:
+        return ("The appliance stopped before the import committed any row: import the file "
+                "again")
+    return (f"The appliance stopped during the import: its first {rows:,} rows were committed "
+            f"({counts.get('add', 0)} added, {counts.get('update', 0)} updated, "
+            f"{counts.get('unchanged', 0)} unchanged, {counts.get('rejected', 0)} rejected); "
+            "import the same file again to complete it (the rows already there show as "
+            "unchanged)")
 
 
 def summary(run_id: int) -> dict | None:
@@ -96,6 +117,6 @@ def tidy(ctx: JobContext | None = None) -> int:
     return n
 
 
-BULK = JobKind(KIND, "Bulk User Provisioning", run)
+BULK = JobKind(KIND, "Bulk User Provisioning", run, interrupted=interrupted)
 TIDY = JobKind("network_elements.tidy", "Bulk import files clean-up", tidy, next_run=every,
                default_spec={"seconds": 86400})
