@@ -11,7 +11,7 @@ import math
 import socket
 import ssl
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
@@ -80,7 +80,11 @@ _AD_BIND_DATA = {
 
 @dataclass
 class LdapSettings:
-    """Where and how to read a directory; `servers` are tried in order."""
+    """Where and how to read a directory; `servers` are tried in order.
+
+    ca_path, when given, turns `ca_file` into the path to load when the connection is made
+    (or raises LdapError): the appliance passes one that allows only its import directory.
+    """
 
     servers: list[str]
     port: int | None = None
@@ -93,6 +97,7 @@ class LdapSettings:
     scope: str = "sub"
     page_size: int = 500
     timeout: float = 10.0
+    ca_path: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def effective_port(self) -> int:
@@ -288,8 +293,9 @@ def _checked_filter(settings: LdapSettings) -> str:
 
 def _tls_context(settings: LdapSettings) -> ssl.SSLContext:
     ca_file = settings.ca_file.strip()
+    path = settings.ca_path(ca_file) if ca_file and settings.ca_path else ca_file
     try:
-        context = ssl.create_default_context(cafile=ca_file or None)
+        context = ssl.create_default_context(cafile=path or None)
     except FileNotFoundError:
         raise LdapError("tls", f"The CA file {ca_file} does not exist.") from None
     except (ssl.SSLError, OSError, ValueError) as exc:

@@ -3,10 +3,11 @@ servers, synchronizers): the same fields, rules and messages for pages and API."
 
 import os
 
-from appliance import vault
+from appliance import files, vault
 from appliance.ldapdir import LdapError, LdapSettings, test_connection
 from appliance.validation import (
     Field,
+    Invalid,
     Rule,
     Schema,
     host_or_ip,
@@ -46,10 +47,24 @@ def ldap_filter() -> Rule:
 
 
 def readable_file() -> Rule:
+    """A readable file, a relative path taken inside the import directory."""
     def check(label, v):
-        if not os.path.isfile(v) or not os.access(v, os.R_OK):
+        try:
+            path = files.admin_path(v, label)
+        except Invalid as exc:
+            return str(exc)
+        if not path.is_file() or not os.access(path, os.R_OK):
             return f"{label} must be the path of a readable PEM file on the appliance"
     return Rule("readable_file", check)
+
+
+def ca_path(raw: str) -> str:
+    """The CA file to load, resolved again when the connection is made: a file swapped for a
+    symlink out of the import directory since it was saved is refused, not followed."""
+    try:
+        return str(files.admin_path(raw, "CA certificates"))
+    except Invalid as exc:
+        raise LdapError("tls", f"The CA file {raw} is refused: {exc}.") from None
 
 
 FIELDS = (
@@ -58,8 +73,10 @@ FIELDS = (
     Field("port", "Port", (int_range(1, 65535),), required=False, type="integer",
           help="Empty: 389, or 636 for LDAPS."),
     Field("security", "Security", (one_of(("none", "starttls", "ldaps")),)),
-    Field("ca_file", "CA certificates", (readable_file(),), required=False,
-          help="PEM file the server certificate is checked with; empty: the system's CAs."),
+    Field("ca_file", "CA certificates", (files.inside_import_dir("CA certificates"),
+                                         readable_file()), required=False,
+          help="PEM file the server certificate is checked with, in the import directory (a "
+               "relative path is taken there); empty: the system's CAs."),
     Field("bind_dn", "Bind DN", (max_length(1024),), required=False),
     Field("password", "Bind password", (max_length(1024),), required=False, secret=True,
           help="Never shown again; leave empty to keep the stored one."),
@@ -81,7 +98,8 @@ def settings(values: dict, password: str):
         servers=values["servers"].replace(",", " ").split(), port=values.get("port"),
         security=values["security"], ca_file=values.get("ca_file") or "",
         bind_dn=values.get("bind_dn") or "", password=password, base_dn=values["base_dn"],
-        filter=values["filter"], scope=values["scope"], page_size=values["page_size"])
+        filter=values["filter"], scope=values["scope"], page_size=values["page_size"],
+        ca_path=ca_path)
 
 
 def try_connection(values: dict, password: str, mapping: dict) -> tuple[list | None, str]:

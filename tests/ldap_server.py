@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ READER_DN = f"cn=reader,ou=service,{SUFFIX}"
 READER_PASSWORD = "reader-Secret-7c1e"
 PEOPLE_DN = f"ou=people,{SUFFIX}"
 USERS_DN = f"ou=users,{SUFFIX}"
+IMPORT_CA = "ldap-ca.pem"  # the CA's name in an appliance's import directory (Slapd.ca_into)
 # ManageDsaIT: admin changes act on referral objects themselves instead of being referred.
 MANAGE_DSA_IT = [("2.16.840.1.113730.3.4.2", True, None)]
 
@@ -313,6 +315,12 @@ class Slapd(ServerProcess):
             added[dn] = attrs["objectGUID"]
         self.guids.update(added)
         return added
+
+    def ca_into(self, import_dir) -> str:
+        """Copy the CA certificate into an appliance's import directory, as an administrator
+        would; return its name there (what the CA certificates field takes)."""
+        shutil.copy(self.ca_file, Path(import_dir) / IMPORT_CA)
+        return IMPORT_CA
 
     def settings(self, security: str = "none", **overrides):
         """`LdapSettings` for the reader account on ou=people (inetOrgPerson entries)."""

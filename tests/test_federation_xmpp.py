@@ -6,6 +6,7 @@ name) run on 127.0.0.2. Every change goes through the appliance's API and reache
 running Prosody by a reload: its PID never changes.
 """
 
+import shutil
 import subprocess
 import threading
 import time
@@ -69,6 +70,8 @@ def net(tmp_path_factory):
     n.config_path = root / "app" / "xmpp" / "prosody.cfg.lua"
     n.app = build(root / "app", HOSTNAME="appliance.test", XMPP_CONFIG=str(n.config_path),
                   XMPP_HOSTS=f"ocs.test={n.ocs.s2s[0]}:{n.ocs.s2s[1]}", XMPP_TEST_TIMEOUT=6)
+    for name in ("appliance.pem", "ca.pem"):  # as an administrator would: into the import dir
+        shutil.copy(root / name, n.app.config["IMPORT_DIR"])
     with n.app.app_context():
         from appliance.auth import create_admin, new_token
         n.token = new_token(create_admin("admin", "correct-horse-battery"))
@@ -81,8 +84,8 @@ def net(tmp_path_factory):
     n.api = api
     status, body = api("PUT", "/api/v1/federation/settings", {
         "domain": "appliance.test", "c2s_port": n.c2s, "s2s_port": n.s2s,
-        "interfaces": "127.0.0.1", "cert_file": str(pem), "key_file": str(pem),
-        "ca_file": n.ca_file})
+        "interfaces": "127.0.0.1", "cert_file": "appliance.pem", "key_file": "appliance.pem",
+        "ca_file": "ca.pem"})
     assert status == 200, body
     api("POST", "/api/v1/federation/enable")
     n.set_servers = lambda rows: api("PUT", "/api/v1/federation/servers", {"servers": rows})

@@ -314,7 +314,7 @@ def test_pages_render(admin, site):
 
 
 def test_ids_seeds_users_on_mivb_and_contacts_on_mx_one(app, api, site, tmp_path):
-    from tests.ldap_server import PEOPLE_DN, READER_DN, READER_PASSWORD, Slapd
+    from tests.ldap_server import IMPORT_CA, PEOPLE_DN, READER_DN, READER_PASSWORD, Slapd
 
     api("PUT", "/api/v1/network-elements/licences", json={"items": [
         {"type": "MiCollab Client", "available": 100}]})
@@ -323,8 +323,9 @@ def test_ids_seeds_users_on_mivb_and_contacts_on_mx_one(app, api, site, tmp_path
                 if e["name"] == "MiVB-1")
     ent = api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()
     with Slapd(tmp_path / "slapd", people=12) as slapd:
+        slapd.ca_into(app.config["IMPORT_DIR"])
         ldap = {"servers": "localhost", "port": slapd.ldap_port, "security": "starttls",
-                "ca_file": str(slapd.ca_file), "bind_dn": READER_DN,
+                "ca_file": IMPORT_CA, "bind_dn": READER_DN,
                 "password": READER_PASSWORD, "base_dn": PEOPLE_DN,
                 "filter": "(objectClass=inetOrgPerson)", "scope": "sub", "page_size": 5,
                 "preset": "OpenLDAP"}
@@ -396,9 +397,10 @@ def test_names_match_ignoring_case_beyond_ascii(api, site):
 
 
 def _ldap(slapd, **kw):
-    from tests.ldap_server import PEOPLE_DN, READER_DN, READER_PASSWORD
+    """IDS settings for `slapd`; its CA certificate is in the import directory (ca_into)."""
+    from tests.ldap_server import IMPORT_CA, PEOPLE_DN, READER_DN, READER_PASSWORD
     return {"servers": "localhost", "port": slapd.ldap_port, "security": "starttls",
-            "ca_file": str(slapd.ca_file), "bind_dn": READER_DN, "password": READER_PASSWORD,
+            "ca_file": IMPORT_CA, "bind_dn": READER_DN, "password": READER_PASSWORD,
             "base_dn": PEOPLE_DN, "filter": "(objectClass=inetOrgPerson)", "scope": "sub",
             "page_size": 5, "preset": "OpenLDAP", **kw}
 
@@ -423,6 +425,7 @@ def test_ids_contacts_follow_their_set_up_and_go_with_it(app, api, admin, site, 
     acme, beta = (api("POST", "/api/v1/enterprises", json={"name": n, "eid": n.lower()})
                   .get_json() for n in ("Acme", "Beta"))
     with Slapd(tmp_path / "slapd", people=4) as slapd:
+        slapd.ca_into(app.config["IMPORT_DIR"])
         tested = api("POST", url + "/ids/test", json=_ldap(slapd))
         assert tested.status_code == 200
         assert [e["login"] for e in tested.get_json()["entries"]] == [
@@ -462,6 +465,7 @@ def test_deleting_an_element_says_and_takes_what_hangs_off_it(app, api, admin, s
     mx = element(api, "MX-1", "MiVoice MX-ONE")
     ent = api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()
     with Slapd(tmp_path / "slapd", people=3) as slapd:
+        slapd.ca_into(app.config["IMPORT_DIR"])
         api("PUT", f"/api/v1/network-elements/elements/{mx['id']}/ids",
             json=_ldap(slapd, enterprise_id=ent["id"]))
         assert _seed(app, api, mx).state == "succeeded"
@@ -516,6 +520,7 @@ def test_ids_updates_its_own_users_whatever_the_case_and_leaves_others_alone(
     mivb = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
                 if e["name"] == "MiVB-1")
     with Slapd(tmp_path / "slapd", people=3) as slapd:
+        slapd.ca_into(app.config["IMPORT_DIR"])
         slapd.add(f"cn=Second,{PEOPLE_DN}", {"objectClass": ["inetOrgPerson"], "cn": "Second",
                                              "sn": "Second", "uid": "user2"})
         api("PUT", f"/api/v1/network-elements/elements/{mivb['id']}/ids",

@@ -5,7 +5,7 @@ import pytest
 
 from appliance.db import db
 from appliance.models import Contact
-from tests.ldap_server import PEOPLE_DN, READER_DN, READER_PASSWORD, Slapd
+from tests.ldap_server import IMPORT_CA, PEOPLE_DN, READER_DN, READER_PASSWORD, Slapd
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,16 @@ def ent(api):
     return api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()["id"]
 
 
+@pytest.fixture
+def ca(app, slapd):
+    """slapd's CA certificate, copied into the import directory as an administrator would."""
+    return slapd.ca_into(app.config["IMPORT_DIR"])
+
+
 def ldap(slapd, **kw):
+    """An external server's directory: `slapd`, its CA certificate in the import directory."""
     return {"servers": "localhost", "ldap_port": slapd.ldap_port, "security": "starttls",
-            "ca_file": str(slapd.ca_file), "bind_dn": READER_DN, "password": READER_PASSWORD,
+            "ca_file": IMPORT_CA, "bind_dn": READER_DN, "password": READER_PASSWORD,
             "base_dn": PEOPLE_DN, "filter": "(objectClass=inetOrgPerson)", "scope": "sub",
             "page_size": 7, "preset": "OpenLDAP", **kw}
 
@@ -37,7 +44,7 @@ def sync(app, api, peer_id):
         return app.extensions["appliance"].jobs.wait(run["run_id"])
 
 
-def test_test_connection_shows_mapped_entries_or_the_reason(api, slapd):
+def test_test_connection_shows_mapped_entries_or_the_reason(api, slapd, ca):
     body = {**ldap(slapd), "port": slapd.ldap_port}
     del body["ldap_port"]
     resp = api("POST", "/api/v1/peering/test-ldap", json=body)
@@ -50,7 +57,7 @@ def test_test_connection_shows_mapped_entries_or_the_reason(api, slapd):
     assert "nope-nope" not in wrong.get_data(as_text=True)
 
 
-def test_test_connection_button_on_the_page(admin, ent, slapd):
+def test_test_connection_button_on_the_page(admin, ent, slapd, ca):
     html = admin.post("/peering/test-ldap", data=ldap(slapd), htmx=True).get_data(as_text=True)
     assert "Connected. The first 5 entries" in html and "First0" in html
     html = admin.post("/peering/test-ldap", data=ldap(slapd, base_dn="ou=nowhere,dc=example,"
@@ -58,7 +65,7 @@ def test_test_connection_button_on_the_page(admin, ent, slapd):
     assert "does not exist" in html
 
 
-def test_sync_imports_the_directory_and_a_failure_removes_nothing(app, api, ent, slapd):
+def test_sync_imports_the_directory_and_a_failure_removes_nothing(app, api, ent, slapd, ca):
     created = api("POST", f"/api/v1/peering/enterprises/{ent}/peers", json=peer(slapd))
     assert created.status_code == 201, created.get_json()
     p = created.get_json()
@@ -81,7 +88,7 @@ def test_sync_imports_the_directory_and_a_failure_removes_nothing(app, api, ent,
         assert db.session.query(Contact).filter_by(source=p["source"]).count() == 20
 
 
-def test_a_directory_that_shrinks_past_the_threshold_needs_confirming(app, api, ent, slapd):
+def test_a_directory_that_shrinks_past_the_threshold_needs_confirming(app, api, ent, slapd, ca):
     p = api("POST", f"/api/v1/peering/enterprises/{ent}/peers", json=peer(slapd)).get_json()
     assert sync(app, api, p["id"]).state == "succeeded"
     api("PUT", f"/api/v1/peering/peers/{p['id']}", json={"filter": "(uid=user1)"})
@@ -110,6 +117,7 @@ def test_sync_announces_contacts_imported_and_works_without_federation(make_app,
 
     app = make_app(DISABLE_PLUGINS="federation", EXTRA_PLUGINS=[("recorder", Recorder())])
     assert not app.extensions["appliance"].plugins.enabled("federation")
+    slapd.ca_into(app.config["IMPORT_DIR"])
     with app.test_request_context():
         ent = Enterprise(eid="acme", name="Acme")
         db.session.add(ent)

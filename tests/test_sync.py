@@ -12,6 +12,7 @@ from appliance.db import db
 from appliance.models import Account, Contact, Enterprise
 from appliance.plugins.sync.models import Number, StatusRef
 from tests.ldap_server import (
+    IMPORT_CA,
     PEOPLE_DN,
     READER_DN,
     READER_PASSWORD,
@@ -37,9 +38,16 @@ def ent(api):
     return api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()["id"]
 
 
+@pytest.fixture
+def ca(app, slapd):
+    """slapd's CA certificate, copied into the import directory as an administrator would."""
+    return slapd.ca_into(app.config["IMPORT_DIR"])
+
+
 def ldap(slapd, **kw):
+    """A synchronizer for `slapd`; its CA certificate is in the import directory (ca_into)."""
     return {"name": "Head office", "servers": "localhost", "port": slapd.ldap_port,
-            "security": "starttls", "ca_file": str(slapd.ca_file), "bind_dn": READER_DN,
+            "security": "starttls", "ca_file": IMPORT_CA, "bind_dn": READER_DN,
             "password": READER_PASSWORD, "base_dn": PEOPLE_DN,
             "filter": "(objectClass=inetOrgPerson)", "scope": "sub", "page_size": 7,
             "preset": "OpenLDAP", "max_drop": 20, "days": 1, "hour": 1, "minute": 0,
@@ -72,7 +80,7 @@ def detail(api, syn_id):
 # --- Test connection: each failure has its own message -------------------------------------
 
 
-def test_connection_plain_starttls_ldaps_and_each_failure(api, slapd, tmp_path):
+def test_connection_plain_starttls_ldaps_and_each_failure(api, slapd, ca, tmp_path):
     def test(**kw):
         return api("POST", "/api/v1/sync/test-ldap", json=ldap(slapd, **kw))
 
@@ -82,7 +90,7 @@ def test_connection_plain_starttls_ldaps_and_each_failure(api, slapd, tmp_path):
         assert resp.status_code == 200, resp.get_json()
         first = resp.get_json()["entries"][0]
         assert first["login"].startswith("user") and len(first["external_id"]) == 36
-    other_ca = tmp_path / "other-ca.pem"
+    other_ca = tmp_path / "import" / "other-ca.pem"  # the import directory
     trustme.CA().cert_pem.write_to_path(str(other_ca))
     failures = {
         "credentials": test(password="wrong-password"),
@@ -102,7 +110,7 @@ def test_connection_plain_starttls_ldaps_and_each_failure(api, slapd, tmp_path):
 # --- sync semantics --------------------------------------------------------------------------
 
 
-def test_add_modify_rename_delete_between_syncs(app, api, ent, slapd):
+def test_add_modify_rename_delete_between_syncs(app, api, ent, slapd, ca):
     syn = add_ldap(api, ent, ldap(slapd, filter="(&(objectClass=inetOrgPerson)(uid=user1*))"))
     run = sync(app, api, syn["id"])
     assert run.state == "succeeded", run.message
@@ -136,6 +144,7 @@ def test_add_modify_rename_delete_between_syncs(app, api, ent, slapd):
 def test_active_directory_tree_with_the_ad_preset(app, api, ent, tmp_path):
     """AD-like users (sAMAccountName, objectGUID): a renamed user keeps their account."""
     with Slapd(tmp_path / "ad", ad_users=6) as ad:
+        ad.ca_into(app.config["IMPORT_DIR"])
         for preset, login in (("Active Directory", "aduser1"),
                               ("Active Directory (UPN login)", "aduser1@example.test")):
             syn = add_ldap(api, ent, ldap(ad, name=preset.replace("(", "").replace(")", ""),
@@ -158,7 +167,7 @@ def test_active_directory_tree_with_the_ad_preset(app, api, ent, tmp_path):
         assert after[moved][0] == before[moved][0] and after[moved][1] == "aduser2b"
 
 
-def test_a_drop_beyond_the_threshold_waits_for_confirmation(app, api, ent, slapd):
+def test_a_drop_beyond_the_threshold_waits_for_confirmation(app, api, ent, slapd, ca):
     syn = add_ldap(api, ent, ldap(slapd))
     assert sync(app, api, syn["id"]).state == "succeeded"
     api("PUT", f"/api/v1/sync/synchronizers/{syn['id']}",
@@ -176,6 +185,7 @@ def test_a_drop_beyond_the_threshold_waits_for_confirmation(app, api, ent, slapd
 
 def test_a_truncated_search_removes_nothing(app, api, ent, tmp_path):
     with Slapd(tmp_path / "small", sizelimit=10, people=30) as small:
+        small.ca_into(app.config["IMPORT_DIR"])
         # The directory manager has no size limit: the first sync sees everyone.
         syn = add_ldap(api, ent, ldap(small, bind_dn=ROOT_DN, password=ROOT_PASSWORD))
         assert sync(app, api, syn["id"]).state == "succeeded"
@@ -190,7 +200,7 @@ def test_a_truncated_search_removes_nothing(app, api, ent, tmp_path):
         assert got["needs_attention"] and "sizeLimitExceeded" in got["attention"]
 
 
-def test_invalid_characters_are_reported_not_stored(app, api, ent, slapd):
+def test_invalid_characters_are_reported_not_stored(app, api, ent, slapd, ca):
     dn = f"uid=baduser,{PEOPLE_DN}"
     slapd.add(dn, {"objectClass": ["inetOrgPerson"], "uid": "baduser", "cn": "Bad",
                    "sn": "Bad\x01Name", "givenName": "Ok"})
@@ -212,6 +222,7 @@ def test_invalid_characters_are_reported_not_stored(app, api, ent, slapd):
 def test_a_sync_interrupted_by_stopping_slapd_changes_nothing(app, api, ent, tmp_path):
     big = Slapd(tmp_path / "big", people=3000).start()
     try:
+        big.ca_into(app.config["IMPORT_DIR"])
         syn = add_ldap(api, ent, ldap(big, page_size=20))
         assert sync(app, api, syn["id"]).state == "succeeded"
         big.modify(f"uid=user5,{PEOPLE_DN}", {"sn": "Changed"})
@@ -230,7 +241,7 @@ def test_a_sync_interrupted_by_stopping_slapd_changes_nothing(app, api, ent, tmp
         big.stop()
 
 
-def test_deleting_a_synchronizer_deletes_exactly_its_accounts(app, api, admin, ent, slapd):
+def test_deleting_a_synchronizer_deletes_exactly_its_accounts(app, api, admin, ent, slapd, ca):
     one = add_ldap(api, ent, ldap(slapd, name="One", filter="(uid=user2*)"))
     two = add_ldap(api, ent, ldap(slapd, name="Two", filter="(uid=user1*)"))
     assert sync(app, api, one["id"]).state == sync(app, api, two["id"]).state == "succeeded"
@@ -248,7 +259,7 @@ def test_deleting_a_synchronizer_deletes_exactly_its_accounts(app, api, admin, e
         assert db.session.scalar(select(func.count()).select_from(Account)) == 12
 
 
-def test_two_runs_of_one_synchronizer_never_overlap(app, api, ent, slapd):
+def test_two_runs_of_one_synchronizer_never_overlap(app, api, ent, slapd, ca):
     syn = add_ldap(api, ent, ldap(slapd))
     first = api("POST", f"/api/v1/sync/synchronizers/{syn['id']}/sync").get_json()
     second = api("POST", f"/api/v1/sync/synchronizers/{syn['id']}/sync").get_json()
@@ -258,7 +269,7 @@ def test_two_runs_of_one_synchronizer_never_overlap(app, api, ent, slapd):
         assert app.extensions["appliance"].jobs.wait(first["run_id"]).state == "succeeded"
 
 
-def test_the_password_is_never_shown_back(api, admin, ent, slapd):
+def test_the_password_is_never_shown_back(api, admin, ent, slapd, ca):
     syn = add_ldap(api, ent, ldap(slapd))
     assert READER_PASSWORD not in api("GET", f"/api/v1/sync/synchronizers/{syn['id']}") \
         .get_data(as_text=True)
@@ -266,7 +277,7 @@ def test_the_password_is_never_shown_back(api, admin, ent, slapd):
     assert READER_PASSWORD not in admin.get("/audit").get_data(as_text=True)
 
 
-def test_the_stored_password_goes_only_where_it_was_typed_for(app, api, admin, ent, slapd):
+def test_the_stored_password_goes_only_where_it_was_typed_for(app, api, admin, ent, slapd, ca):
     """Pointed at other servers (or without StartTLS), a synchronizer needs its bind password
     typed again: the stored one is never sent there."""
     syn = add_ldap(api, ent, ldap(slapd))

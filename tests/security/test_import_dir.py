@@ -183,3 +183,176 @@ def test_the_import_dir_setting_is_used(make_app, tmp_path, secret):
         os.symlink(secret, where / "out")
         with pytest.raises(Exception, match="inside the import directory"):
             files.open_admin_file("out", mode="rb")
+
+
+# --- the LDAP CA certificates field (synchronizers, external peers, IDS) -----------------------
+
+
+def ldap_body(ca_file, **kw) -> dict:
+    """A synchronizer on a port nothing listens on: saving it connects nowhere."""
+    return {"name": "Head office", "servers": "127.0.0.1", "port": 9, "security": "starttls",
+            "ca_file": str(ca_file), "bind_dn": "cn=reader", "password": "reader-secret",
+            "base_dn": "dc=acme,dc=test", "filter": "(objectClass=person)", "scope": "sub",
+            "page_size": 100, "preset": "OpenLDAP", "max_drop": 20, "days": 1, "hour": 1,
+            "minute": 0, "ampm": "AM", **kw}
+
+
+def peer_body(ca_file) -> dict:
+    body = {**ldap_body(ca_file), "kind": "external", "description": "OCS", "hour": 3}
+    body["ldap_port"] = body.pop("port")
+    return body
+
+
+@pytest.fixture
+def ldap_ent(api) -> int:
+    return api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()["id"]
+
+
+@pytest.fixture
+def ca(app) -> Path:
+    """A CA file in the import directory (its content matters only to a connection)."""
+    path = import_dir(app) / "ldap-ca.pem"
+    path.write_text("-----BEGIN CERTIFICATE-----\n")
+    return path
+
+
+def refused(app, resp, field="ca_file", label="CA certificates") -> bool:
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    return resp.get_json()["fields"] == [{
+        "field": field, "rule": "import_dir",
+        "message": f"{label} must be inside the import directory {import_dir(app)}"}]
+
+
+def rows(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.mark.parametrize("where", ["secret", "../not-for-admins.txt", "link"])
+def test_an_ldap_ca_file_outside_the_import_dir_is_refused_by_the_api(app, api, ldap_ent,
+                                                                      secret, where):
+    """Synchronizers, external peers and IDS, on save and on Test connection: nothing saved."""
+    from appliance.plugins.network_elements.models import IdsSource
+    from appliance.plugins.peering.models import Peer
+
+    (import_dir(app) / "link").symlink_to(secret)
+    path = secret if where == "secret" else where
+    assert refused(app, api("POST", f"/api/v1/sync/enterprises/{ldap_ent}/ldap",
+                            json=ldap_body(path)))
+    assert refused(app, api("POST", "/api/v1/sync/test-ldap", json=ldap_body(path)))
+    assert refused(app, api("POST", f"/api/v1/peering/enterprises/{ldap_ent}/peers",
+                            json=peer_body(path)))
+    assert refused(app, api("POST", "/api/v1/peering/test-ldap", json=ldap_body(path)))
+    mx = api("POST", "/api/v1/network-elements/elements", json={
+        "name": "MX-1", "platform": "MiVoice MX-ONE", "address": "10.0.0.6"}).get_json()
+    ids = f"/api/v1/network-elements/elements/{mx['id']}/ids"
+    assert refused(app, api("PUT", ids, json={**ldap_body(path), "enterprise_id": ldap_ent}))
+    assert refused(app, api("POST", ids + "/test", json=ldap_body(path)))
+    assert nodes(app) == rows(app, Peer) == rows(app, IdsSource) == 0
+
+
+def test_an_ldap_ca_file_change_to_outside_is_refused_and_nothing_changes(app, api, ldap_ent,
+                                                                          ca, secret):
+    """A relative name is taken in the import directory; a change to a path outside is
+    refused, and the stored settings stay as they were."""
+    syn = api("POST", f"/api/v1/sync/enterprises/{ldap_ent}/ldap", json=ldap_body(ca.name))
+    assert syn.status_code == 201, syn.get_json()
+    url = f"/api/v1/sync/synchronizers/{syn.get_json()['id']}"
+    before = api("GET", url).get_json()
+    assert before["ldap"]["ca_file"] == "ldap-ca.pem"
+    assert refused(app, api("PUT", url, json={"ca_file": str(secret)}))
+    assert api("GET", url).get_json() == before
+
+
+def test_a_missing_ca_file_in_the_import_dir_is_still_refused(app, api, ldap_ent):
+    resp = api("POST", f"/api/v1/sync/enterprises/{ldap_ent}/ldap",
+               json=ldap_body("missing.pem"))
+    assert resp.status_code == 422
+    assert resp.get_json()["fields"] == [{
+        "field": "ca_file", "rule": "readable_file",
+        "message": "CA certificates must be the path of a readable PEM file on the appliance"}]
+    assert nodes(app) == 0
+
+
+def test_the_ldap_page_refuses_it_too_and_keeps_what_was_typed(app, admin, ldap_ent, secret):
+    resp = admin.post("/sync/new?kind=ldap", data=ldap_body(secret), htmx=True)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert f"CA certificates must be inside the import directory {import_dir(app)}" in page
+    assert str(secret) in page and SECRET not in page
+    assert nodes(app) == 0
+    form = admin.get("/sync/new?kind=ldap").get_data(as_text=True)
+    assert f"PEM file in the import directory {import_dir(app)}" in form  # the field's help
+
+
+def test_a_ca_file_swapped_for_a_symlink_out_fails_the_connection(app, client, api, ldap_ent,
+                                                                 ca, secret):
+    """The stored path is resolved again when the connection is made: the symlink is refused,
+    not followed; nothing is read, nothing changes."""
+    from appliance import ldapdir, ldapform
+
+    syn = api("POST", f"/api/v1/sync/enterprises/{ldap_ent}/ldap", json=ldap_body(ca)).get_json()
+    ca.unlink()
+    ca.symlink_to(secret)
+    run = run_sync(app, api, syn["id"])
+    assert run.state == "failed"
+    assert (f"The CA file {ca} is refused: CA certificates must be inside the import "
+            f"directory {import_dir(app)}") in run.message
+    assert "Nothing was changed" in run.message
+    assert rows(app, Account) == 0
+    assert "NeverShowThis" not in everything_said(app, client, api, syn["id"])
+    with app.app_context():  # external peers and IDS connect through the same settings
+        settings = ldapform.settings({**ldap_body(ca), "servers": "127.0.0.1"}, "pw")
+        with pytest.raises(ldapdir.LdapError, match=f"The CA file {ca} is refused") as exc:
+            ldapdir.test_connection(settings, {"login": "uid"})
+        assert exc.value.kind == "tls"
+
+
+# --- the federation settings' TLS files ----------------------------------------------------------
+
+
+def xmpp_body(**kw) -> dict:
+    return {"domain": "appliance.test", "c2s_port": 5222, "s2s_port": 5269,
+            "interfaces": "127.0.0.1", "cert_file": "", "key_file": "", "ca_file": "", **kw}
+
+
+@pytest.mark.parametrize("field,label", [("cert_file", "Certificate"),
+                                         ("key_file", "Private key"),
+                                         ("ca_file", "CA certificates")])
+def test_federation_tls_files_outside_the_import_dir_are_refused(app, api, admin, secret,
+                                                                 field, label):
+    before = api("GET", "/api/v1/federation/settings").get_json()
+    for path in (secret, "../not-for-admins.txt"):
+        resp = api("PUT", "/api/v1/federation/settings", json=xmpp_body(**{field: str(path)}))
+        assert refused(app, resp, field, label)
+        page = admin.post("/federation/settings", data=xmpp_body(**{field: str(path)}),
+                          htmx=True, headers={"HX-Target": "main"})  # as the form posts
+        text = page.get_data(as_text=True)
+        assert page.status_code == 422
+        assert f"{label} must be inside the import directory {import_dir(app)}" in text
+        assert str(path) in text and SECRET not in text
+    assert api("GET", "/api/v1/federation/settings").get_json() == before
+
+
+def test_a_tls_file_swapped_for_a_symlink_out_is_not_written_to_prosody(app, api, admin,
+                                                                        secret):
+    """Checked again when Prosody's configuration is written: refused, the file is left as it
+    was and the error is shown."""
+    cert = import_dir(app) / "xmpp.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    saved = api("PUT", "/api/v1/federation/settings",
+                json=xmpp_body(cert_file="xmpp.pem", key_file=str(cert)))
+    assert saved.status_code == 200, saved.get_json()
+    config = Path(api("GET", "/api/v1/federation").get_json()["service"]["config_path"])
+    written = config.read_text()
+    assert f'certificate = "{cert}"' in written and f'key = "{cert}"' in written
+    cert.unlink()
+    cert.symlink_to(secret)
+    message = api("POST", "/api/v1/federation/enable").get_json()["message"]
+    assert message == ("Saved, but the XMPP service configuration was not written: "
+                       f"Certificate must be inside the import directory {import_dir(app)}")
+    assert config.read_text() == written
+    assert api("GET", "/api/v1/federation").get_json()["service"]["apply_message"] == message
+    admin.post("/federation/disable")  # the page says so too
+    assert message in admin.get("/federation/").get_data(as_text=True)
+    assert config.read_text() == written

@@ -2,6 +2,8 @@
 it typed again (LDAP bind passwords of synchronizers and external peers, peer keys, network
 element passwords), on save and on Test connection / Select Enterprise, pages and API."""
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
@@ -48,11 +50,13 @@ def sent(monkeypatch):
 
 
 @pytest.fixture
-def cas(tmp_path):
+def cas(app):
+    """Two CA files in the import directory (the only place the field allows)."""
     out = []
     for name in ("ca-one.pem", "ca-two.pem"):
-        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
-        out.append(str(tmp_path / name))
+        path = Path(app.config["IMPORT_DIR"]) / name
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
+        out.append(str(path))
     return out
 
 

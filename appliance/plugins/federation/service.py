@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select, update
 
-from appliance import audit, vault
+from appliance import audit, files, vault
 from appliance.db import db, utcnow
 from appliance.models import Contact
 from appliance.validation import (
@@ -40,11 +40,15 @@ SETTINGS = Schema(
           help="5269 unless a firewall or MBG forwards another port."),
     Field("interfaces", "Listen on", (max_length(255),), required=False,
           help="Addresses to listen on, separated by commas; * for all."),
-    Field("cert_file", "Certificate", (max_length(1024),), required=False,
-          help="PEM certificate (with its chain) valid for the XMPP domain."),
-    Field("key_file", "Private key", (max_length(1024),), required=False),
-    Field("ca_file", "CA certificates", (max_length(1024),), required=False,
-          help="CAs remote servers' certificates are checked with; empty: the system's."),
+    Field("cert_file", "Certificate", (max_length(1024), files.inside_import_dir("Certificate")),
+          required=False, help="PEM certificate (with its chain) valid for the XMPP domain, in "
+                               "the import directory (a relative path is taken there)."),
+    Field("key_file", "Private key", (max_length(1024), files.inside_import_dir("Private key")),
+          required=False, help="PEM private key, in the import directory."),
+    Field("ca_file", "CA certificates",
+          (max_length(1024), files.inside_import_dir("CA certificates")), required=False,
+          help="CAs remote servers' certificates are checked with, in the import directory; "
+               "empty: the system's."),
 )
 ROW_API = Schema(
     "FederatedServer",
@@ -91,15 +95,29 @@ def static_hosts() -> dict[str, tuple[str, int]]:
     return out
 
 
+TLS_FILES = {"cert_file": "Certificate", "key_file": "Private key", "ca_file": "CA certificates"}
+
+
+def tls_file(s: Settings, name: str) -> str:
+    """The real path of a TLS file setting ("" when unset), checked again inside the import
+    directory: a file swapped for a symlink out of it since the save raises Invalid."""
+    raw = getattr(s, name) or ""
+    return str(files.admin_path(raw, TLS_FILES[name], name)) if raw else ""
+
+
+def interfaces(s: Settings) -> list[str]:
+    return [i.strip() for i in (s.interfaces or "*").split(",") if i.strip()] or ["*"]
+
+
 def config(s: Settings | None = None) -> XmppConfig:
+    """The service's configuration; Invalid when a TLS file is outside the import directory."""
     s = s or settings()
     rows = servers()
     fixed = static_hosts()
     data = Path(current_app.config["DATA_DIR"]) / "xmpp"
-    ifaces = [i.strip() for i in (s.interfaces or "*").split(",") if i.strip()] or ["*"]
     return XmppConfig(
-        domain=s.domain, c2s_port=s.c2s_port, s2s_port=s.s2s_port, interfaces=ifaces,
-        cert_file=s.cert_file, key_file=s.key_file, ca_file=s.ca_file, data_dir=str(data),
+        domain=s.domain, c2s_port=s.c2s_port, s2s_port=s.s2s_port, interfaces=interfaces(s),
+        **{name: tls_file(s, name) for name in TLS_FILES}, data_dir=str(data),
         federation_enabled=s.enabled, domains=[r.domain for r in rows],
         routes={r.domain: (r.server, r.port) if r.nextplane else fixed[r.domain]
                 for r in rows if r.nextplane or r.domain in fixed},
@@ -119,6 +137,8 @@ def apply(s: Settings | None = None) -> str:
             msg = "Saved and applied to the running XMPP service."
         else:
             msg = "Saved. The XMPP service is not running; it uses this when it starts."
+    except Invalid as exc:
+        msg = f"Saved, but the XMPP service configuration was not written: {exc}"
     except (XmppError, OSError) as exc:
         msg = f"Saved, but the XMPP service could not be reloaded: {exc}"
     s.applied_at, s.apply_message = utcnow(), msg
@@ -291,20 +311,24 @@ def test_domain(domain: str) -> dict:
         return {"ok": False, "reason": "service", "message": "The XMPP service is not installed"}
     if not service.running():
         return {"ok": False, "reason": "service", "message": "The XMPP service is not running"}
+    try:
+        ca_file = tls_file(s, "ca_file")
+    except Invalid as exc:
+        return {"ok": False, "reason": "certificate", "message": str(exc)}
     password = vault.unseal(s.probe_password_sealed) if s.probe_password_sealed else ""
     if not password:
         password = secrets.token_urlsafe(24)
         service.register(PROBE_USER, s.domain, password)
         s.probe_password_sealed = vault.seal(password)
         db.session.commit()
-    host = next((i for i in config(s).interfaces if i != "*"), "127.0.0.1")
+    host = next((i for i in interfaces(s) if i != "*"), "127.0.0.1")
     result = probe(f"{PROBE_USER}@{s.domain}", password, (host, s.c2s_port), domain,
-                   s.ca_file or None, timeout=float(current_app.config.get("XMPP_TEST_TIMEOUT",
-                                                                            10)))
+                   ca_file or None, timeout=float(current_app.config.get("XMPP_TEST_TIMEOUT",
+                                                                          10)))
     if result.get("reason") == "login":  # the account went away (new data dir): once more
         service.register(PROBE_USER, s.domain, password)
         result = probe(f"{PROBE_USER}@{s.domain}", password, (host, s.c2s_port), domain,
-                       s.ca_file or None)
+                       ca_file or None)
     return result
 
 
