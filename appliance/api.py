@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, jsonify, request
 
-from appliance import __version__
-from appliance.validation import Invalid, Schema
+from appliance.validation import MAX_ID, Invalid, Schema
+from appliance.version import __version__
 
 PREFIX = "/api/v1"
 
@@ -25,15 +25,60 @@ ERROR = {
 }
 
 
+# Shapes for documenting answers.
+INT, STR, BOOL = {"type": "integer"}, {"type": "string"}, {"type": "boolean"}
+NULL_STR, NULL_INT = {"type": ["string", "null"]}, {"type": ["integer", "null"]}
+TIME = {"type": ["string", "null"], "format": "date-time"}
+ID = {"type": "integer", "minimum": 0, "maximum": MAX_ID}  # what an <int:...> URL part takes
+
+
+def obj(required=(), **props) -> dict:
+    """An object schema with these properties (others may come too)."""
+    return {"type": "object", "properties": props, "required": list(required)}
+
+
+def array(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+def items(schema: dict, **more) -> dict:
+    """{"items": [schema, ...], **more}."""
+    return obj(["items", *more], items=array(schema), **more)
+
+
+def paged(schema: dict) -> dict:
+    """One page of a listing: items, total, page and pages."""
+    return items(schema, total=INT, page=INT, pages=INT)
+
+
+#: The answer of an operation that starts a job.
+RUN = obj(["run_id"], run_id=INT, created=BOOL, state=STR)
+
+#: What each error status means, for every operation it applies to.
+ERRORS = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Not allowed for this caller",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    422: "Invalid field or query argument",
+    502: "The outside server could not be used",
+    503: "Database busy or unavailable (Retry-After)",
+}
+
+
 @dataclass
 class Operation:
     rule: str
     method: str
     summary: str
-    body: Schema | None
+    body: Schema | dict | None
     response: dict | None
     status: int
     endpoint: str
+    errors: tuple[int, ...] = ()
+    query: tuple[dict, ...] = ()
 
 
 class ApiBlueprint(Blueprint):
@@ -53,14 +98,20 @@ class ApiBlueprint(Blueprint):
         self.authenticate = authenticate
         self.operations: list[Operation] = []
 
-    def op(self, rule: str, method: str = "GET", summary: str = "", body: Schema | None = None,
-           response: dict | None = None, status: int = 200) -> Callable:
-        """Route one method of `rule` and document it."""
+    def op(self, rule: str, method: str = "GET", summary: str = "",
+           body: Schema | dict | None = None, response: dict | None = None, status: int = 200,
+           errors: tuple[int, ...] = (), query: list[dict] = ()) -> Callable:
+        """Route one method of `rule` and document it: `body` is a Schema (or a JSON schema
+        whose "x-media-type" may say multipart/form-data), `response` the JSON schema of the
+        `status` answer, `errors` the other statuses besides those derived (400, 401, 413 and
+        503 always; 404 with a path parameter; 422 with a body or query; a 2xx among them
+        answers `response` too), `query` OpenAPI query parameters."""
         def deco(fn):
             endpoint = f"{fn.__name__}_{method.lower()}"
             self.add_url_rule(rule, endpoint=endpoint, view_func=fn, methods=[method])
             self.operations.append(Operation(rule, method, summary or (fn.__doc__ or "").strip(),
-                                             body, response, status, endpoint))
+                                             body, response, status, endpoint, tuple(errors),
+                                             tuple(query)))
             return fn
         return deco
 
@@ -92,9 +143,39 @@ def _path(rule: str) -> tuple[str, list[dict]]:
     def sub(m):
         conv, name = m.group(1), m.group(2)
         params.append({"name": name, "in": "path", "required": True,
-                       "schema": {"type": "integer" if conv == "int" else "string"}})
+                       "schema": ID if conv == "int" else {"type": "string"}})
         return "{" + name + "}"
     return re.sub(r"<(?:(\w+):)?(\w+)>", sub, rule), params
+
+
+def _responses(op: Operation, has_params: bool) -> dict:
+    """Every answer `op` can give: its success and the error statuses that apply."""
+    ok = {"description": "OK"}
+    if op.response is not None:
+        ok["content"] = {"application/json": {"schema": op.response}}
+    codes = {400, 401, 413, 503, *op.errors}
+    if has_params:
+        codes.add(404)
+    if op.body is not None or op.query:
+        codes.add(422)
+    out = {str(op.status): ok}
+    for code in sorted(c for c in codes if c < 300):
+        out[str(code)] = ok
+    for code in sorted(c for c in codes if c >= 300):
+        out[str(code)] = {"description": ERRORS[code], "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Error"}}}}
+    out["503"]["headers"] = {"Retry-After": {"schema": INT}}
+    return out
+
+
+def _request_body(body: Schema | dict, schemas: dict) -> dict:
+    if isinstance(body, Schema):
+        schemas[body.name] = body.json_schema()
+        schema, media = {"$ref": f"#/components/schemas/{body.name}"}, "application/json"
+    else:
+        schema = {k: v for k, v in body.items() if k != "x-media-type"}
+        media = body.get("x-media-type", "application/json")
+    return {"required": True, "content": {media: {"schema": schema}}}
 
 
 def openapi(blueprints: list[ApiBlueprint]) -> dict:
@@ -108,23 +189,12 @@ def openapi(blueprints: list[ApiBlueprint]) -> dict:
                 "tags": [bp.tag],
                 "summary": op.summary,
                 "operationId": f"{bp.name}.{op.endpoint}",
-                "responses": {
-                    str(op.status): {"description": "OK", **({"content": {"application/json": {
-                        "schema": op.response}}} if op.response else {})},
-                    "401": {"description": "Not authenticated", "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                },
+                "responses": _responses(op, bool(params)),
             }
-            if params:
-                doc["parameters"] = params
-                doc["responses"]["404"] = {"description": "Not found", "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            if params or op.query:
+                doc["parameters"] = [*params, *op.query]
             if op.body is not None:
-                schemas[op.body.name] = op.body.json_schema()
-                doc["requestBody"] = {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{op.body.name}"}}}}
-                doc["responses"]["422"] = {"description": "Invalid field", "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                doc["requestBody"] = _request_body(op.body, schemas)
             paths.setdefault(path, {})[op.method.lower()] = doc
     return {
         "openapi": "3.1.0",
@@ -142,11 +212,13 @@ def openapi(blueprints: list[ApiBlueprint]) -> dict:
 host = ApiBlueprint("api_host", __name__, tag="host")
 
 
-@host.op("/openapi.json", summary="This OpenAPI document")
+@host.op("/openapi.json", summary="This OpenAPI document",
+         response=obj(["openapi", "paths"], openapi=STR, info=obj(), paths=obj()))
 def openapi_json():
     return jsonify(openapi(current_app.extensions["appliance"].api_blueprints))
 
 
-@host.op("/plugins", summary="Every plugin, enabled or not, and what blocked it")
+@host.op("/plugins", summary="Every plugin, enabled or not, and what blocked it",
+         response=array(obj(["name"], name=STR, version=STR, enabled=BOOL)))
 def plugins():
     return jsonify([i.as_dict() for i in current_app.extensions["appliance"].plugins.listing()])

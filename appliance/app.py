@@ -11,8 +11,9 @@ from htmx_flask import Htmx
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from appliance import api, auth, health, limits, peers
 from appliance.config import (
@@ -28,6 +29,19 @@ from appliance.jobs import Jobs
 from appliance.models import Enterprise
 from appliance.plugins import Plugins
 from appliance.ui import Panel, Tab
+from appliance.validation import MAX_ID, Invalid
+
+
+class IdConverter(IntegerConverter):
+    """`<int:x>` up to what a database stores: a larger number is not found (404)."""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > MAX_ID:
+            # Not a ValidationError: Werkzeug would then answer 405 when another method's
+            # rule has the same path.
+            raise NotFound()
+        return number
 
 
 @dataclass
@@ -54,6 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
     cfg["IMPORT_DIR"] = str(prepare_import_dir(cfg))
 
     app = Flask("appliance", instance_path=str(data_dir))
+    app.url_map.converters["int"] = IdConverter
     app.config.update(cfg)
     app.config.update(
         SECRET_KEY=cfg.get("SECRET_KEY") or secret_key(data_dir),
@@ -191,9 +206,19 @@ def _wire_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc):
         msg = limits.message(exc) if isinstance(exc, RequestEntityTooLarge) else exc.description
+        # What the exception says besides its page: Allow on a 405, Retry-After, ...
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if request.path.startswith("/api/"):
-            return api.error(exc.code or 500, exc.name.lower().replace(" ", "_"), msg or exc.name)
-        return render_template("error.html", code=exc.code, message=msg), exc.code
+            resp = api.error(exc.code or 500, exc.name.lower().replace(" ", "_"), msg or exc.name)
+            return resp[0], resp[1], headers
+        return render_template("error.html", code=exc.code, message=msg), exc.code, headers
+
+    @app.errorhandler(Invalid)
+    def invalid(exc):
+        """A rule broken outside a form or body (a query argument such as ?page=)."""
+        if request.path.startswith("/api/"):
+            return api.invalid(exc)
+        return render_template("error.html", code=400, message=str(exc)), 400
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

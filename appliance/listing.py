@@ -6,6 +6,10 @@ from math import ceil
 from sqlalchemy import func, or_, select
 
 from appliance.db import db
+from appliance.validation import MAX_INT, Field, int_range
+
+#: The most rows one API call may ask for with ?per_page= (pages show PAGE_SIZE rows).
+MAX_PER_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,43 @@ class Page:
         return {k: v for k, v in out.items() if v not in ("", None)}
 
 
+def number(args, name: str, default: int, lo: int, hi: int) -> int:
+    """The query argument `name` as a whole number from lo to hi, `default` when absent;
+    Invalid naming it otherwise (the API answers 422, a page 400)."""
+    value = Field(name, name, (int_range(lo, hi),), required=False, type="integer") \
+        .clean(args.get(name))
+    return default if value is None else value
+
+
+def paging(args, per_page: int, adjustable: bool = False) -> tuple[int, int]:
+    """?page= (1 to MAX_INT) and, when `adjustable`, ?per_page= (1 to MAX_PER_PAGE)."""
+    if adjustable:
+        per_page = number(args, "per_page", per_page, 1, MAX_PER_PAGE)
+    return number(args, "page", 1, 1, MAX_INT), per_page
+
+
+def query_params(columns: list[Column] = (), adjustable: bool = True) -> list[dict]:
+    """The OpenAPI description of the arguments paginate reads."""
+    def param(name, schema, description):
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                "description": description}
+    keys = [c.key for c in columns if c.sort is not None]
+    out = [param("q", {"type": "string", "maxLength": 100}, "Search text"),
+           param("sort", {"type": "string", **({"enum": keys} if keys else {})}, "Sort column"),
+           param("dir", {"type": "string", "enum": ["asc", "desc"]}, "Sort direction"),
+           param("page", {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                 "Page number (past the last page: the last page)")]
+    if adjustable:
+        out.append(param("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                         "Rows per page"))
+    return out
+
+
 def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
-             per_page: int = 50, tiebreak=None) -> Page:
-    """Apply ?q=, ?sort=, ?dir=, ?page= from `args` to a select and return one page."""
+             per_page: int = 50, tiebreak=None, adjustable: bool = False) -> Page:
+    """Apply ?q=, ?sort=, ?dir=, ?page= (and ?per_page= when `adjustable`) from `args` to a
+    select and return one page; Invalid when a number is not one or out of range."""
+    page, per_page = paging(args, per_page, adjustable)
     q = (args.get("q") or "").strip()[:100]
     if q and search:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -51,11 +89,7 @@ def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
     sort = args.get("sort") if args.get("sort") in by_key else default_sort
     desc = args.get("dir") == "desc"
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    pages = max(1, ceil(total / per_page))
-    try:
-        page = min(max(1, int(args.get("page", 1))), pages)
-    except (TypeError, ValueError):
-        page = 1
+    page = min(page, max(1, ceil(total / per_page)))
     cols = by_key[sort].sort
     order = [c.desc() if desc else c.asc() for c in (cols if isinstance(cols, tuple) else (cols,))]
     if tiebreak is not None:

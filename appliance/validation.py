@@ -9,6 +9,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+#: The bound of an integer field that names none: what every database stores as INTEGER.
+MAX_INT = 2**31 - 1
+#: The largest id a URL may name (SQLite's and PostgreSQL's BIGINT); larger ones match no route.
+MAX_ID = 2**63 - 1
+_WHOLE = re.compile(r"[+-]?[0-9]{1,1000}")  # longer: not a number anyone means
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -93,6 +99,23 @@ def host_or_ip() -> Rule:
     return Rule("host_or_ip", check, {"maxLength": 253})
 
 
+def whole(raw) -> int | None:
+    """`raw` as an int: an int, an integral float or ASCII digits (a JSON true is not 1)."""
+    if type(raw) is int:
+        return raw
+    if type(raw) is float:
+        return int(raw) if raw.is_integer() else None  # inf and nan are not integers
+    if isinstance(raw, str) and _WHOLE.fullmatch(raw := raw.strip()):
+        return int(raw)
+    return None
+
+
+def id_of(raw) -> int | None:
+    """`raw` as an id a URL or form names (0 to MAX_ID), or None: `args.get(k, type=id_of)`."""
+    value = whole(raw)
+    return value if value is not None and 0 <= value <= MAX_ID else None
+
+
 def int_range(lo: int, hi: int) -> Rule:
     def check(label, v):
         if not lo <= v <= hi:
@@ -119,6 +142,10 @@ class Field:
     secret: bool = False  # never rendered back or returned
     help: str = ""
 
+    def __post_init__(self):
+        if self.type == "integer" and not any(r.name == "range" for r in self.rules):
+            object.__setattr__(self, "rules", (int_range(0, MAX_INT), *self.rules))
+
     def clean(self, raw):
         """Return the typed value, or raise Invalid naming this field."""
         if type(raw) is str and self.type == "string":  # most values: a bulk import's cells
@@ -135,11 +162,9 @@ class Field:
                 raise Invalid({self.name: ("required", f"{self.label} is required")})
             return None if self.type == "integer" else ""
         if self.type == "integer":
-            try:
-                value = int(raw)
-            except (TypeError, ValueError):
-                raise Invalid({self.name: ("integer", f"{self.label} must be a whole number")}) \
-                    from None
+            value = whole(raw)
+            if value is None:
+                raise Invalid({self.name: ("integer", f"{self.label} must be a whole number")})
         elif not isinstance(raw, str):
             raise Invalid({self.name: ("string", f"{self.label} must be text")})
         else:

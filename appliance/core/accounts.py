@@ -4,9 +4,9 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
 from appliance import hookimpl
-from appliance.api import ApiBlueprint, error
+from appliance.api import INT, NULL_STR, STR, ApiBlueprint, error, obj, paged
 from appliance.db import db
-from appliance.listing import Column, paginate
+from appliance.listing import Column, paginate, query_params
 from appliance.models import Account, Enterprise
 from appliance.ui import Tab, current_enterprise, render
 
@@ -24,10 +24,10 @@ bp = Blueprint("accounts", __name__)
 api = ApiBlueprint("accounts_api", __name__, url_prefix="/enterprises", tag="accounts")
 
 
-def page_of(ent: Enterprise, args, per_page: int):
+def page_of(ent: Enterprise, args, per_page: int, adjustable: bool = False):
     stmt = select(Account).where(Account.enterprise_id == ent.id)
     return paginate(stmt, COLUMNS, args, "last_name", search=SEARCH, per_page=per_page,
-                    tiebreak=Account.id)
+                    tiebreak=Account.id, adjustable=adjustable)
 
 
 def as_dict(c: Account) -> dict:
@@ -45,12 +45,17 @@ def index():
                   empty_text="No accounts yet. Synchronizers and provisioning bring them in.")
 
 
-@api.op("/<int:ent_id>/accounts", summary="User accounts (?q=, ?sort=, ?dir=, ?page=)")
+ACCOUNT = obj(["id", "login"], id=INT, login=STR, first_name=NULL_STR, last_name=NULL_STR,
+              email=NULL_STR, phone=NULL_STR, source=NULL_STR, source_label=NULL_STR)
+
+
+@api.op("/<int:ent_id>/accounts", summary="User accounts (?q=, ?sort=, ?dir=, ?page=, "
+        "?per_page=)", response=paged(ACCOUNT), query=query_params(COLUMNS))
 def api_accounts(ent_id):
     ent = db.session.get(Enterprise, ent_id)
     if ent is None:
         return error(404, "not_found", "No such enterprise")
-    page = page_of(ent, request.args, min(int(request.args.get("per_page", 100) or 100), 1000))
+    page = page_of(ent, request.args, 100, adjustable=True)
     return jsonify(items=[as_dict(c) for c in page.rows], total=page.total, page=page.page,
                    pages=page.pages)
 

@@ -7,9 +7,9 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
 from appliance import hookimpl
-from appliance.api import ApiBlueprint
+from appliance.api import INT, NULL_STR, STR, ApiBlueprint, obj, paged
 from appliance.db import db
-from appliance.listing import Column, paginate
+from appliance.listing import Column, paginate, query_params
 from appliance.models import AuditEntry
 from appliance.ui import Tab, render
 
@@ -32,7 +32,7 @@ def _date(value: str | None) -> datetime | None:
         return None
 
 
-def page_of(args, per_page: int):
+def page_of(args, per_page: int, adjustable: bool = False):
     """Filter by ?user=, ?action=, ?object_type=, ?since=, ?until= (dates) and ?q= text."""
     stmt = select(AuditEntry)
     for key, col in (("user", AuditEntry.username), ("action", AuditEntry.action),
@@ -41,12 +41,12 @@ def page_of(args, per_page: int):
             stmt = stmt.where(col == args[key])
     if since := _date(args.get("since")):
         stmt = stmt.where(AuditEntry.at >= since)
-    if until := _date(args.get("until")):
+    if (until := _date(args.get("until"))) and until < datetime.max - timedelta(days=1):
         stmt = stmt.where(AuditEntry.at < until + timedelta(days=1))
     args = {"sort": "at", "dir": "desc", **dict(args.items())}
     return paginate(stmt, COLUMNS, args, "at",
                     search=(AuditEntry.object_label, AuditEntry.summary, AuditEntry.object_id),
-                    per_page=per_page, tiebreak=AuditEntry.id)
+                    per_page=per_page, tiebreak=AuditEntry.id, adjustable=adjustable)
 
 
 def choices():
@@ -69,9 +69,25 @@ def index():
                   **choices())
 
 
-@api.op("", summary="Audit log (?user=, ?action=, ?object_type=, ?since=, ?until=, ?q=, ?page=)")
+ENTRY = obj(["id", "at", "action"], id=INT, at=STR, user=NULL_STR, action=STR,
+            object_type=NULL_STR, object_id=NULL_STR, object=NULL_STR, change={})
+
+
+def _filter(name, description, **schema):
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string", **schema}}
+
+
+FILTERS = [_filter("user", "Who"), _filter("action", "Action"),
+           _filter("object_type", "Object type"),
+           _filter("since", "From this day (YYYY-MM-DD)", format="date"),
+           _filter("until", "To this day, included (YYYY-MM-DD)", format="date")]
+
+
+@api.op("", summary="Audit log (?user=, ?action=, ?object_type=, ?since=, ?until=, ?q=, ?page=, "
+        "?per_page=)", response=paged(ENTRY), query=[*FILTERS, *query_params(COLUMNS)])
 def api_list():
-    page = page_of(request.args, 100)
+    page = page_of(request.args, 100, adjustable=True)
     return jsonify(items=[as_dict(a) for a in page.rows], total=page.total, page=page.page,
                    pages=page.pages)
 

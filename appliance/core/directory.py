@@ -4,9 +4,9 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
 from appliance import hookimpl
-from appliance.api import ApiBlueprint, error
+from appliance.api import BOOL, INT, NULL_STR, ApiBlueprint, error, obj, paged
 from appliance.db import db
-from appliance.listing import Column, paginate
+from appliance.listing import Column, paginate, query_params
 from appliance.models import Contact, Enterprise
 from appliance.ui import Tab, current_enterprise, render
 
@@ -24,10 +24,10 @@ bp = Blueprint("directory", __name__)
 api = ApiBlueprint("directory_api", __name__, url_prefix="/enterprises", tag="directory")
 
 
-def page_of(ent: Enterprise, args, per_page: int):
+def page_of(ent: Enterprise, args, per_page: int, adjustable: bool = False):
     stmt = select(Contact).where(Contact.enterprise_id == ent.id)
     return paginate(stmt, COLUMNS, args, "last_name", search=SEARCH, per_page=per_page,
-                    tiebreak=Contact.id)
+                    tiebreak=Contact.id, adjustable=adjustable)
 
 
 def as_dict(c: Contact) -> dict:
@@ -45,12 +45,18 @@ def index():
                   empty_text="No contacts yet. Synchronizers and peers bring them in.")
 
 
-@api.op("/<int:ent_id>/contacts", summary="Corporate Directory (?q=, ?sort=, ?dir=, ?page=)")
+CONTACT = obj(["id"], id=INT, first_name=NULL_STR, last_name=NULL_STR, email=NULL_STR,
+              phone=NULL_STR, im_address=NULL_STR, federated=BOOL, source=NULL_STR,
+              source_label=NULL_STR)
+
+
+@api.op("/<int:ent_id>/contacts", summary="Corporate Directory (?q=, ?sort=, ?dir=, ?page=, "
+        "?per_page=)", response=paged(CONTACT), query=query_params(COLUMNS))
 def api_contacts(ent_id):
     ent = db.session.get(Enterprise, ent_id)
     if ent is None:
         return error(404, "not_found", "No such enterprise")
-    page = page_of(ent, request.args, min(int(request.args.get("per_page", 100) or 100), 1000))
+    page = page_of(ent, request.args, 100, adjustable=True)
     return jsonify(items=[as_dict(c) for c in page.rows], total=page.total, page=page.page,
                    pages=page.pages)
 

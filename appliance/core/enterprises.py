@@ -16,9 +16,9 @@ from flask import (
 from sqlalchemy import func, select
 
 from appliance import audit, hookimpl
-from appliance.api import ApiBlueprint, body, error, invalid
+from appliance.api import INT, NULL_STR, STR, TIME, ApiBlueprint, array, body, error, invalid, obj
 from appliance.db import db
-from appliance.listing import Column, paginate
+from appliance.listing import Column, paginate, query_params
 from appliance.models import Account, Contact, Enterprise, TrustedServer
 from appliance.peers import (
     TRUSTED,
@@ -34,6 +34,7 @@ from appliance.validation import (
     Field,
     Invalid,
     Schema,
+    id_of,
     length,
 )
 
@@ -233,10 +234,10 @@ def trusted_remove(ent_id, tid):
 
 @bp.post("/session/enterprise", endpoint="select")
 def select_():
-    try:
-        ent = _get(int(request.form.get("enterprise_id", "")))
-    except ValueError:
+    ent_id = id_of(request.form.get("enterprise_id"))
+    if ent_id is None:
         abort(400, "Choose an enterprise from the list")
+    ent = _get(ent_id)
     session["enterprise_id"] = ent.id
     # Reload the page the admin is on (HTMX names it; a plain form has the referrer).
     here = request.htmx.current_url if request.htmx else request.referrer
@@ -266,21 +267,29 @@ def _trigger(resp, event: str):
 
 # --- API -----------------------------------------------------------------------------------
 
-LIST_RESPONSE = {"type": "object", "properties": {
-    "items": {"type": "array", "items": {"type": "object"}},
-    "total": {"type": "integer"}, "page": {"type": "integer"}, "pages": {"type": "integer"}}}
+TRUSTED_RESPONSE = obj(["id", "address"], id=INT, address=STR, description=NULL_STR,
+                       peer_key_issued_at=TIME)
+WITH_KEY = {**TRUSTED_RESPONSE, "properties": {
+    **TRUSTED_RESPONSE["properties"],
+    "peer_key": {**NULL_STR, "description": "The new peer key, this once; null: unchanged"}}}
+ENTERPRISE_RESPONSE = obj(["id", "eid", "name", "trusted_servers"], id=INT, eid=STR, name=STR,
+                          trusted_servers=array(TRUSTED_RESPONSE))
+LIST_RESPONSE = obj(["items", "total", "page", "pages"], items=array(ENTERPRISE_RESPONSE),
+                    total=INT, page=INT, pages=INT)
 
 
-@api.op("", summary="List enterprises (?q=, ?sort=name|eid|created, ?dir=, ?page=)",
-        response=LIST_RESPONSE)
+@api.op("", summary="List enterprises (?q=, ?sort=name|eid|created, ?dir=, ?page=, "
+        "?per_page=)", response=LIST_RESPONSE, query=query_params(COLUMNS))
 def api_list():
     page = paginate(select(Enterprise), COLUMNS, request.args, "name",
-                    search=(Enterprise.name, Enterprise.eid), tiebreak=Enterprise.id)
+                    search=(Enterprise.name, Enterprise.eid), tiebreak=Enterprise.id,
+                    adjustable=True)
     return jsonify(items=[as_dict(e) for e in page.rows], total=page.total, page=page.page,
                    pages=page.pages)
 
 
-@api.op("", "POST", summary="Create an enterprise", body=ENTERPRISE, status=201)
+@api.op("", "POST", summary="Create an enterprise", body=ENTERPRISE, status=201,
+        response=ENTERPRISE_RESPONSE)
 def api_create():
     try:
         ent = create(body(ENTERPRISE))
@@ -294,14 +303,14 @@ def _api_get(ent_id):
     return db.session.get(Enterprise, ent_id)
 
 
-@api.op("/<int:ent_id>", summary="One enterprise")
+@api.op("/<int:ent_id>", summary="One enterprise", response=ENTERPRISE_RESPONSE)
 def api_get(ent_id):
     ent = _api_get(ent_id)
     return jsonify(as_dict(ent)) if ent else error(404, "not_found", "No such enterprise")
 
 
 @api.op("/<int:ent_id>", "PUT", summary="Change an enterprise (fields may be left out)",
-        body=ENTERPRISE)
+        body=ENTERPRISE, response=ENTERPRISE_RESPONSE)
 def api_update(ent_id):
     ent = _api_get(ent_id)
     if ent is None:
@@ -324,7 +333,7 @@ def api_delete(ent_id):
     return "", 204
 
 
-@api.op("/<int:ent_id>/trusted-servers", "POST", status=201, body=TRUSTED,
+@api.op("/<int:ent_id>/trusted-servers", "POST", status=201, body=TRUSTED, response=WITH_KEY,
         summary="Trust a server; the answer carries its new peer key (`peer_key`) once, "
                 "when the address had none")
 def api_trusted_add(ent_id):
@@ -344,7 +353,7 @@ def _api_trusted(ent_id, tid):
     return t if t is not None and t.enterprise_id == ent_id else None
 
 
-@api.op("/<int:ent_id>/trusted-servers/<int:tid>", "PUT", body=TRUSTED,
+@api.op("/<int:ent_id>/trusted-servers/<int:tid>", "PUT", body=TRUSTED, response=WITH_KEY,
         summary="Change a trusted server (fields may be left out); its peer key follows the "
                 "address, or a new one is returned once as `peer_key`")
 def api_trusted_update(ent_id, tid):
@@ -359,7 +368,7 @@ def api_trusted_update(ent_id, tid):
     return jsonify({**trusted_dict(t), "peer_key": key})
 
 
-@api.op("/<int:ent_id>/trusted-servers/<int:tid>/key", "POST",
+@api.op("/<int:ent_id>/trusted-servers/<int:tid>/key", "POST", response=WITH_KEY,
         summary="Issue a new peer key for the server's address (replaces the old one)")
 def api_trusted_key(ent_id, tid):
     t = _api_trusted(ent_id, tid)

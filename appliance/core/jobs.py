@@ -9,10 +9,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import delete, select
 
 from appliance import auth, hookimpl
-from appliance.api import ApiBlueprint, error
+from appliance.api import INT, NULL_STR, STR, TIME, ApiBlueprint, error, obj, paged
 from appliance.db import db, utcnow
 from appliance.jobs import ACTIVE, JobKind
-from appliance.listing import Column, paginate
+from appliance.listing import Column, paginate, query_params
 from appliance.models import JobRun
 from appliance.ui import Panel, Tab, render, render_block
 
@@ -39,10 +39,11 @@ def as_dict(r: JobRun) -> dict:
 def _iso(t: datetime | None) -> str | None:
     return t.isoformat() + "Z" if t else None
 
-def _page(args, per_page):
+def _page(args, per_page, adjustable=False):
     args = {"sort": "created", "dir": "desc", **dict(args.items())}
     return paginate(select(JobRun), COLUMNS, args, "created", search=(JobRun.label, JobRun.kind,
-                    JobRun.message), per_page=per_page, tiebreak=JobRun.id)
+                    JobRun.message), per_page=per_page, tiebreak=JobRun.id,
+                    adjustable=adjustable)
 
 def _run(run_id: int) -> JobRun:
     db.session.expire_all()
@@ -67,13 +68,19 @@ def panel():
     runs = db.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(5)).all()
     return render_block("jobs/index.html", "panel", runs=runs)
 
-@api.op("", summary="Recent job runs (?q=, ?sort=, ?dir=, ?page=)")
+RUN = obj(["id", "kind", "state"], id=INT, kind=STR, target=NULL_STR, label=NULL_STR,
+          state=STR, progress=INT, counts={"type": "object"}, message=NULL_STR,
+          triggered_by=NULL_STR, created_at=TIME, started_at=TIME, finished_at=TIME)
+
+
+@api.op("", summary="Recent job runs (?q=, ?sort=, ?dir=, ?page=, ?per_page=)",
+        response=paged(RUN), query=query_params(COLUMNS))
 def api_list():
-    page = _page(request.args, 100)
+    page = _page(request.args, 100, adjustable=True)
     return jsonify(items=[as_dict(r) for r in page.rows], total=page.total, page=page.page,
                    pages=page.pages)
 
-@api.op("/<int:run_id>", summary="One job run, with its progress")
+@api.op("/<int:run_id>", summary="One job run, with its progress", response=RUN)
 def api_get(run_id):
     db.session.expire_all()
     run = db.session.get(JobRun, run_id)

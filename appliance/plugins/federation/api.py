@@ -2,7 +2,20 @@
 
 from flask import jsonify, request
 
-from appliance.api import ApiBlueprint, error, invalid, json_object
+from appliance.api import (
+    BOOL,
+    ID,
+    INT,
+    NULL_STR,
+    STR,
+    ApiBlueprint,
+    array,
+    error,
+    invalid,
+    items,
+    json_object,
+    obj,
+)
 from appliance.db import db
 from appliance.validation import Invalid
 
@@ -11,6 +24,14 @@ from .models import Server
 from .service import Row
 
 api = ApiBlueprint("federation_api", __name__, url_prefix="/federation", tag="federation")
+SERVER = obj(["id", "domain"], id=INT, domain=STR, nextplane=BOOL, server=NULL_STR,
+             port={"type": ["integer", "null"]}, origin=NULL_STR)
+SERVER_BODY = obj(["domain"], id=ID, domain=STR, nextplane=BOOL,
+                  server=STR, port={"type": "integer", "minimum": 1, "maximum": 65535})
+SWITCHED = obj(["enabled", "message"], enabled=BOOL, message=STR)
+SETTINGS = obj(["enabled"], enabled=BOOL, **{
+    n: {"type": ["integer", "null"]} if f.type == "integer" else NULL_STR
+    for n, f in service.SETTINGS.fields.items()})
 
 
 
@@ -23,24 +44,30 @@ def _settings(s) -> dict:
     return {k: getattr(s, k) for k in service.SETTINGS.fields} | {"enabled": s.enabled}
 
 
-@api.op("", summary="Federation state, the XMPP service panel and the federated servers")
+@api.op("", summary="Federation state, the XMPP service panel and the federated servers",
+        response=obj(["enabled", "service", "servers"], enabled=BOOL, service=obj(
+            ["installed", "running"], installed=BOOL, running=BOOL, version=NULL_STR,
+            s2s_port=INT, domain=STR, connections=array({}), enabled=BOOL),
+            servers=array(SERVER)))
 def state():
     st = service.status()
     return jsonify(enabled=st["enabled"], service=st,
                    servers=[_server(s) for s in service.servers()])
 
 
-@api.op("/enable", "POST", summary="Enable Federation (configures the XMPP service)")
+@api.op("/enable", "POST", summary="Enable Federation (configures the XMPP service)",
+        response=SWITCHED)
 def enable():
     return jsonify(enabled=True, message=service.set_enabled(True))
 
 
-@api.op("/disable", "POST", summary="Disable Federation (stops all server-to-server traffic)")
+@api.op("/disable", "POST", summary="Disable Federation (stops all server-to-server traffic)",
+        response=SWITCHED)
 def disable():
     return jsonify(enabled=False, message=service.set_enabled(False))
 
 
-@api.op("/settings", summary="The XMPP service settings")
+@api.op("/settings", summary="The XMPP service settings", response=SETTINGS)
 def get_settings():
     s = service.settings()
     db.session.commit()
@@ -48,7 +75,8 @@ def get_settings():
 
 
 @api.op("/settings", "PUT", body=service.SETTINGS, summary="Change the XMPP service settings "
-        "and apply them")
+        "and apply them", response={**SETTINGS, "properties": {
+            **SETTINGS["properties"], "message": STR}})
 def put_settings():
     try:
         s = service.save_settings(json_object())
@@ -58,7 +86,7 @@ def put_settings():
     return jsonify({**_settings(s), "message": service.apply(s)})
 
 
-@api.op("/servers", summary="The Federated Servers table")
+@api.op("/servers", summary="The Federated Servers table", response=items(SERVER))
 def list_servers():
     return jsonify(items=[_server(s) for s in service.servers()])
 
@@ -82,7 +110,8 @@ def _row_errors(rows: list[Row]):
 
 @api.op("/servers", "PUT", summary="Apply: replace the whole table with {\"servers\": [...]} "
         "(rows with an id are kept and changed, the others added, missing ones deleted); "
-        "every row is validated and nothing is saved when one is wrong")
+        "every row is validated and nothing is saved when one is wrong",
+        body=obj(["servers"], servers=array(SERVER_BODY)), response=items(SERVER, message=STR))
 def put_servers():
     try:
         rows = _rows((request.get_json(silent=True) or {}).get("servers"))
@@ -96,7 +125,8 @@ def put_servers():
     return jsonify(items=[_server(s) for s in service.servers()], message=message)
 
 
-@api.op("/servers", "POST", body=service.ROW_API, status=201, summary="Add one server")
+@api.op("/servers", "POST", body=service.ROW_API, status=201, summary="Add one server",
+        response={**SERVER, "properties": {**SERVER["properties"], "message": STR}})
 def add_server():
     body = request.get_json(silent=True) or {}
     rows = service.saved_rows() + _rows([body])
@@ -110,7 +140,8 @@ def add_server():
     return jsonify({**_server(added), "message": message}), 201
 
 
-@api.op("/servers/<int:sid>", "DELETE", summary="Delete a server from the table")
+@api.op("/servers/<int:sid>", "DELETE", summary="Delete a server from the table",
+        response=obj(["message"], message=STR))
 def delete_server(sid):
     rows = service.saved_rows()
     if not any(r.id == sid for r in rows):
@@ -119,7 +150,8 @@ def delete_server(sid):
 
 
 @api.op("/servers/<int:sid>/test", "POST", summary="Test: can the embedded XMPP service reach "
-        "this domain (XMPP ping)? ok, or the reason (policy, certificate, not_found, timeout)")
+        "this domain (XMPP ping)? ok, or the reason (policy, certificate, not_found, timeout)",
+        response=obj(["domain", "ok"], domain=STR, ok=BOOL, reason=NULL_STR, message=NULL_STR))
 def test_server(sid):
     srv = db.session.get(Server, sid)
     if srv is None:

@@ -4,11 +4,12 @@ creates, updates and removes users carrying a MiCollab role, with the element's 
 from flask import g, jsonify, request
 from sqlalchemy import func, select
 
-from appliance.api import ApiBlueprint, error, invalid, json_object
+from appliance.api import ApiBlueprint, error, invalid, items, json_object
 from appliance.db import db
 from appliance.validation import Field, Invalid, Schema, max_length
 
 from . import service
+from .api import USER
 from .models import PLATFORM, Template, User
 
 
@@ -52,15 +53,17 @@ def _user(login: str) -> User | None:
                                                 User.element_id == g.element.id))
 
 
-@platform.op("/users", summary="Users this element provisioned (element token)")
+@platform.op("/users", summary="Users this element provisioned (element token)",
+             response=items(USER), errors=(403,))
 def list_users():
     rows = db.session.scalars(select(User).where(User.element_id == g.element.id)
                               .order_by(User.login))
     return jsonify(items=[service.user_dict(u) for u in rows])
 
 
-@platform.op("/users/<login>", "PUT", body=PLATFORM_USER, summary="Create or update a user "
-             "with its MiCollab role (`role`: the name of a role); element token")
+@platform.op("/users/<login>", "PUT", body=PLATFORM_USER, summary="Create (201) or update "
+             "(200) a user with its MiCollab role (`role`: the name of a role); element token",
+             response=USER, status=201, errors=(200, 403))
 def put_user(login):
     try:
         data = json_object()
@@ -86,7 +89,8 @@ def put_user(login):
     return jsonify(service.user_dict(saved)), 201 if user is None else 200
 
 
-@platform.op("/users/<login>", "DELETE", status=204, summary="Remove a user (element token)")
+@platform.op("/users/<login>", "DELETE", status=204, summary="Remove a user (element token)",
+             errors=(403,))
 def delete_user(login):
     user = _user(login)
     if user is None:

@@ -18,6 +18,7 @@ from appliance.directory import remove_source
 from appliance.jobs import ACTIVE
 from appliance.models import Contact, Enterprise, JobRun
 from appliance.validation import (
+    MAX_INT,
     Field,
     Invalid,
     Rule,
@@ -455,8 +456,9 @@ def set_licences(available: Mapping) -> None:
         if type_ not in SERVICES:
             errors[str(type_)] = ("one_of", f"Unknown licence {type_}: use "
                                   f"{', '.join(SERVICES)}")
-        elif type(n) is not int or n < 0:  # bool is an int to Python, not a count
-            errors[type_] = ("range", f"{type_}: available must be a whole number, 0 or more")
+        elif type(n) is not int or not 0 <= n <= MAX_INT:  # bool is an int to Python
+            errors[type_] = ("range", f"{type_}: available must be a whole number, 0 to "
+                             f"{MAX_INT}")
         elif n < used[type_]:
             errors[type_] = ("in_use", f"Licence {type_}: {used[type_]} in use, so at least "
                              f"{used[type_]} must be available (take the service from users "

@@ -22,7 +22,7 @@ from appliance.db import db
 from appliance.listing import Column, paginate
 from appliance.models import Enterprise, JobRun
 from appliance.ui import redirect_to, render, render_block
-from appliance.validation import Invalid
+from appliance.validation import Invalid, id_of
 
 from . import bulk, flow, ids, imports, service
 from .models import (
@@ -59,7 +59,7 @@ def users_query(args):
     """The users a listing shows: all, or those of ?element=<id>; with their element joined
     (the listing sorts by its name)."""
     stmt = select(User).join(Element, Element.id == User.element_id)
-    element_id = args.get("element", type=int)
+    element_id = args.get("element", type=id_of)
     if element_id is not None:
         stmt = stmt.where(User.element_id == element_id)
     return stmt
@@ -332,7 +332,7 @@ def users():
     page = paginate(users_query(request.args), USER_COLUMNS, request.args, "login",
                     search=(User.login, User.last_name, User.first_name, User.number),
                     per_page=50, tiebreak=User.id)
-    element_id = request.args.get("element", type=int)
+    element_id = request.args.get("element", type=id_of)
     return render("network_elements/users.html", block="table", **_ctx(
         page=page, element=db.session.get(Element, element_id) if element_id else None))
 

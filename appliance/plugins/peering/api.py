@@ -4,10 +4,25 @@ from flask import current_app, jsonify, request
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform
-from appliance.api import ApiBlueprint, error, invalid, json_object
+from appliance.api import (
+    BOOL,
+    INT,
+    NULL_STR,
+    RUN,
+    STR,
+    TIME,
+    ApiBlueprint,
+    array,
+    error,
+    invalid,
+    items,
+    json_object,
+    obj,
+    paged,
+)
 from appliance.auth import username
 from appliance.db import db
-from appliance.listing import paginate
+from appliance.listing import paginate, query_params
 from appliance.models import Enterprise
 from appliance.peers import PeerError
 from appliance.validation import Field, Invalid, Schema, host_or_ip, int_range, max_length
@@ -24,27 +39,36 @@ ASK = Schema(
     Field("port", "HTTPS port", (int_range(1, 65535),), required=False, type="integer"),
     Field("key", "Peer key", (max_length(128),), secret=True),
 )
-PEER = {"type": "object", "description": "A peer server; secrets are never returned."}
-LIST = {"type": "object", "properties": {"items": {"type": "array", "items": PEER},
-                                         "total": {"type": "integer"}}}
+PEER = {**obj(["id", "enterprise_id", "kind", "description"], id=INT, enterprise_id=INT,
+               kind=STR, type=STR, description=STR, server=NULL_STR, version=NULL_STR,
+               status=NULL_STR, status_message=NULL_STR, checked_at=TIME,
+               schedule={"type": ["object", "null"]}, source=STR, next_sync_at=TIME,
+               warning=NULL_STR, hostname=NULL_STR, port={"type": ["integer", "null"]},
+               peer_eid=NULL_STR, key_set=BOOL, password_set=BOOL,
+               ldap={"type": "object"}),
+        "description": "A peer server; secrets are never returned."}
+SAVED = {**PEER, "properties": {**PEER["properties"], "notes": array(STR)}}
+ENTRIES = obj(["entries"], entries=array({"type": "object"}))
+FLAG = {"type": "string", "enum": ["0", "1"]}
 
 
 
 
 @api.op("/enterprises/<int:ent_id>/peers", summary="Peer servers of an enterprise "
-        "(?sort=description|server|type|version|status, ?dir=, ?page=)", response=LIST)
+        "(?sort=description|server|type|version|status, ?dir=, ?page=, ?per_page=)",
+        response=paged(PEER), query=query_params(COLUMNS))
 def list_peers(ent_id):
     if db.session.get(Enterprise, ent_id) is None:
         return error(404, "not_found", "No such enterprise")
     page = paginate(select(Peer).where(Peer.enterprise_id == ent_id), COLUMNS, request.args,
-                    "description", per_page=100, tiebreak=Peer.id)
+                    "description", per_page=100, tiebreak=Peer.id, adjustable=True)
     return jsonify(items=[service.as_dict(p) for p in page.rows], total=page.total,
                    page=page.page, pages=page.pages)
 
 
 @api.op("/enterprises/<int:ent_id>/peers", "POST", body=service.API_SCHEMA, status=201,
         summary="Add a peer server (kind mcs: hostname, port, peer_eid, dialing_prefix, key; "
-                "kind external: the LDAP fields)", response=PEER)
+                "kind external: the LDAP fields)", response=SAVED)
 def create_peer(ent_id):
     ent = db.session.get(Enterprise, ent_id)
     if ent is None:
@@ -67,7 +91,7 @@ def get_peer(peer_id):
     return jsonify(service.as_dict(peer)) if peer else error(404, "not_found", "No such peer")
 
 
-@api.op("/peers/<int:peer_id>", "PUT", body=service.API_SCHEMA, response=PEER,
+@api.op("/peers/<int:peer_id>", "PUT", body=service.API_SCHEMA, response=SAVED,
         summary="Change a peer server (fields left out keep their value; secrets left out "
                 "are kept)")
 def update_peer(peer_id):
@@ -84,7 +108,8 @@ def update_peer(peer_id):
 
 
 @api.op("/peers/<int:peer_id>", "DELETE", summary="Delete a peer server with its synchronizer, "
-        "schedule and imported contacts; returns what went")
+        "schedule and imported contacts; returns what went",
+        response=obj(["deleted"], deleted={"type": "object"}), errors=(409,))
 def delete_peer(peer_id):
     peer = _peer(peer_id)
     if peer is None:
@@ -97,7 +122,9 @@ def delete_peer(peer_id):
 
 @api.op("/peers/<int:peer_id>/sync", "POST", status=202,
         summary="Sync Now (?allow_drop=1 accepts a drop beyond the safety threshold); "
-                "returns the job run to follow at /api/v1/jobs/{id}")
+                "returns the job run to follow at /api/v1/jobs/{id}", response=RUN,
+        query=[{"name": "allow_drop", "in": "query", "required": False, "schema": FLAG,
+                "description": "1: accept a drop beyond the safety threshold"}])
 def sync_peer(peer_id):
     peer = _peer(peer_id)
     if peer is None:
@@ -109,7 +136,7 @@ def sync_peer(peer_id):
 
 
 @api.op("/enterprises/<int:ent_id>/check", "POST", status=202,
-        summary="Check the status of the enterprise's MiCollab peers now")
+        summary="Check the status of the enterprise's MiCollab peers now", response=RUN)
 def check_peers(ent_id):
     ent = db.session.get(Enterprise, ent_id)
     if ent is None:
@@ -121,7 +148,8 @@ def check_peers(ent_id):
 
 
 @api.op("/peer-enterprises", "POST", body=ASK,
-        summary="Select Enterprise: the enterprises a MiCollab peer offers this appliance")
+        summary="Select Enterprise: the enterprises a MiCollab peer offers this appliance",
+        response=items(obj(["eid"], eid=STR, name=STR, upn_logins=BOOL)), errors=(502,))
 def peer_enterprises():
     try:
         q = ASK.validate(json_object())
@@ -136,7 +164,8 @@ def peer_enterprises():
 
 @api.op("/test-ldap", "POST", body=ldapform.SCHEMA,
         summary="Test connection to an external IM server's AD/LDAP directory: the first "
-                "entries as they would be imported, or why it failed")
+                "entries as they would be imported, or why it failed", response=ENTRIES,
+        errors=(502,))
 def test_ldap():
     try:
         clean = ldapform.SCHEMA.validate(json_object())

@@ -11,8 +11,10 @@ from sqlalchemy import exists, func, select
 
 from appliance import __version__
 from appliance.db import db
+from appliance.listing import number
 from appliance.models import Account, Contact
 from appliance.peers import PREFIX, caller
+from appliance.validation import MAX_ID, MAX_INT, Invalid
 
 link = Blueprint("peering_link", __name__, url_prefix=PREFIX)
 MAX_PAGE = 1000
@@ -48,10 +50,10 @@ def contacts(eid):
                        message=f"Enterprise {eid} is not offered to {caller().address}: it does "
                                "not exist here, or does not trust that address"), 404
     try:
-        after = int(request.args.get("after") or 0)
-        limit = max(1, min(int(request.args.get("limit") or 500), MAX_PAGE))
-    except ValueError:
-        return jsonify(error="invalid", message="after and limit must be whole numbers"), 400
+        after = number(request.args, "after", 0, 0, MAX_ID)
+        limit = min(number(request.args, "limit", 500, 1, MAX_INT), MAX_PAGE)
+    except Invalid as exc:
+        return jsonify(error="invalid", message=str(exc)), 400
     own = (Contact.enterprise_id == ent.id) & ~Contact.source.startswith("peering:")
     rows = db.session.execute(
         select(Contact.id, Contact.source, Contact.external_id, Contact.first_name,

@@ -11,7 +11,7 @@ from appliance.listing import Column, paginate
 from appliance.models import JobRun
 from appliance.peers import STATUSES, PeerError
 from appliance.ui import current_enterprise, redirect_to, render, render_block
-from appliance.validation import Invalid
+from appliance.validation import Invalid, id_of
 
 from . import service
 from .models import EXTERNAL, MCS, TYPES, Peer
@@ -158,11 +158,11 @@ def sync_now(peer_id):
 def select_enterprise():
     """Select Enterprise: ask the peer which enterprises it offers, and offer them as a list."""
     values = request.form.to_dict()
-    peer_id = request.args.get("peer_id", type=int)
+    peer_id = request.args.get("peer_id", type=id_of)
     peer = _peer(peer_id) if peer_id else None
     errors, choices, status = {}, None, 200
     try:
-        port = int(values.get("port") or 443)
+        port = service.MCS_FIELDS.fields["port"].clean(values.get("port")) or 443
         if not values.get("hostname"):
             raise PeerError("hostname", "Type the peer's Hostname first")
         key = service.key_for(peer, values["hostname"], port, values.get("key"))
@@ -170,9 +170,9 @@ def select_enterprise():
             raise PeerError("key", "Type the Peer key the peer issued to this appliance first")
         choices = service.peer_enterprises(values["hostname"], port, key)
     except Invalid as exc:
-        errors["peer_eid"], status = exc.messages()["key"], 422
-    except (PeerError, ValueError) as exc:
-        errors["peer_eid"] = getattr(exc, "message", None) or "HTTPS port must be a number"
+        errors["peer_eid"], status = next(iter(exc.messages().values())), 422
+    except PeerError as exc:
+        errors["peer_eid"] = exc.message
     return render_block("peering/edit.html", "peer_eid", values=values, errors=errors,
                         choices=choices, peer=peer), status
 
@@ -181,7 +181,7 @@ def select_enterprise():
 def test_ldap():
     """Test connection: bind, search, and show the first entries as they would be mapped."""
     values = request.form.to_dict()
-    peer_id = request.args.get("peer_id", type=int)
+    peer_id = request.args.get("peer_id", type=id_of)
     try:
         clean = ldapform.SCHEMA.validate(service.ldap_input(values))
         peer = _peer(peer_id) if peer_id else None

@@ -4,7 +4,19 @@ from flask import current_app, jsonify, request
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform
-from appliance.api import ApiBlueprint, error, invalid, json_object
+from appliance.api import (
+    BOOL,
+    INT,
+    NULL_STR,
+    RUN,
+    STR,
+    ApiBlueprint,
+    array,
+    error,
+    invalid,
+    json_object,
+    obj,
+)
 from appliance.auth import username
 from appliance.db import db
 from appliance.models import Enterprise
@@ -18,6 +30,16 @@ LDAP_BODY = Schema("LdapSynchronizer", *service.COMMON.fields.values(),
                    *ldapform.FIELDS, *service.MAPPING.fields.values())
 NODE_BODY = Schema("PbxNodeSynchronizer", *service.COMMON.fields.values(),
                    *service.NODE.fields.values())
+SYNCHRONIZER = obj(["id", "enterprise_id", "kind", "name"], id=INT, enterprise_id=INT, kind=STR,
+                   name=STR, max_drop={"type": ["integer", "null"]},
+                   schedule={"type": ["object", "null"]}, needs_attention=BOOL,
+                   attention={"type": ["object", "string", "null"]},
+                   last_sync={"type": ["object", "string", "null"]}, source=STR,
+                   ldap={"type": "object"}, password_set=BOOL, platform=NULL_STR,
+                   address=NULL_STR, connector=NULL_STR,
+                   connector_settings={"type": ["object", "null"]})
+SETTINGS = obj(["mode"], mode=STR, feature_profile=NULL_STR, dynamic_only=BOOL)
+ENTRIES = obj(["entries"], entries=array({"type": "object"}))
 
 
 
@@ -26,7 +48,9 @@ def _ent(ent_id):
 
 
 @api.op("/enterprises/<int:ent_id>", summary="The enterprise's synchronization type, PBX "
-        "options and synchronizers")
+        "options and synchronizers", response={**SETTINGS, "properties": {
+            **SETTINGS["properties"], "integrated_mode": BOOL, "synchronizers": array(obj(
+                ["id"], **SYNCHRONIZER["properties"], accounts=INT))}})
 def get_enterprise(ent_id):
     ent = _ent(ent_id)
     if ent is None:
@@ -42,7 +66,8 @@ def get_enterprise(ent_id):
 
 
 @api.op("/enterprises/<int:ent_id>", "PUT", body=service.SETTINGS,
-        summary="Set the synchronization type (ldap or pbx) and the PBX options")
+        summary="Set the synchronization type (ldap or pbx) and the PBX options",
+        response=SETTINGS)
 def put_enterprise(ent_id):
     ent = _ent(ent_id)
     if ent is None:
@@ -68,19 +93,21 @@ def _create(ent_id, kind):
 
 
 @api.op("/enterprises/<int:ent_id>/ldap", "POST", body=LDAP_BODY, status=201,
-        summary="Add an AD/LDAP synchronizer")
+        summary="Add an AD/LDAP synchronizer", response=SYNCHRONIZER)
 def add_ldap(ent_id):
     return _create(ent_id, LDAP)
 
 
 @api.op("/enterprises/<int:ent_id>/pbx-nodes", "POST", body=NODE_BODY, status=201,
-        summary="Add a PBX node")
+        summary="Add a PBX node", response=SYNCHRONIZER)
 def add_node(ent_id):
     return _create(ent_id, PBX)
 
 
 @api.op("/synchronizers/<int:syn_id>", summary="One synchronizer with its last sync report "
-        "and the skipped or failed entries")
+        "and the skipped or failed entries", response={**SYNCHRONIZER, "properties": {
+            **SYNCHRONIZER["properties"], "accounts": INT, "issues": array(obj(
+                ["kind"], kind=STR, entry=NULL_STR, attribute=NULL_STR, reason=NULL_STR))}})
 def get_one(syn_id):
     syn = db.session.get(Synchronizer, syn_id)
     if syn is None:
@@ -91,7 +118,8 @@ def get_one(syn_id):
 
 
 @api.op("/synchronizers/<int:syn_id>", "PUT", body=LDAP_BODY,
-        summary="Change a synchronizer (fields left out keep their value; the password too)")
+        summary="Change a synchronizer (fields left out keep their value; the password too)",
+        response=SYNCHRONIZER)
 def put_one(syn_id):
     syn = db.session.get(Synchronizer, syn_id)
     if syn is None:
@@ -106,7 +134,8 @@ def put_one(syn_id):
 
 
 @api.op("/synchronizers/<int:syn_id>", "DELETE",
-        summary="Delete a synchronizer and every account it created; returns how many")
+        summary="Delete a synchronizer and every account it created; returns how many",
+        response=obj(["accounts_deleted"], accounts_deleted=INT), errors=(409,))
 def delete_one(syn_id):
     syn = db.session.get(Synchronizer, syn_id)
     if syn is None:
@@ -119,7 +148,10 @@ def delete_one(syn_id):
 
 @api.op("/synchronizers/<int:syn_id>/sync", "POST", status=202,
         summary="Sync Now (?confirm=1 after 'needs attention': allows the removals); returns "
-                "the job run to follow at /api/v1/jobs/{id}")
+                "the job run to follow at /api/v1/jobs/{id}", response=RUN,
+        query=[{"name": "confirm", "in": "query", "required": False,
+                "schema": {"type": "string", "enum": ["0", "1"]},
+                "description": "1: allow the removals a 'needs attention' sync held back"}])
 def sync_one(syn_id):
     syn = db.session.get(Synchronizer, syn_id)
     if syn is None:
@@ -134,7 +166,8 @@ def sync_one(syn_id):
 
 
 @api.op("/test-ldap", "POST", body=LDAP_BODY, summary="Test connection: the first entries as "
-        "they would be synchronized, or the precise reason it failed")
+        "they would be synchronized, or the precise reason it failed", response=ENTRIES,
+        errors=(502,))
 def test_ldap():
     try:
         data = json_object()

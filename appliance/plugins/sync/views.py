@@ -9,7 +9,7 @@ from appliance.auth import username
 from appliance.db import db
 from appliance.models import JobRun
 from appliance.ui import current_enterprise, redirect_to, render, render_block
-from appliance.validation import Invalid
+from appliance.validation import Invalid, id_of
 
 from . import service
 from .models import LDAP, MODES, PBX, PLATFORMS, Synchronizer
@@ -159,7 +159,7 @@ def remove(syn_id):
 def test_ldap():
     """Test connection: bind, search, show the first entries as they would be mapped."""
     values = request.form.to_dict()
-    syn_id = request.args.get("syn_id", type=int)
+    syn_id = request.args.get("syn_id", type=id_of)
     try:
         clean = ldapform.SCHEMA.validate(values)
         mapping = service.MAPPING.validate(values)
