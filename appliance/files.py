@@ -35,7 +35,7 @@ def admin_path(raw: str, label: str = "CSV file", field: str = "path") -> Path:
     lie inside the import directory once symlinks are followed, else Invalid names it."""
     where = Path(os.path.realpath(import_dir()))
     raw = str(raw or "").strip()
-    real = os.path.realpath(where / raw) if raw else ""
+    real = os.path.realpath(where / raw) if raw and "\0" not in raw else ""
     if not real or not _inside(real, where):
         raise _refuse(label, where, field)
     return Path(real)
