@@ -1,11 +1,7 @@
 """The appliance host: the app factory and the marker plugins use for their hooks."""
 
-import pluggy
-
-__version__ = "0.1.0"
-
-hookimpl = pluggy.HookimplMarker("appliance")
-
-from appliance.app import create_app  # noqa: E402
+from appliance.app import create_app
+from appliance.hookspecs import hookimpl
+from appliance.version import __version__
 
 __all__ = ["create_app", "hookimpl", "__version__"]

@@ -2,11 +2,19 @@
 
 import json
 
+from flask import g, has_request_context
+
 from appliance.db import db
 from appliance.models import AuditEntry
 
 SECRET_WORDS = ("password", "secret", "token", "key", "credential")
 MASK = "••••••"
+
+
+def current_username() -> str:
+    """The administrator behind the current request, or "" (a job, a peer, a platform)."""
+    user = g.get("user") if has_request_context() else None
+    return user.username if user else ""
 
 
 def redact(data: dict | None) -> dict | None:
@@ -38,8 +46,7 @@ def record(action: str, object_type: str, object_id, label: str = "", before: di
            commit: bool = True) -> AuditEntry:
     """Add an audit entry for the current administrator (or `username`); return it."""
     if username is None:
-        from appliance.auth import username as current  # auth imports this module
-        username = current() or "system"
+        username = current_username() or "system"
     entry = AuditEntry(username=username, action=action, object_type=object_type,
                        object_id=str(object_id or ""), object_label=str(label)[:255],
                        summary=summary_text(before, after))

@@ -11,8 +11,8 @@ from flask import current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from appliance import __version__
 from appliance.db import db
+from appliance.version import __version__
 
 log = logging.getLogger(__name__)
 

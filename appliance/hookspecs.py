@@ -3,6 +3,7 @@
 import pluggy
 
 hookspec = pluggy.HookspecMarker("appliance")
+hookimpl = pluggy.HookimplMarker("appliance")  # plugins import it from `appliance`
 
 
 @hookspec

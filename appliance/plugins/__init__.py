@@ -11,7 +11,8 @@ from importlib.resources import files
 
 import pluggy
 
-from appliance import __version__, hookspecs
+from appliance import hookspecs
+from appliance.version import __version__
 
 log = logging.getLogger(__name__)
 

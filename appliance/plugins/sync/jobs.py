@@ -6,47 +6,21 @@ nothing; a truncated read or a drop beyond the threshold removes nothing and lea
 synchronizer needing the admin's attention.
 """
 
-import json
 import time
 
-from sqlalchemy import delete, insert
-
 from appliance import ldapdir
-from appliance.db import db, utcnow
+from appliance.db import db
 from appliance.directory import SourceImport, SuspiciousImport
 from appliance.jobs import JobContext, JobFailed, JobKind, every_n_days
 from appliance.models import Account, Contact, Enterprise
 from appliance.validation import bad_char
 
 from . import service
-from .models import LDAP, Synchronizer, SyncIssue
+from .models import LDAP, Synchronizer
+from .pbxsync import sync_pbx
+from .report import Report, finish
 
 BATCH = 1000
-KEEP_ISSUES = 10_000  # details kept per run; every issue is still counted
-
-
-class Report:
-    """Counts and the skipped/failed entries of one run."""
-
-    def __init__(self):
-        self.issues: list[dict] = []
-        self.skipped = self.failed = 0
-
-    def skip(self, entry: str, attribute: str, reason: str, kind: str = "skipped") -> None:
-        if kind == "skipped":
-            self.skipped += 1
-        else:
-            self.failed += 1
-        self._keep(kind, entry, attribute, reason)
-
-    def note(self, entry: str, attribute: str, reason: str) -> None:
-        """Something the admin should know that skipped nothing (a number kept, say)."""
-        self._keep("note", entry, attribute, reason)
-
-    def _keep(self, kind: str, entry: str, attribute: str, reason: str) -> None:
-        if len(self.issues) < KEEP_ISSUES:
-            self.issues.append({"kind": kind, "entry": entry[:1024],
-                                "attribute": attribute[:64], "reason": reason})
 
 
 def _syn(ctx: JobContext) -> Synchronizer:
@@ -61,7 +35,6 @@ def run(ctx: JobContext) -> None:
     if syn.kind == LDAP:
         sync_ldap(ctx, syn)
     else:
-        from .pbxsync import sync_pbx
         sync_pbx(ctx, syn)
 
 
@@ -150,29 +123,6 @@ def sync_ldap(ctx: JobContext, syn: Synchronizer) -> None:
         raise JobFailed(msg)
     finish(syn, ctx, started, report, result, read, state="ok",
             message=f"{read:,} entries read")
-
-
-def finish(syn: Synchronizer, ctx: JobContext, started: float, report: Report, result,
-            read: int, state: str, message: str) -> None:
-    """Store the run's report and issues with the synchronizer (its own transaction)."""
-    db.session.rollback()
-    syn = db.session.get(Synchronizer, syn.id)
-    counts = {"added": 0, "updated": 0, "removed": 0, **(result.as_dict() if result else {}),
-              "skipped": report.skipped, "failed": report.failed}
-    counts.pop("unchanged", None)
-    syn.last_report = json.dumps({
-        "at": utcnow().isoformat() + "Z", "seconds": round(time.monotonic() - started, 2),
-        "state": state, "message": message, "read": read, "run_id": ctx.run_id, **counts})
-    if state == "ok":
-        syn.last_count, syn.attention = read, ""
-    elif state == "needs attention":
-        syn.attention = message
-    db.session.execute(delete(SyncIssue).where(SyncIssue.synchronizer_id == syn.id))
-    if report.issues:
-        db.session.execute(insert(SyncIssue), [{"synchronizer_id": syn.id, **i}
-                                               for i in report.issues])
-    db.session.commit()
-    ctx.count(**counts)
 
 
 SYNC = JobKind(service.KIND, "Synchronization", run, next_run=every_n_days)

@@ -13,8 +13,8 @@ from appliance.models import Account, Contact, Enterprise
 from appliance.validation import Invalid, bad_char
 
 from . import pbx, service
-from .jobs import Report, finish
 from .models import Number, StatusRef, Synchronizer
+from .report import Report, finish
 
 
 def connectors() -> dict[str, pbx.Connector]:
