@@ -81,3 +81,11 @@ def test_head_and_options_never_fail(app, api):
             assert resp.status_code < 500, (method, url, resp.status_code)
             if method == "OPTIONS" and "/platform/" not in url:  # not an admin's token there
                 assert resp.status_code == 200 and "Allow" in resp.headers, url
+
+
+def test_a_body_that_is_not_an_object_is_422(api):
+    for method, url in (("PUT", "/api/v1/federation/servers"),
+                        ("POST", "/api/v1/federation/servers"),
+                        ("PUT", "/api/v1/network-elements/licences")):
+        resp = api(method, url, data="1.5", content_type="application/json")
+        assert resp.status_code == 422, (method, url, resp.status_code)

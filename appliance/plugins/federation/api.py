@@ -114,7 +114,7 @@ def _row_errors(rows: list[Row]):
         body=obj(["servers"], servers=array(SERVER_BODY)), response=items(SERVER, message=STR))
 def put_servers():
     try:
-        rows = _rows((request.get_json(silent=True) or {}).get("servers"))
+        rows = _rows(json_object().get("servers"))
     except Invalid as exc:
         return invalid(exc)
     try:
