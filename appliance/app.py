@@ -96,16 +96,17 @@ def create_app(config: dict | None = None) -> Flask:
     csrf = CSRFProtect(app)
 
     plugins = Plugins(cfg.get("PROFILE") or "standard", cfg.get("DISABLE_PLUGINS") or "",
-                      cfg.get("EXTRA_PLUGINS") or ())
+                      cfg.get("EXTRA_PLUGINS") or (), trace=bool(cfg.get("TRACE_HOOKS")))
+    app.config.update(plugins.configure(cfg))
     host = Host(plugins)
     app.extensions["appliance"] = host
 
     app.register_blueprint(auth.bp)
-    for _, bps in plugins.call_each("appliance_blueprints"):
+    for bps in plugins.hook.appliance_blueprints():
         for bp in bps:
             app.register_blueprint(bp)
     host.api_blueprints = [api.host, *chain.from_iterable(
-        bps for _, bps in plugins.call_each("appliance_api_blueprints"))]
+        plugins.hook.appliance_api_blueprints())]
     for bp in host.api_blueprints:
         app.register_blueprint(bp)
         csrf.exempt(bp)

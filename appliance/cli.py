@@ -82,7 +82,7 @@ def serve(host, port, threads):
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def plugins_cmd(as_json):
-    """List every plugin: name, version, source, enabled, blocked by, hooks."""
+    """List every plugin: name, version, source, enabled, blocked by, settings, hooks."""
     host = current_app.extensions["appliance"]
     infos = host.plugins.listing()
     if as_json:
@@ -93,6 +93,8 @@ def plugins_cmd(as_json):
         state = "enabled" if i.enabled else f"blocked ({i.blocked_by})"
         kind = "core" if i.core else i.source
         click.echo(f"{i.name:<20} {i.version:<9} {kind:<12} {state}")
+        for s in i.settings:
+            click.echo(f"{'':<20} setting {s['key']} = {s['value']!r} ({s['source']})")
         click.echo(f"{'':<20} hooks: {', '.join(i.hooks) or '-'}")
 
 

@@ -2,8 +2,10 @@
 
 import os
 import pwd
+import re
 import secrets
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +33,7 @@ DEFAULTS = {
     "IMPORT_DIR": "",  # the only place files an admin names are read from; <data dir>/import
     "SESSION_IDLE_MINUTES": 60,  # a login session unused this long ends
     "SESSION_MAX_HOURS": 12,  # and any login session ends this long after the login
+    "TRACE_HOOKS": False,  # log every hook call (logger appliance.hooks, level DEBUG)
 }
 
 #: Settings read as numbers from APPLIANCE_<name>, with their allowed range.
@@ -46,6 +49,54 @@ NUMBERS = {
 
 class SettingError(Exception):
     """A setting or a directory the appliance cannot start with; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting a plugin declares in its metadata (`"settings": [Setting(...), ...]`).
+
+    Plugin `hello`'s setting `greeting` is the config key HELLO_GREETING: create_app's
+    config, else the variable APPLIANCE_HELLO_GREETING, else `default`. A variable is read
+    as the default's type (bool, int, float, else str). A `required` setting left empty
+    stops the start; a `secret` one is never shown.
+    """
+
+    name: str
+    default: object = None
+    required: bool = False
+    secret: bool = False
+    help: str = ""
+
+    def key(self, plugin: str) -> str:
+        return f"{plugin}_{self.name}".upper()
+
+    def resolve(self, plugin: str, cfg: dict, env=os.environ) -> tuple[object, str]:
+        """(value, where it came from: "config", "environment" or "default")."""
+        key = self.key(plugin)
+        if cfg.get(key) not in (None, ""):
+            return cfg[key], "config"
+        raw = env.get(f"APPLIANCE_{key}", "")
+        if raw == "":
+            return self.default, "default"
+        return self._convert(key, raw), "environment"
+
+    def _convert(self, key: str, raw: str) -> object:
+        kind = type(self.default)
+        if kind is bool:
+            word = raw.strip().lower()
+            if word in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return word in ("1", "true", "yes", "on")
+            raise SettingError(f"APPLIANCE_{key} must be true or false, not {raw[:20]!r}")
+        if kind in (int, float):
+            try:
+                return kind(raw)
+            except ValueError:
+                raise SettingError(f"APPLIANCE_{key} must be {'a whole' if kind is int else 'a'} "
+                                   f"number, not {raw[:20]!r}") from None
+        return raw
+
+
+SETTING_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
 def from_env(env=os.environ) -> dict:
@@ -69,8 +120,9 @@ def from_env(env=os.environ) -> dict:
             raise SettingError(f"APPLIANCE_{key} must be a number from {lo} to {hi}, "
                                f"not {raw[:20]!r}")
         cfg[key] = value
-    if env.get("APPLIANCE_BEHIND_TLS"):
-        cfg["BEHIND_TLS"] = env["APPLIANCE_BEHIND_TLS"].lower() in ("1", "true", "yes")
+    for key in ("BEHIND_TLS", "TRACE_HOOKS"):
+        if env.get(f"APPLIANCE_{key}"):
+            cfg[key] = env[f"APPLIANCE_{key}"].lower() in ("1", "true", "yes")
     return cfg
 
 

@@ -9,7 +9,8 @@ hookimpl = pluggy.HookimplMarker("appliance")  # plugins import it from `applian
 @hookspec
 def appliance_metadata():
     """Return a dict describing the plugin: title, version, description, min_host_version,
-    settings (defaults). Called once per plugin when the host loads it."""
+    settings (a list of appliance.config.Setting). Called once per plugin, through pluggy,
+    after every plugin is registered."""
 
 
 @hookspec

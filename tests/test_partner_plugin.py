@@ -93,6 +93,13 @@ def test_listed_by_the_cli_as_an_entry_point(hello_on_path, tmp_path):
     assert {"appliance_metadata", "appliance_blueprints", "appliance_api_blueprints",
             "appliance_nav_tabs", "appliance_job_kinds", "appliance_cli_commands",
             "appliance_migrations"} <= set(info["hooks"])
+    assert [(s["key"], s["value"], s["source"]) for s in info["settings"]] == [
+        ("HELLO_HEADING", "Greetings", "default")]
+
+    proc = cli(hello_on_path, tmp_path, "plugins", "--json", APPLIANCE_HELLO_HEADING="Hi there")
+    assert proc.returncode == 0, proc.stderr
+    assert [(s["value"], s["source"]) for s in hello_info(json.loads(proc.stdout))["settings"]
+            ] == [("Hi there", "environment")]
 
     proc = cli(hello_on_path, tmp_path, "plugins", "--json", APPLIANCE_DISABLE_PLUGINS="hello")
     assert proc.returncode == 0, proc.stderr
@@ -123,6 +130,7 @@ def test_tab_and_page_with_form(admin):
     page = admin.get("/hello/")
     assert page.status_code == 200
     assert "No greeting yet" in page.get_data(as_text=True)
+    assert "<h1>Greetings</h1>" in page.get_data(as_text=True)  # HELLO_HEADING's default
 
     resp = admin.post("/hello/", data={"text": "Good morning"})
     assert resp.status_code == 302

@@ -1,8 +1,10 @@
 """The plugin manager: core and built-in plugins by dotted path, partner plugins by entry
-point, profiles and the block list, and the listing `appliance plugins` prints."""
+point, profiles and the block list, plugin settings, and the listing `appliance plugins`
+prints. Every hook is called through pluggy, so hook wrappers and tracing see each call."""
 
 import importlib
 import logging
+import os
 import tomllib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -12,6 +14,8 @@ from importlib.resources import files
 import pluggy
 
 from appliance import hookspecs
+from appliance.audit import MASK
+from appliance.config import DEFAULTS, SETTING_NAME, Setting
 from appliance.version import __version__
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     title: str = ""
     description: str = ""
+    settings: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,16 +90,11 @@ def _version_tuple(v: str) -> tuple:
     return tuple(int(p) if p.isdigit() else 0 for p in v.split(".")[:3])
 
 
-def _meta(plugin) -> dict:
-    fn = getattr(plugin, "appliance_metadata", None)
-    return dict(fn() or {}) if fn else {}
-
-
 class Plugins:
     """The loaded plugin manager plus what was left out and why."""
 
     def __init__(self, profile: str = "standard", disable: str | list[str] = "",
-                 extra_plugins: Iterable[tuple[str, object]] = ()):
+                 extra_plugins: Iterable[tuple[str, object]] = (), trace: bool = False):
         self.profile = load_profile(profile)
         extra = [n.strip() for n in disable.split(",")] if isinstance(disable, str) else disable
         self.blocked: dict[str, str] = {n: f"profile {profile}" for n in self.profile.block}
@@ -108,14 +108,22 @@ class Plugins:
                 f"(blocked by {', '.join(self.blocked[n] for n in refused)})")
         self.pm = pluggy.PluginManager("appliance")
         self.pm.add_hookspecs(hookspecs)
+        if trace:
+            self.pm.trace.root.setwriter(logging.getLogger("appliance.hooks").debug)
+            self.pm.enable_tracing()
         for name, reason in self.blocked.items():
             self.pm.set_blocked(name)
             log.info("plugin %s blocked by %s", name, reason)
         self.infos: dict[str, PluginInfo] = {}
+        self.declared: dict[str, list[Setting]] = {}
         for path in CORE_PLUGINS + BUILTIN_PLUGINS:
             self._load_builtin(path, core=path in CORE_PLUGINS)
         self._load_entry_points()
         self._load_extra(extra_plugins)
+        # Read once every plugin (a test's hook wrapper too) is registered, so all see it.
+        for name in list(self.infos):
+            if self.pm.get_plugin(name) is not None:
+                self._describe(name)
         unknown = sorted(set(self.blocked) - set(self.infos))
         for name in unknown:
             log.warning("APPLIANCE_DISABLE_PLUGINS names %r, which is not installed", name)
@@ -135,7 +143,7 @@ class Plugins:
     def _load_builtin(self, dotted: str, core: bool) -> None:
         name = dotted.rsplit(".", 1)[1]
         module = importlib.import_module(dotted)
-        self._add(name, module, "builtin", core, _meta(module).get("version", __version__))
+        self._add(name, module, "builtin", core, __version__)
 
     def _load_entry_points(self) -> None:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -164,35 +172,91 @@ class Plugins:
             self._add(name, plugin, "extra", False, "0")
 
     def _add(self, name: str, plugin, source: str, core: bool, version: str) -> None:
-        meta = _meta(plugin)
-        info = PluginInfo(name, str(meta.get("version", version)), source, core, False,
-                          title=meta.get("title", name), description=meta.get("description", ""))
+        info = PluginInfo(name, version, source, core, False, title=name)
         self.infos[name] = info
-        if name in self.blocked:
+        if name in self.blocked:  # never called, not even for its metadata
             info.blocked_by = self.blocked[name]
             info.hooks = sorted(h for h in dir(plugin) if h.startswith("appliance_"))
-            return
-        need = meta.get("min_host_version")
-        if need and _version_tuple(__version__) < _version_tuple(str(need)):
-            info.blocked_by = f"requires appliance >= {need} (this is {__version__})"
             return
         self.pm.register(plugin, name=name)
         info.enabled = True
         info.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin))
+
+    def _describe(self, name: str) -> None:
+        """Take a registered plugin's metadata; unregister it if it needs a newer host."""
+        info, meta = self.infos[name], self.metadata(name)
+        info.version = str(meta.get("version", info.version))
+        info.title = meta.get("title", name)
+        info.description = meta.get("description", "")
+        need = meta.get("min_host_version")
+        if need and _version_tuple(__version__) < _version_tuple(str(need)):
+            self.pm.unregister(name=name)
+            info.enabled, info.hooks = False, []
+            info.blocked_by = f"requires appliance >= {need} (this is {__version__})"
+            return
+        declared = list(meta.get("settings") or [])
+        for s in declared:
+            if not isinstance(s, Setting) or not SETTING_NAME.match(s.name):
+                raise PluginError(f"Plugin {name} declares a setting that is not "
+                                  f"appliance.config.Setting(name) with a lower-case name: {s!r}")
+            if s.key(name) in DEFAULTS:
+                raise PluginError(f"Plugin {name}'s setting {s.name} would be the host's "
+                                  f"setting {s.key(name)}")
+        self.declared[name] = declared
+
+    def configure(self, cfg: dict, env=os.environ) -> dict:
+        """Resolve every enabled plugin's declared settings (see appliance.config.Setting)
+        and list them; return {config key: value}. A required setting left empty is a
+        PluginError naming it."""
+        values = {}
+        for name, declared in self.declared.items():
+            if not self.enabled(name):
+                continue
+            listed = []
+            for s in declared:
+                key = s.key(name)
+                value, source = s.resolve(name, cfg, env)
+                if s.required and value in (None, ""):
+                    raise PluginError(f"Plugin {name} needs the setting {key}: set "
+                                      f"APPLIANCE_{key}" + (f" ({s.help})" if s.help else ""))
+                values[key] = value
+                shown = MASK if s.secret and value not in (None, "") else value
+                listed.append({"name": s.name, "key": key, "env": f"APPLIANCE_{key}",
+                               "value": shown, "source": source,
+                               "default": MASK if s.secret and s.default else s.default,
+                               "required": s.required, "secret": s.secret, "help": s.help})
+            self.infos[name].settings = listed
+        return values
 
     def listing(self) -> list[PluginInfo]:
         return sorted(self.infos.values(), key=lambda i: (not i.core, i.name))
 
     def metadata(self, name: str) -> dict:
         """What a loaded plugin's appliance_metadata returns ({} if it is not loaded)."""
+        if self.pm.get_plugin(name) is None:
+            return {}
+        return dict(self.call_one("appliance_metadata", name) or {})
+
+    def call_one(self, hook_name: str, name: str, **kwargs) -> object:
+        """Call one plugin's implementation of a hook (None if it has none) through pluggy,
+        with every hook wrapper around it."""
         plugin = self.pm.get_plugin(name)
-        return _meta(plugin) if plugin else {}
+        answering = [i.plugin for i in getattr(self.pm.hook, hook_name).get_hookimpls()
+                     if not (i.wrapper or i.hookwrapper)]
+        if plugin is None or plugin not in answering:
+            return None
+        others = [p for p in answering if p is not plugin]
+        results = self.pm.subset_hook_caller(hook_name, others)(**kwargs)
+        return results[0] if results else None
 
     def call_each(self, hook_name: str, **kwargs) -> list[tuple[str, object]]:
-        """Call a hook and return (plugin name, result) pairs, so results can be attributed."""
+        """Call a hook once per plugin implementing it, through pluggy, and return (plugin
+        name, result) pairs, so results can be attributed (None results are left out)."""
         out = []
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            result = impl.function(**kwargs)
+            if impl.wrapper or impl.hookwrapper:
+                continue
+            result = self.call_one(hook_name, impl.plugin_name, **kwargs)
             if result is not None:
                 out.append((impl.plugin_name, result))
         return out

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from appliance import hookimpl
+from appliance.config import Setting
 from appliance.ui import Tab
 
 from .api import api
@@ -19,6 +20,9 @@ def appliance_metadata():
         "version": __version__,
         "description": "Greetings: an example partner plugin.",
         "min_host_version": "0.1",
+        # Read by the page as config["HELLO_HEADING"]; set with APPLIANCE_HELLO_HEADING.
+        "settings": [Setting("heading", default="Greetings",
+                             help="The heading of the Greetings page")],
     }
 
 
