@@ -4,8 +4,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
+from appliance.host import host
 from appliance.validation import MAX_ID, Invalid, Schema
 from appliance.version import __version__
 
@@ -209,16 +210,16 @@ def openapi(blueprints: list[ApiBlueprint]) -> dict:
     }
 
 
-host = ApiBlueprint("api_host", __name__, tag="host")
+host_api = ApiBlueprint("api_host", __name__, tag="host")
 
 
-@host.op("/openapi.json", summary="This OpenAPI document",
+@host_api.op("/openapi.json", summary="This OpenAPI document",
          response=obj(["openapi", "paths"], openapi=STR, info=obj(), paths=obj()))
 def openapi_json():
-    return jsonify(openapi(current_app.extensions["appliance"].api_blueprints))
+    return jsonify(openapi(host().api_blueprints))
 
 
-@host.op("/plugins", summary="Every plugin, enabled or not, and what blocked it",
+@host_api.op("/plugins", summary="Every plugin, enabled or not, and what blocked it",
          response=array(obj(["name"], name=STR, version=STR, enabled=BOOL)))
 def plugins():
-    return jsonify([i.as_dict() for i in current_app.extensions["appliance"].plugins.listing()])
+    return jsonify([i.as_dict() for i in host().plugins.listing()])

@@ -1,7 +1,6 @@
 """The app factory: settings, database, plugins, routes, security."""
 
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from itertools import chain
 
@@ -25,10 +24,10 @@ from appliance.config import (
     timezone,
 )
 from appliance.db import db
+from appliance.host import Host
 from appliance.jobs import Jobs
 from appliance.models import Enterprise
 from appliance.plugins import Plugins
-from appliance.ui import Panel, Tab
 from appliance.validation import MAX_ID, Invalid
 
 
@@ -42,21 +41,6 @@ class IdConverter(IntegerConverter):
             # rule has the same path.
             raise NotFound()
         return number
-
-
-@dataclass
-class Host:
-    """What the host offers plugins and templates: app.extensions["appliance"]."""
-
-    plugins: Plugins
-    tabs: list[Tab] = field(default_factory=list)
-    panels: list[Panel] = field(default_factory=list)
-    api_blueprints: list = field(default_factory=list)
-    jobs: Jobs | None = None
-
-    @property
-    def flags(self) -> dict:
-        return self.plugins.flags
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -105,7 +89,7 @@ def create_app(config: dict | None = None) -> Flask:
     for bps in plugins.hook.appliance_blueprints():
         for bp in bps:
             app.register_blueprint(bp)
-    host.api_blueprints = [api.host, *chain.from_iterable(
+    host.api_blueprints = [api.host_api, *chain.from_iterable(
         plugins.hook.appliance_api_blueprints())]
     for bp in host.api_blueprints:
         app.register_blueprint(bp)

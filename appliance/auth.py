@@ -78,7 +78,7 @@ def create_admin(username: str, password: str) -> User:
     data = ADMIN.validate({"username": username, "password": password})
     if db.session.scalar(select(User).where(User.username == data["username"])):
         raise Invalid({"username": ("unique", "Username is already in use")})
-    user = User(username=data["username"], password_hash=generate_password_hash(password))
+    user = User(username=data["username"], password_hash=_hash(password))
     db.session.add(user)
     db.session.commit()
     return user
@@ -88,7 +88,7 @@ def set_password(user: User, password: str, keep: AdminSession | None = None) ->
     """Validate and store a new password, end the user's sessions except `keep` and forget
     its failed logins; return how many sessions ended."""
     ADMIN.fields["password"].clean(password)
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = _hash(password)
     ended = delete(AdminSession).where(AdminSession.user_id == user.id)
     if keep is not None:
         ended = ended.where(AdminSession.id != keep.id)
@@ -213,7 +213,7 @@ def attempt(username: str, address: str, password: str,
             wait = max(wait, 1, math.ceil(left))
     if wait:
         return False, wait
-    right = check_password_hash(password_hash or _dummy_hash(), password)
+    right = check_password_hash(password_hash or _dummy_hash(cfg["PASSWORD_HASH"]), password)
     if right and password_hash:
         # A right password forgets the username's failures and takes back its address count.
         db.session.execute(delete(LoginCounter).where(LoginCounter.key == _user_key(username)))
@@ -227,10 +227,15 @@ def attempt(username: str, address: str, password: str,
     return False, 0
 
 
+def _hash(password: str) -> str:
+    """Hash a new password with the PASSWORD_HASH method."""
+    return generate_password_hash(password, current_app.config["PASSWORD_HASH"])
+
+
 @cache
-def _dummy_hash() -> str:
+def _dummy_hash(method: str) -> str:
     """A hash made like real ones, checked for unknown users so they take as long."""
-    return generate_password_hash(secrets.token_urlsafe(16))
+    return generate_password_hash(secrets.token_urlsafe(16), method)
 
 
 # --- sessions ------------------------------------------------------------------------------

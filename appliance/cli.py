@@ -12,6 +12,7 @@ from sqlalchemy import select
 from appliance import auth, limits, migrate
 from appliance.config import SettingError
 from appliance.db import db
+from appliance.host import host
 from appliance.models import ApiToken, User
 from appliance.plugins import PluginError
 from appliance.validation import Invalid
@@ -83,12 +84,12 @@ def serve(host, port, threads):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def plugins_cmd(as_json):
     """List every plugin: name, version, source, enabled, blocked by, settings, hooks."""
-    host = current_app.extensions["appliance"]
-    infos = host.plugins.listing()
+    plugins = host().plugins
+    infos = plugins.listing()
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
         return
-    click.echo(f"profile: {host.plugins.profile.name}")
+    click.echo(f"profile: {plugins.profile.name}")
     for i in infos:
         state = "enabled" if i.enabled else f"blocked ({i.blocked_by})"
         kind = "core" if i.core else i.source

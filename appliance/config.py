@@ -13,6 +13,7 @@ DEFAULTS = {
     "LOGIN_MAX_FAILURES": 5,  # per username within LOGIN_LOCK_SECONDS
     "LOGIN_LOCK_SECONDS": 900,
     "LOGIN_FAIL_DELAY": 0.5,  # seconds added to every failed login
+    "PASSWORD_HASH": "scrypt",  # werkzeug's method for new password hashes (tests: a cheap one)
     "PAGE_SIZE": 50,
     "JOB_WORKERS": 2,
     "SCHEDULER_INTERVAL": 30,

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from flask import current_app
 from sqlalchemy import (
     Boolean,
     Column,
@@ -31,6 +30,7 @@ from sqlalchemy import (
 )
 
 from appliance.db import db, utcnow
+from appliance.host import host
 from appliance.models import Account, Contact, Enterprise
 
 FIELDS = {
@@ -234,7 +234,7 @@ def remove_source(model, enterprise: Enterprise, source: str) -> int:
 
 
 def _announce(model, enterprise, source, result: ImportResult, gone_rows) -> None:
-    hook = current_app.extensions["appliance"].plugins.hook
+    hook = host().plugins.hook
     if model is Contact:
         hook.appliance_contacts_imported(enterprise=enterprise, source=source, result=result)
     elif gone_rows:

@@ -20,6 +20,9 @@ from appliance.validation import Field, int_range, one_of
 
 log = logging.getLogger(__name__)
 
+#: A job run as plugins see it (read its state, progress, counts, message; never write it).
+Run = JobRun
+
 ACTIVE = ("queued", "running")
 ENDED = ("succeeded", "failed", "interrupted")
 
@@ -236,6 +239,30 @@ class Jobs:
             log.exception("job #%s: its failure could not be recorded either", run_id)
         finally:
             db.session.remove()
+
+    # --- queries plugins need (so none reads the job tables itself) ----------------------
+    @staticmethod
+    def get(run_id: int) -> Run | None:
+        """One run by id, or None."""
+        return db.session.get(JobRun, run_id)
+
+    @staticmethod
+    def active(target: str) -> Run | None:
+        """The queued or running run for `target`, or None."""
+        return db.session.scalar(select(JobRun).where(JobRun.target == target,
+                                                      JobRun.state.in_(ACTIVE)))
+
+    @staticmethod
+    def last(target: str) -> Run | None:
+        """The newest run for `target`, whatever its state, or None."""
+        return db.session.scalar(select(JobRun).where(JobRun.target == target)
+                                 .order_by(JobRun.id.desc()).limit(1))
+
+    @staticmethod
+    def next_run_at(kind: str, target: str) -> datetime | None:
+        """When (kind, target)'s schedule fires next (naive UTC), or None."""
+        return db.session.scalar(select(JobSchedule.next_run_at).where(
+            JobSchedule.kind == kind, JobSchedule.target == target))
 
     def wait(self, run_id: int, timeout: float = 30) -> JobRun:
         """Block until the run ended (for the CLI and tests); return it."""

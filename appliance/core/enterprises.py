@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from appliance import audit, hookimpl
 from appliance.api import INT, NULL_STR, STR, TIME, ApiBlueprint, array, body, error, invalid, obj
 from appliance.db import db
+from appliance.host import host
 from appliance.listing import Column, paginate, query_params
 from appliance.models import Account, Contact, Enterprise, TrustedServer
 from appliance.peers import (
@@ -105,7 +106,7 @@ def impact(ent: Enterprise) -> dict:
 def delete(ent: Enterprise) -> None:
     """Delete an enterprise with everything that belongs to it, plugins' rows included."""
     before = {"name": ent.name, "eid": ent.eid, **impact(ent)}
-    current_app.extensions["appliance"].plugins.hook.appliance_enterprise_deleted(enterprise=ent)
+    host().plugins.hook.appliance_enterprise_deleted(enterprise=ent)
     audit.record("delete", "enterprise", ent.id, ent.eid, before=before, commit=False)
     db.session.delete(ent)
     db.session.commit()

@@ -1,8 +1,9 @@
 """Core: the start page with the plugins' dashboard panels, and the plugin list."""
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from appliance import hookimpl
+from appliance.host import host
 from appliance.ui import Tab, render
 
 bp = Blueprint("home", __name__)
@@ -10,13 +11,13 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 def index():
-    return render("home/index.html", panels=current_app.extensions["appliance"].panels)
+    return render("home/index.html", panels=host().panels)
 
 
 @bp.get("/plugins")
 def plugins():
-    host = current_app.extensions["appliance"]
-    return render("home/plugins.html", infos=host.plugins.listing(), profile=host.plugins.profile)
+    plugins = host().plugins
+    return render("home/plugins.html", infos=plugins.listing(), profile=plugins.profile)
 
 
 @hookimpl

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from appliance import auth, hookimpl
 from appliance.api import INT, NULL_STR, STR, TIME, ApiBlueprint, error, obj, paged
 from appliance.db import db, utcnow
+from appliance.host import host
 from appliance.jobs import ACTIVE, JobKind
 from appliance.listing import Column, paginate, query_params
 from appliance.models import JobRun
@@ -119,7 +120,7 @@ def jobs_list(limit):
 @with_appcontext
 def jobs_run(kind, target):
     """Run a job now and wait for it to end."""
-    jobs = current_app.extensions["appliance"].jobs
+    jobs = host().jobs
     if kind not in jobs.kinds:
         raise click.ClickException(f"Unknown job kind {kind!r}; known: {', '.join(jobs.kinds)}")
     run, _ = jobs.submit(kind, target, triggered_by="cli")

@@ -1,6 +1,6 @@
 """Users and Services as JSON under /api/v1/network-elements."""
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform, limits
@@ -23,6 +23,7 @@ from appliance.api import (
 )
 from appliance.auth import username
 from appliance.db import db
+from appliance.host import host
 from appliance.listing import paginate, query_params
 from appliance.validation import Invalid
 
@@ -427,7 +428,7 @@ def bulk_upload():
     defaults = {k: request.form[k] for k in ("element", "template", "location", "department")
                 if request.form.get(k)}
     who = username()
-    run, _ = current_app.extensions["appliance"].jobs.submit(
+    run, _ = host().jobs.submit(
         imports.KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": defaults,
                                         "apply": request.args.get("apply") == "1",
                                         "username": who}, triggered_by=who)

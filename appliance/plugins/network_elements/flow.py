@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from appliance import audit, csvsafe
 from appliance.db import db, utcnow
+from appliance.host import host
 from appliance.jobs import JobContext, JobKind
 
 from .models import Change, Element
@@ -50,7 +51,7 @@ class FileConnector:
 
 
 def connectors() -> dict:
-    hook = current_app.extensions["appliance"].plugins.hook
+    hook = host().plugins.hook
     return {c.name: c for found in hook.appliance_flow_connectors() for c in found}
 
 

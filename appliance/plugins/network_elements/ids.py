@@ -3,11 +3,10 @@
 
 import json
 
-from flask import current_app
-
 from appliance import audit, ldapdir, ldapform, vault
 from appliance.db import db
 from appliance.directory import SourceImport, SuspiciousImport, remove_source
+from appliance.host import host
 from appliance.jobs import JobContext, JobFailed, JobKind
 from appliance.models import Contact, Enterprise
 from appliance.validation import Field, Invalid, Schema, int_range, max_length
@@ -196,7 +195,7 @@ def _contacts(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
 
 
 def submit(e: Element, who: str = ""):
-    return current_app.extensions["appliance"].jobs.submit(
+    return host().jobs.submit(
         KIND, f"ids:{e.id}", label=f"IDS seeding for {e.name}", triggered_by=who)
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from appliance import audit, vault
 from appliance.db import db
 from appliance.directory import remove_source
-from appliance.jobs import ACTIVE
-from appliance.models import Contact, Enterprise, JobRun
+from appliance.host import host
+from appliance.models import Contact, Enterprise
 from appliance.validation import (
     MAX_INT,
     Field,
@@ -226,8 +226,7 @@ def remove_ids(e: Element) -> int:
 
 def ids_running(e: Element) -> bool:
     """Whether IDS is seeding from the element's directory now."""
-    return db.session.scalar(select(JobRun.id).where(
-        JobRun.target == f"ids:{e.id}", JobRun.state.in_(ACTIVE))) is not None
+    return host().jobs.active(f"ids:{e.id}") is not None
 
 
 def _not_seeding(e: Element, what: str) -> None:

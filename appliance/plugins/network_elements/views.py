@@ -8,7 +8,6 @@ import secrets
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     request,
     send_file,
@@ -19,8 +18,9 @@ from sqlalchemy import func, select
 from appliance import ldapdir, ldapform, limits
 from appliance.auth import username
 from appliance.db import db
+from appliance.host import host
 from appliance.listing import Column, paginate
-from appliance.models import Enterprise, JobRun
+from appliance.models import Enterprise
 from appliance.ui import redirect_to, render, render_block
 from appliance.validation import Invalid, id_of
 
@@ -442,7 +442,7 @@ def bulk_apply():
 
 
 def _start(token, fmt, defaults, apply: bool):
-    run, _ = current_app.extensions["appliance"].jobs.submit(
+    run, _ = host().jobs.submit(
         imports.KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": defaults,
                                         "apply": apply, "username": username()},
         label="Bulk import" if apply else "Bulk import preview", triggered_by=username())
@@ -452,7 +452,7 @@ def _start(token, fmt, defaults, apply: bool):
 @bp.get("/bulk/runs/<int:run_id>")
 def bulk_run(run_id):
     db.session.expire_all()
-    run = db.session.get(JobRun, run_id)
+    run = host().jobs.get(run_id)
     if run is None or run.kind != imports.KIND:
         abort(404)
     return render("network_elements/bulk_run.html", block="result", **_ctx(

@@ -3,11 +3,11 @@ sync from peers (seeds 000 and 001). Not offered under the micloud-flex-gcp prof
 
 from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import select
 
 from appliance import hookimpl
 from appliance.db import db
+from appliance.host import host
 from appliance.ui import Tab
 
 from . import service
@@ -54,6 +54,6 @@ def appliance_migrations():
 @hookimpl
 def appliance_enterprise_deleted(enterprise):
     """The enterprise's peers go with it (rows by cascade; their schedules here)."""
-    jobs = current_app.extensions["appliance"].jobs
+    jobs = host().jobs
     for peer in db.session.scalars(select(Peer).where(Peer.enterprise_id == enterprise.id)):
         jobs.unschedule(service.KIND, peer.source)

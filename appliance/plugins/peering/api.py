@@ -1,6 +1,6 @@
 """Everything on the Peering tab, as JSON under /api/v1/peering."""
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform
@@ -22,6 +22,7 @@ from appliance.api import (
 )
 from appliance.auth import username
 from appliance.db import db
+from appliance.host import host
 from appliance.listing import paginate, query_params
 from appliance.models import Enterprise
 from appliance.peers import PeerError
@@ -129,7 +130,7 @@ def sync_peer(peer_id):
     peer = _peer(peer_id)
     if peer is None:
         return error(404, "not_found", "No such peer")
-    run, created = current_app.extensions["appliance"].jobs.submit(
+    run, created = host().jobs.submit(
         service.KIND, peer.source, {"allow_drop": request.args.get("allow_drop") == "1"},
         label=f"Sync contacts from {peer.description}", triggered_by=username())
     return jsonify(run_id=run.id, created=created, state=run.state), 202
@@ -141,7 +142,7 @@ def check_peers(ent_id):
     ent = db.session.get(Enterprise, ent_id)
     if ent is None:
         return error(404, "not_found", "No such enterprise")
-    run, created = current_app.extensions["appliance"].jobs.submit(
+    run, created = host().jobs.submit(
         service.STATUS_KIND, f"peering-status:{ent.id}", label=f"Peer status of {ent.eid}",
         triggered_by=username())
     return jsonify(run_id=run.id, created=created, state=run.state), 202

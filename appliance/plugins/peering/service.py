@@ -13,13 +13,12 @@ from sqlalchemy import exists, func, select
 from appliance import __version__, audit, ldapform, vault
 from appliance.db import db, utcnow
 from appliance.directory import remove_source
-from appliance.jobs import ACTIVE, SCHEDULE_FIELDS, days_spec
+from appliance.host import host
+from appliance.jobs import SCHEDULE_FIELDS, days_spec
 from appliance.models import (
     Account,
     Contact,
     Enterprise,
-    JobRun,
-    JobSchedule,
     TrustedServer,
 )
 from appliance.peers import PeerClient, PeerError, update_trusted
@@ -127,8 +126,7 @@ def as_dict(peer: Peer) -> dict:
 
 
 def next_sync(peer: Peer) -> datetime | None:
-    return db.session.scalar(select(JobSchedule.next_run_at).where(
-        JobSchedule.kind == KIND, JobSchedule.target == peer.source))
+    return host().jobs.next_run_at(KIND, peer.source)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -233,7 +231,7 @@ def save(ent: Enterprise, data, peer: Peer | None = None) -> tuple[Peer, list[st
     tz = current_app.config["TZINFO"]
     spec = days_spec(common, tz, old=peer.schedule_spec)
     peer.schedule = json.dumps(spec)
-    jobs = current_app.extensions["appliance"].jobs
+    jobs = host().jobs
     jobs.schedule(KIND, peer.source, spec)
     if old_host:
         notes += _follow_trust(ent, old_host, peer.hostname)
@@ -270,12 +268,11 @@ def delete(peer: Peer) -> dict:
 
     Refused (Busy) while a sync of the peer runs, or the sync would bring them back.
     """
-    if db.session.scalar(select(JobRun.id).where(JobRun.target == peer.source,
-                                                 JobRun.state.in_(ACTIVE))):
+    if host().jobs.active(peer.source):
         raise Busy(f"A sync of {peer.description} is running: delete it once the sync ends")
     ent = db.session.get(Enterprise, peer.enterprise_id)
     gone = impact(peer)
-    current_app.extensions["appliance"].jobs.unschedule(KIND, peer.source)
+    host().jobs.unschedule(KIND, peer.source)
     audit.record("delete", "peer", peer.id, peer.description, before=as_dict(peer) | gone,
                  commit=False)
     source = peer.source

@@ -6,9 +6,9 @@ from sqlalchemy import case, select
 from appliance import ldapdir, ldapform
 from appliance.auth import username
 from appliance.db import db
-from appliance.jobs import ACTIVE
+from appliance.host import host
+from appliance.jobs import Run
 from appliance.listing import Column, paginate
-from appliance.models import JobRun
 from appliance.peers import STATUSES, PeerError
 from appliance.ui import current_enterprise, redirect_to, render, render_block
 from appliance.validation import Invalid, id_of
@@ -45,14 +45,12 @@ def _peer(peer_id: int) -> Peer:
     return peer
 
 
-def _status_run(ent_id: int) -> JobRun | None:
-    return db.session.scalar(select(JobRun).where(
-        JobRun.target == f"peering-status:{ent_id}", JobRun.state.in_(ACTIVE)))
+def _status_run(ent_id: int) -> Run | None:
+    return host().jobs.active(f"peering-status:{ent_id}")
 
 
-def _last_run(peer: Peer) -> JobRun | None:
-    return db.session.scalar(select(JobRun).where(JobRun.target == peer.source)
-                             .order_by(JobRun.id.desc()).limit(1))
+def _last_run(peer: Peer) -> Run | None:
+    return host().jobs.last(peer.source)
 
 
 @bp.get("/")
@@ -72,7 +70,7 @@ def index():
 def check_now():
     """Poll this enterprise's MiCollab peers now; the table refreshes itself meanwhile."""
     ent = _ent()
-    current_app.extensions["appliance"].jobs.submit(
+    host().jobs.submit(
         service.STATUS_KIND, f"peering-status:{ent.id}", label=f"Peer status of {ent.eid}",
         triggered_by=username())
     return redirect_to(url_for("peering.index", **request.args))
@@ -146,7 +144,7 @@ def remove(peer_id):
 @bp.post("/<int:peer_id>/sync")
 def sync_now(peer_id):
     peer = _peer(peer_id)
-    run, created = current_app.extensions["appliance"].jobs.submit(
+    run, created = host().jobs.submit(
         service.KIND, peer.source, {"allow_drop": request.form.get("allow_drop") == "1"},
         label=f"Sync contacts from {peer.description}", triggered_by=username())
     if not created:

@@ -3,11 +3,11 @@ and Corporate Directory (seed 003), and never remove accounts on a suspicious re
 
 from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import select
 
 from appliance import files, hookimpl
 from appliance.db import db
+from appliance.host import host
 from appliance.ui import Tab
 
 from . import service
@@ -54,7 +54,7 @@ def appliance_migrations():
 @hookimpl
 def appliance_enterprise_deleted(enterprise):
     """The enterprise's synchronizers go with it (rows by cascade; schedules here)."""
-    jobs = current_app.extensions["appliance"].jobs
+    jobs = host().jobs
     for syn in db.session.scalars(select(Synchronizer).where(
             Synchronizer.enterprise_id == enterprise.id)):
         jobs.unschedule(service.KIND, syn.source)

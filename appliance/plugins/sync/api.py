@@ -1,6 +1,6 @@
 """The Synchronization tab as JSON under /api/v1/sync."""
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform
@@ -19,6 +19,7 @@ from appliance.api import (
 )
 from appliance.auth import username
 from appliance.db import db
+from appliance.host import host
 from appliance.models import Enterprise
 from appliance.validation import Invalid, Schema
 
@@ -159,7 +160,7 @@ def sync_one(syn_id):
     confirmed = request.args.get("confirm") == "1"
     if confirmed:
         service.confirm(syn)
-    run, created = current_app.extensions["appliance"].jobs.submit(
+    run, created = host().jobs.submit(
         service.KIND, syn.source, {"allow_drop": confirmed}, label=f"Synchronize {syn.name}",
         triggered_by=username())
     return jsonify(run_id=run.id, created=created, state=run.state), 202

@@ -3,11 +3,11 @@ accounts, their phone numbers (rule 6) and their Corporate Directory entries."""
 
 import time
 
-from flask import current_app
 from sqlalchemy import delete, insert, select, update
 
 from appliance.db import db
 from appliance.directory import SourceImport, SuspiciousImport
+from appliance.host import host
 from appliance.jobs import JobContext, JobFailed
 from appliance.models import Account, Contact, Enterprise
 from appliance.validation import Invalid, bad_char
@@ -19,7 +19,7 @@ from .report import Report, finish
 
 def connectors() -> dict[str, pbx.Connector]:
     """Every connector the plugins offer (appliance_pbx_connectors), by name."""
-    hook = current_app.extensions["appliance"].plugins.hook
+    hook = host().plugins.hook
     return {c.name: c for found in hook.appliance_pbx_connectors() for c in found}
 
 

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from appliance import audit, files, ldapdir, ldapform, vault
 from appliance.db import db
 from appliance.directory import remove_source
-from appliance.jobs import ACTIVE, SCHEDULE_FIELDS, days_spec
-from appliance.models import Account, Contact, Enterprise, JobRun, JobSchedule
+from appliance.host import host
+from appliance.jobs import SCHEDULE_FIELDS, Run, days_spec
+from appliance.models import Account, Contact, Enterprise
 from appliance.validation import (
     Field,
     Invalid,
@@ -63,7 +64,7 @@ INTEGRATED_LOCKED = ("mode", "feature_profile", "dynamic_only", "platform", "add
 
 
 def integrated() -> bool:
-    return bool(current_app.extensions["appliance"].flags.get("integrated_mode"))
+    return bool(host().flags.get("integrated_mode"))
 
 
 # --- the enterprise's synchronization settings --------------------------------------------
@@ -165,7 +166,7 @@ def save(ent: Enterprise, kind: str, data, syn: Synchronizer | None = None) -> S
     db.session.flush()
     spec = days_spec(common, current_app.config["TZINFO"], old=syn.schedule_spec)
     syn.schedule = json.dumps(spec)
-    current_app.extensions["appliance"].jobs.schedule(KIND, syn.source, spec)
+    host().jobs.schedule(KIND, syn.source, spec)
     audit.record("create" if creating else "update", "synchronizer", syn.id, syn.name,
                  before=before, after=as_dict(syn), commit=False)
     db.session.commit()
@@ -179,8 +180,7 @@ def ldap_settings(syn: Synchronizer, password: str | None = None):
 
 
 def next_sync(syn: Synchronizer):
-    return db.session.scalar(select(JobSchedule.next_run_at).where(
-        JobSchedule.kind == KIND, JobSchedule.target == syn.source))
+    return host().jobs.next_run_at(KIND, syn.source)
 
 
 def accounts_of(syn: Synchronizer) -> int:
@@ -192,9 +192,8 @@ class Busy(Exception):
     """A sync of the synchronizer runs: it cannot be deleted now."""
 
 
-def running(syn: Synchronizer) -> JobRun | None:
-    return db.session.scalar(select(JobRun).where(JobRun.target == syn.source,
-                                                  JobRun.state.in_(ACTIVE)))
+def running(syn: Synchronizer) -> Run | None:
+    return host().jobs.active(syn.source)
 
 
 def delete(syn: Synchronizer) -> int:
@@ -203,7 +202,7 @@ def delete(syn: Synchronizer) -> int:
         raise Busy(f"A sync of {syn.name} is running: delete it once the sync ends")
     ent = db.session.get(Enterprise, syn.enterprise_id)
     n = accounts_of(syn)
-    current_app.extensions["appliance"].jobs.unschedule(KIND, syn.source)
+    host().jobs.unschedule(KIND, syn.source)
     audit.record("delete", "synchronizer", syn.id, syn.name, before={**as_dict(syn),
                  "accounts": n}, commit=False)
     source = syn.source

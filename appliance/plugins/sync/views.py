@@ -1,13 +1,13 @@
 """The Synchronization tab: the enterprise's synchronization type, AD/LDAP synchronizers,
 PBX nodes, and each one's details page."""
 
-from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask import Blueprint, abort, flash, request, url_for
 from sqlalchemy import select
 
 from appliance import ldapdir, ldapform
 from appliance.auth import username
 from appliance.db import db
-from appliance.models import JobRun
+from appliance.host import host
 from appliance.ui import current_enterprise, redirect_to, render, render_block
 from appliance.validation import Invalid, id_of
 
@@ -67,8 +67,7 @@ def save_settings():
 
 
 def _page(syn, kind, values, errors, status=200):
-    last = db.session.scalar(select(JobRun).where(JobRun.target == syn.source)
-                             .order_by(JobRun.id.desc()).limit(1)) if syn else None
+    last = host().jobs.last(syn.source) if syn else None
     return render("sync/edit.html", block="form", syn=syn, kind=kind, values=values,
                   errors=errors, last_run=last, issues=service.issues(syn) if syn else [],
                   accounts=service.accounts_of(syn) if syn else 0,
@@ -123,7 +122,7 @@ def status(syn_id):
 @bp.post("/<int:syn_id>/sync")
 def sync_now(syn_id):
     syn = _syn(syn_id)
-    run, created = current_app.extensions["appliance"].jobs.submit(
+    run, created = host().jobs.submit(
         service.KIND, syn.source, {"allow_drop": request.form.get("allow_drop") == "1"},
         label=f"Synchronize {syn.name}", triggered_by=username())
     if not created:
@@ -135,7 +134,7 @@ def sync_now(syn_id):
 def confirm(syn_id):
     syn = _syn(syn_id)
     service.confirm(syn)
-    run, _ = current_app.extensions["appliance"].jobs.submit(
+    run, _ = host().jobs.submit(
         service.KIND, syn.source, {"allow_drop": True}, label=f"Synchronize {syn.name} "
         "(confirmed)", triggered_by=username())
     flash("Confirmed: this sync may remove the accounts no longer in the directory.", "info")
