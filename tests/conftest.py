@@ -1,6 +1,10 @@
 """Fixtures in the Flask tutorial's shape: app, client, runner, admin."""
 
 import re
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -8,15 +12,44 @@ from appliance import create_app, migrate
 from appliance.auth import create_admin
 
 PASSWORD = "correct-horse-battery"
+# scrypt, the appliance's default, costs about 0.1 s per hash or check by design.
+CHEAP_HASH = "pbkdf2:sha256:1"
+# Migrated empty databases, one per set of migration owners: see build().
+_TEMPLATES: dict[tuple, Path] = {}
+_TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="appliance-db-templates-"))
 
 
 def build(tmp_path, **config):
-    """An app on a SQLite file in tmp_path, migrated like `appliance db upgrade` does."""
+    """An app on a SQLite file in tmp_path, migrated like `appliance db upgrade` does.
+
+    The first app of each set of migration owners (plugins) is migrated for real and its
+    database kept as a template; the next ones start from a copy of it, already at head.
+    """
     cfg = {"DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret", "LOGIN_FAIL_DELAY": 0,
-           "TESTING": True, **config}
+           "PASSWORD_HASH": CHEAP_HASH, "TESTING": True, **config}
     app = create_app(cfg)
+    db_file = Path(tmp_path) / "appliance.db"
+    key = None
+    if not cfg.get("DATABASE_URL") and not db_file.exists():
+        key = tuple(migrate.owners(app))
+        if key in _TEMPLATES:
+            shutil.copyfile(_TEMPLATES[key], db_file)
     migrate.upgrade(app)
+    if key is not None and key not in _TEMPLATES:
+        template = _TEMPLATE_DIR / f"{len(_TEMPLATES)}.db"
+        src, dest = sqlite3.connect(db_file), sqlite3.connect(template)
+        try:
+            src.backup(dest)
+        finally:
+            src.close()
+            dest.close()
+        _TEMPLATES[key] = template
     return app
+
+
+def pytest_sessionfinish(session):
+    """Remove the template databases."""
+    shutil.rmtree(_TEMPLATE_DIR, ignore_errors=True)
 
 
 @pytest.fixture
