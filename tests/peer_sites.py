@@ -19,7 +19,7 @@ from appliance import create_app, migrate
 from appliance.db import db
 from appliance.directory import replace_source
 from appliance.models import Contact, Enterprise
-from tests.servers import ApplianceProcess, Nginx, appliance_command
+from tests.servers import ApplianceProcess, Gate, Nginx, appliance_command
 
 PASSWORD = "correct-horse-battery"
 NAMES = {"a.test": "127.0.0.1", "b.test": "127.0.0.2", "wrong.test": "127.0.0.2"}
@@ -39,6 +39,7 @@ class Site:
     app: ApplianceProcess
     tls: Nginx
     token: str
+    gate: Gate | None = None
 
     @property
     def port(self) -> int:
@@ -71,6 +72,8 @@ class Site:
     def stop(self) -> None:
         self.tls.stop()
         self.app.stop()
+        if self.gate:
+            self.gate.close()
 
 
 def prepare(data_dir: Path) -> str:
@@ -85,8 +88,10 @@ def prepare(data_dir: Path) -> str:
     return out.strip().splitlines()[-1]
 
 
-def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = ()) -> Site:
-    """Start the site `name` (its data kept in root/name) behind TLS."""
+def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = (),
+          gate: bool = False) -> Site:
+    """Start the site `name` (its data kept in root/name) behind TLS; with `gate`, nginx
+    reaches the appliance through a Gate (Site.gate) that can hold a request."""
     data_dir = root / name
     token = prepare(data_dir)
     ca_file = root / "ca.pem"
@@ -99,14 +104,21 @@ def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = (
     app = ApplianceProcess(data_dir, env=_env(data_dir, env), host=NAMES[name]).start()
     cert = ca.issue_cert(*(cert_names or (name,)))
     upstream = app.url.removeprefix("http://").rstrip("/")
+    relay = None
     try:
+        if gate:
+            host, port = upstream.rsplit(":", 1)
+            relay = Gate((host, int(port)), host=NAMES[name])
+            upstream = relay.address
         tls = Nginx(root / f"{name}-tls", upstream,
                     b"".join(p.bytes() for p in cert.cert_chain_pems).decode(),
                     cert.private_key_pem.bytes().decode(), host=NAMES[name]).start()
     except Exception:
         app.stop()
+        if relay:
+            relay.close()
         raise
-    return Site(name, data_dir, app, tls, token)
+    return Site(name, data_dir, app, tls, token, relay)
 
 
 def run_pair(root: Path, ca: trustme.CA, bravo_contacts: int):

@@ -154,3 +154,93 @@ http {{
 """)
         super().__init__([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(d / "nginx.conf"),
                           "-p", str(d)])
+
+
+class Gate:
+    """A TCP relay in front of an HTTP server that can hold one request on its way.
+
+    Every connection is relayed to `upstream` (host, port) as it is, except the one whose
+    request line is the `nth` to match `pattern` after `hold()`: it is not forwarded, and
+    `held` is set, so a test knows exactly how far the client got. Once released (or the
+    gate closed) that connection is closed without an answer.
+    """
+
+    def __init__(self, upstream: tuple[str, int], host: str = "127.0.0.1"):
+        self.upstream = upstream
+        self.server = socket.create_server((host, 0))
+        self.host, self.port = self.server.getsockname()[:2]
+        self.held = threading.Event()
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+        self._pattern: re.Pattern | None = None
+        self._left = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def hold(self, pattern: str, nth: int = 1) -> None:
+        """Hold the `nth` request from now on whose request line matches `pattern`."""
+        with self._lock:
+            self._pattern, self._left = re.compile(pattern), nth
+            self.held.clear()
+            self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def close(self) -> None:
+        self.release()
+        self.server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _holds(self, line: bytes) -> bool:
+        with self._lock:
+            if self._pattern is None or not self._pattern.search(line.decode("latin-1")):
+                return False
+            self._left -= 1
+            if self._left:
+                return False
+            self._pattern = None
+            return True
+
+    def _relay(self, conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            while b"\r\n" not in head:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                head += chunk
+            if self._holds(head.split(b"\r\n", 1)[0]):
+                self.held.set()
+                self._released.wait(60)
+                return
+            try:
+                up = socket.create_connection(self.upstream, timeout=30)
+            except OSError:
+                return
+            with up:
+                up.sendall(head)
+                back = threading.Thread(target=_pipe, args=(up, conn), daemon=True)
+                back.start()
+                _pipe(conn, up)
+                back.join(60)
+
+
+def _pipe(src: socket.socket, dest: socket.socket) -> None:
+    """Copy bytes from src to dest until src ends, then end dest's writing side."""
+    try:
+        while chunk := src.recv(65536):
+            dest.sendall(chunk)
+        dest.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass

@@ -1,7 +1,5 @@
 """Two real appliance processes peering over real HTTPS (nginx, a test CA) on loopback."""
 
-import time
-
 import pytest
 import trustme
 
@@ -138,31 +136,30 @@ def test_peering_two_enterprises_on_the_same_appliance(sites):
 
 def test_peer_stopped_mid_sync_removes_nothing(tmp_path, ca):
     root = tmp_path
-    seed(root / "b.test", "bravo", 30_000)
+    seed(root / "b.test", "bravo", 5_000)
     a = peer_sites.start(root, "a.test", ca)
-    b = peer_sites.start(root, "b.test", ca)
+    b = peer_sites.start(root, "b.test", ca, gate=True)
     try:
         key = trust(b, "bravo", "a.test")
         alpha = ent_id(a, "alpha")
         status, peer = a.api("POST", f"/api/v1/peering/enterprises/{alpha}/peers",
                              peer_body(b, key))
-        assert sync(a, peer["id"])["counts"]["added"] == 30_000
+        assert sync(a, peer["id"])["counts"]["added"] == 5_000
         before = contacts(a, alpha)
 
+        # Stop B once A has read two pages of contacts and asks for the third.
+        b.gate.hold(r"^GET /peer/v1/enterprises/bravo/contacts\?", nth=3)
         status, run = a.api("POST", f"/api/v1/peering/peers/{peer['id']}/sync")
-        deadline = time.monotonic() + 30
-        while True:  # stop B once A has read part of the contacts
-            _, now = a.api("GET", f"/api/v1/jobs/{run['run_id']}")
-            if now["progress"] >= 5 or now["state"] not in ("queued", "running"):
-                break
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        assert status == 202, run
+        assert b.gate.held.wait(30), a.api("GET", f"/api/v1/jobs/{run['run_id']}")[1]
+        now = a.api("GET", f"/api/v1/jobs/{run['run_id']}")[1]
+        assert now["state"] == "running" and now["message"] == "Read 1,000 of 5,000 contacts"
         b.stop()
         run = a.wait_job(run["run_id"])
-        assert run["state"] == "failed", f"B was stopped too late: {run}"
+        assert run["state"] == "failed", run
         assert "Nothing was changed" in run["message"]
         after = contacts(a, alpha)
-        assert after["total"] == 30_000 and after["items"] == before["items"]
+        assert after["total"] == 5_000 and after["items"] == before["items"]
         peer = a.api("GET", f"/api/v1/peering/peers/{peer['id']}")[1]
         assert peer["status"] == "unreachable", peer
     finally:
