@@ -13,7 +13,8 @@ from pathlib import Path
 
 import trustme
 
-from appliance.plugins.federation.xmpp import XmppConfig, XmppService, render
+from appliance.plugins.federation.prosody import XmppService
+from appliance.plugins.federation.prosody_config import XmppConfig, render
 from tests.servers import ServerProcess
 
 

@@ -17,15 +17,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from appliance.plugins.federation.xmpp import (
-    XmppConfig,
-    XmppError,
-    XmppService,
-    classify_error,
-    lua_string,
-    probe,
-    render,
-)
+from appliance.plugins.federation.probe import classify_error, probe
+from appliance.plugins.federation.prosody import XmppError, XmppService
+from appliance.plugins.federation.prosody_config import XmppConfig, lua_string, render
 from tests.prosody_server import Prosody, closed_port, free_port, prosody_available
 from tests.xmpp_clients import XmppClient
 

@@ -27,7 +27,9 @@ from appliance.validation import (
 )
 
 from .models import Server, Settings
-from .xmpp import XmppConfig, XmppError, XmppService, probe
+from .probe import probe
+from .prosody import XmppError, XmppService
+from .prosody_config import XmppConfig
 
 PROBE_USER = "appliance-probe"
 

@@ -1,0 +1,222 @@
+"""The local Prosody instance: writes its config, reloads it (SIGHUP: connected clients stay
+connected), manages accounts through prosodyctl and lists the federated connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .prosody_config import CERTS_DIR, STATE_FILE, XmppConfig, read_option, render
+
+log = logging.getLogger(__name__)
+
+
+class XmppError(Exception):
+    """The XMPP service could not do what was asked."""
+
+
+_version_cache: dict[str, str | None] = {}
+
+
+class XmppService:
+    """The local Prosody instance, driven through its config file, signals and prosodyctl."""
+
+    def __init__(self, config_path: Path, prosodyctl: str = "prosodyctl",
+                 prosody: str = "prosody"):
+        self.config_path = Path(config_path)
+        self.prosodyctl = prosodyctl
+        self.prosody = prosody
+
+    # -- discovery
+
+    def installed(self) -> bool:
+        """Whether both prosody and prosodyctl are found."""
+        return bool(shutil.which(self.prosody) and shutil.which(self.prosodyctl))
+
+    def version(self) -> str | None:
+        """Prosody's version (e.g. "0.12.3"), None when not installed; cached."""
+        if self.prosodyctl not in _version_cache:
+            version = None
+            if shutil.which(self.prosodyctl):
+                try:
+                    out = subprocess.run([self.prosodyctl, "about"], capture_output=True,
+                                         text=True, timeout=15, stdin=subprocess.DEVNULL).stdout
+                    m = re.search(r"^Prosody (\S+)", out, re.MULTILINE)
+                    version = m[1] if m else None
+                except (OSError, subprocess.SubprocessError):
+                    version = None
+            _version_cache[self.prosodyctl] = version
+        return _version_cache[self.prosodyctl]
+
+    # -- configuration
+
+    def _text(self) -> str:
+        try:
+            return self.config_path.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def write(self, cfg: XmppConfig) -> bool:
+        """Write the config for `cfg` atomically if it changed (mode 0640); True if it did."""
+        text = render(cfg)
+        (Path(cfg.data_dir) / CERTS_DIR).mkdir(mode=0o750, parents=True, exist_ok=True)
+        if self._text() == text:
+            return False
+        self.config_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.config_path.with_name(f".{self.config_path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o640)
+            os.replace(tmp, self.config_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return True
+
+    def _data_dir(self) -> Path | None:
+        data = read_option(self._text(), "data_path")
+        return Path(data) if data else None
+
+    # -- process
+
+    def pid(self) -> int | None:
+        """The PID of the running Prosody (from the config's pidfile), or None."""
+        pidfile = read_option(self._text(), "pidfile")
+        if not pidfile:
+            return None
+        try:
+            pid = int(Path(pidfile).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # exists, runs as another user
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return pid  # no /proc to check against: trust the pidfile
+        return pid if b"prosody" in cmdline else None
+
+    def running(self) -> bool:
+        """Whether Prosody runs with this config."""
+        return self.pid() is not None
+
+    def reload(self) -> None:
+        """Make the running Prosody re-read its config (SIGHUP); c2s clients stay connected."""
+        pid = self.pid()
+        if pid is None:
+            raise XmppError("The XMPP service is not running, so it cannot be reloaded")
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except PermissionError:
+            self._ctl(["reload"])
+        except ProcessLookupError as exc:
+            raise XmppError("The XMPP service stopped before it could be reloaded") from exc
+
+    def apply(self, cfg: XmppConfig) -> bool:
+        """Write `cfg` and reload a running service if it changed; True if it was reloaded.
+
+        The reload is asynchronous: `wait_applied()` tells when the new policy is in force.
+        """
+        changed = self.write(cfg)
+        if changed and self.running():
+            self.reload()
+            return True
+        return False
+
+    def applied(self) -> bool:
+        """Whether the running Prosody has loaded the config file as it is now."""
+        digest = read_option(self._text(), "appliance_config_digest")
+        data = self._data_dir()
+        if not digest or not data:
+            return False
+        try:
+            return (data / STATE_FILE).read_text().strip() == digest
+        except OSError:
+            return False
+
+    def wait_applied(self, timeout: float = 10.0, interval: float = 0.02) -> bool:
+        """Wait until the running service has the current config in force (sessions with
+        domains no longer allowed closed); False on timeout.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.applied():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    # -- prosodyctl
+
+    def _ctl(self, args: list[str], stdin: str | None = None,
+             timeout: float = 30) -> subprocess.CompletedProcess:
+        """Run prosodyctl on this config; raise XmppError on failure (stdin never shown)."""
+        cmd = [self.prosodyctl, "--config", str(self.config_path), *args]
+        try:
+            proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
+                                  timeout=timeout, stdin=None if stdin is not None
+                                  else subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise XmppError(f"prosodyctl {args[0]} failed: {exc}") from exc
+        if proc.returncode != 0:
+            out = (proc.stdout + proc.stderr).replace("\x1b[08m", "").replace("\x1b[00m", "")
+            out = "\n".join(line for line in out.splitlines()
+                            if line.strip() and "password:" not in line)  # prompts
+            raise XmppError(f"prosodyctl {args[0]} failed: {out.strip()}")
+        return proc
+
+    def register(self, user: str, domain: str, password: str) -> None:
+        """Create the account user@domain, or set its password (given on stdin)."""
+        if not password or "\n" in password or "\r" in password:
+            raise ValueError("the password must be a non-empty single line")
+        self._ctl(["register", user, domain], stdin=f"{password}\n{password}\n")
+
+    def unregister(self, user: str, domain: str) -> None:
+        """Delete the account user@domain."""
+        self._ctl(["unregister", user, domain])
+
+    _S2S_SHOW = ("s2s:show(nil, {"
+                 "{title='Dir';key='direction';width=10};"
+                 "{title='Type';key='type';width=16};"
+                 "{title='Local';key='host';width=256};"
+                 "{title='From';key='from_host';width=256};"
+                 "{title='To';key='to_host';width=256}})")
+
+    def s2s_sessions(self) -> list[dict]:
+        """Active federated connections: dicts with direction ("in"/"out"), local and remote
+        domain and whether the stream is authenticated; [] when not running.
+        """
+        if not self.running():
+            return []
+        out = self._ctl(["shell", self._S2S_SHOW], timeout=15).stdout
+        sessions = []
+        for line in out.splitlines():
+            cells = [c.strip() for c in line.split(" | ")]
+            if len(cells) != 5 or cells[0] == "Dir":
+                continue
+            direction, kind, local, from_host, to_host = cells
+            outgoing = direction == "outgoing"
+            sessions.append({
+                "direction": "out" if outgoing else "in",
+                "local": local,
+                "remote": to_host if outgoing else from_host,
+                "authenticated": kind in ("s2sin", "s2sout"),
+            })
+        return sessions
+
+
