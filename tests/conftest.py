@@ -52,6 +52,16 @@ def pytest_sessionfinish(session):
     shutil.rmtree(_TEMPLATE_DIR, ignore_errors=True)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Escape lone surrogates in captured output (logs of jobs fed bytes that are not UTF-8):
+    pytest-xdist sends each report to the controller as UTF-8."""
+    report = yield
+    report.sections = [(title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+                       for title, text in report.sections]
+    return report
+
+
 @pytest.fixture
 def make_app(tmp_path):
     """Build apps sharing one data dir (to switch profiles over the same data)."""
