@@ -1,0 +1,94 @@
+"""Enterprises: the one place each change is made (pages and API use it), and the
+blueprints their pages and API share."""
+
+from flask import Blueprint, abort
+from sqlalchemy import func, select
+
+from appliance import audit
+from appliance.api import ApiBlueprint
+from appliance.db import db
+from appliance.host import host
+from appliance.listing import Column
+from appliance.models import Account, Contact, Enterprise
+from appliance.peers import trusted_dict
+from appliance.validation import ENTERPRISE_ID_RULES, Field, Invalid, Schema, length
+
+ENTERPRISE = Schema(
+    "Enterprise",
+    Field("name", "Name", (length(1, 128),)),
+    Field("eid", "Enterprise ID", ENTERPRISE_ID_RULES,
+          help="4 to 32 characters: letters, digits and dashes."),
+)
+COLUMNS = [
+    Column("name", "Name", Enterprise.name),
+    Column("eid", "Enterprise ID", Enterprise.eid),
+    Column("created", "Created", Enterprise.created_at),
+]
+
+bp = Blueprint("enterprises", __name__)
+api = ApiBlueprint("enterprises_api", __name__, url_prefix="/enterprises", tag="enterprises")
+
+
+# --- the service: one place for each change, used by pages and API -------------------------
+
+def as_dict(e: Enterprise) -> dict:
+    return {"id": e.id, "eid": e.eid, "name": e.name,
+            "trusted_servers": [trusted_dict(t) for t in e.trusted_servers]}
+
+
+
+def _unique_eid(eid: str, own_id: int | None = None) -> None:
+    same = func.lower(Enterprise.eid) == eid.lower()
+    clash = db.session.scalar(select(Enterprise.id).where(same))
+    if clash is not None and clash != own_id:
+        raise Invalid({"eid": ("unique", "Enterprise ID is already in use")})
+
+
+def create(data: dict) -> Enterprise:
+    data = ENTERPRISE.validate(data)
+    _unique_eid(data["eid"])
+    ent = Enterprise(**data)
+    db.session.add(ent)
+    db.session.flush()
+    audit.record("create", "enterprise", ent.id, ent.eid, after=data, commit=False)
+    db.session.commit()
+    return ent
+
+
+def update(ent: Enterprise, data: dict, partial: bool = False) -> Enterprise:
+    data = ENTERPRISE.validate(data, partial=partial)
+    if "eid" in data:
+        _unique_eid(data["eid"], ent.id)
+    before = {"name": ent.name, "eid": ent.eid}
+    for k, v in data.items():
+        setattr(ent, k, v)
+    audit.record("update", "enterprise", ent.id, ent.eid, before=before,
+                 after={"name": ent.name, "eid": ent.eid}, commit=False)
+    db.session.commit()
+    return ent
+
+
+def impact(ent: Enterprise) -> dict:
+    """What deleting `ent` also deletes, for the confirmation."""
+    def count(model):
+        return db.session.scalar(select(func.count()).select_from(model)
+                                 .where(model.enterprise_id == ent.id))
+    return {"trusted servers": len(ent.trusted_servers), "contacts": count(Contact),
+            "accounts": count(Account)}
+
+
+def delete(ent: Enterprise) -> None:
+    """Delete an enterprise with everything that belongs to it, plugins' rows included."""
+    before = {"name": ent.name, "eid": ent.eid, **impact(ent)}
+    host().plugins.hook.appliance_enterprise_deleted(enterprise=ent)
+    audit.record("delete", "enterprise", ent.id, ent.eid, before=before, commit=False)
+    db.session.delete(ent)
+    db.session.commit()
+
+
+def get_or_404(ent_id: int) -> Enterprise:
+    return db.session.get(Enterprise, ent_id) or abort(404, "No such enterprise")
+
+
+def find(ent_id: int) -> Enterprise | None:
+    return db.session.get(Enterprise, ent_id)
