@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from sqlalchemy import select
 
-from appliance import auth, limits, migrate
+from appliance import api_tokens, auth, limits, migrate
 from appliance.config import SettingError
 from appliance.db import db
 from appliance.host import host
@@ -185,8 +185,8 @@ def set_password(username, password_stdin):
               help="Days until the token expires; default: never.")
 def create_token(username, name, expires_days):
     """Create an API token and print it once."""
-    row, token = auth.issue_token(_admin(username), name, expires_days)
-    auth.audit_token(row, username="cli")
+    row, token = api_tokens.issue_token(_admin(username), name, expires_days)
+    api_tokens.audit_token(row, username="cli")
     click.echo(token)
 
 
@@ -199,7 +199,7 @@ def tokens_group():
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def tokens_list(as_json):
     """List every API token (never the token itself)."""
-    items = [auth.token_dict(t) for t in auth.tokens()]
+    items = [api_tokens.token_dict(t) for t in api_tokens.tokens()]
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
@@ -219,5 +219,5 @@ def tokens_revoke(token_id):
     row = db.session.get(ApiToken, token_id)
     if row is None:
         raise click.ClickException(f"No API token #{token_id}")
-    auth.revoke_token(row, username="cli")
+    api_tokens.revoke_token(row, username="cli")
     click.echo(f"API token #{token_id} ({row.label or 'no name'}) revoked.")

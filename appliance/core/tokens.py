@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, flash, g, jsonify, request
 
-from appliance import auth, hookimpl
+from appliance import api_tokens, hookimpl
 from appliance.api import ApiBlueprint, body, error, invalid
 from appliance.db import db, utcnow
 from appliance.models import ApiToken
@@ -12,17 +12,17 @@ from appliance.validation import Invalid
 bp = Blueprint("tokens", __name__)
 api = ApiBlueprint("tokens_api", __name__, url_prefix="/tokens", tag="tokens")
 
-TOKEN_RESPONSE = {"type": "object", "properties": auth.TOKEN_FIELDS}
+TOKEN_RESPONSE = {"type": "object", "properties": api_tokens.TOKEN_FIELDS}
 NEW_TOKEN_RESPONSE = {"type": "object", "properties": {
-    **auth.TOKEN_FIELDS,
+    **api_tokens.TOKEN_FIELDS,
     "token": {"type": "string", "description": "The token itself, returned only this once"}}}
 
 
 def create(data) -> tuple[ApiToken, str]:
     """Validate and issue a token for the current administrator."""
-    data = auth.TOKEN.validate(data)
-    row, token = auth.issue_token(g.user, data["name"], data["expires_days"])
-    auth.audit_token(row)
+    data = api_tokens.TOKEN.validate(data)
+    row, token = api_tokens.issue_token(g.user, data["name"], data["expires_days"])
+    api_tokens.audit_token(row)
     return row, token
 
 
@@ -30,7 +30,7 @@ def create(data) -> tuple[ApiToken, str]:
 
 def _page(status=200, **context):
     context = {"values": {}, "errors": {}, "new_token": None, **context}
-    return render("tokens/index.html", block="tokens", tokens=auth.tokens(), now=utcnow(),
+    return render("tokens/index.html", block="tokens", tokens=api_tokens.tokens(), now=utcnow(),
                   **context), status
 
 
@@ -53,7 +53,7 @@ def add():
 def revoke(token_id):
     row = db.session.get(ApiToken, token_id) or abort(404, "No such API token")
     name = row.label
-    auth.revoke_token(row)
+    api_tokens.revoke_token(row)
     flash(f"API token {name} revoked.", "success")
     return _page()
 
@@ -63,18 +63,18 @@ def revoke(token_id):
 @api.op("", summary="Every API token (never the token itself), newest first",
         response={"type": "array", "items": TOKEN_RESPONSE})
 def api_list():
-    return jsonify([auth.token_dict(t) for t in auth.tokens()])
+    return jsonify([api_tokens.token_dict(t) for t in api_tokens.tokens()])
 
 
-@api.op("", "POST", body=auth.TOKEN, status=201, response=NEW_TOKEN_RESPONSE,
+@api.op("", "POST", body=api_tokens.TOKEN, status=201, response=NEW_TOKEN_RESPONSE,
         summary="Create an API token of the caller; the answer carries it (`token`) once")
 def api_create():
     try:
-        row, token = create(body(auth.TOKEN))
+        row, token = create(body(api_tokens.TOKEN))
     except Invalid as exc:
         db.session.rollback()
         return invalid(exc)
-    return jsonify({**auth.token_dict(row), "token": token}), 201
+    return jsonify({**api_tokens.token_dict(row), "token": token}), 201
 
 
 @api.op("/<int:token_id>", "DELETE", status=204,
@@ -83,7 +83,7 @@ def api_revoke(token_id):
     row = db.session.get(ApiToken, token_id)
     if row is None:
         return error(404, "not_found", "No such API token")
-    auth.revoke_token(row)
+    api_tokens.revoke_token(row)
     return "", 204
 
 
