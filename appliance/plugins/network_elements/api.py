@@ -25,7 +25,7 @@ from appliance.auth import username
 from appliance.db import db
 from appliance.host import host
 from appliance.listing import paginate, query_params
-from appliance.validation import Invalid
+from appliance.validation import MAX_INT, Invalid
 
 from . import flow, ids, imports, service
 from .models import Change, Department, Element, IdsSource, Location, Template, User
@@ -41,7 +41,7 @@ ELEMENT = obj(["id", "name", "platform", "methods"], id=INT, name=STR, platform=
               methods=array(obj(["method", "label"], method=STR, label=STR, recommended=BOOL)))
 LICENCE = obj(["type", "available", "in_use"], type=STR, available=INT, in_use=INT)
 LICENCES_BODY = obj(["items"], items=array(obj(["type", "available"], type=STR, available={
-    "type": "integer", "minimum": 0, "maximum": service.MAX_INT})))
+    "type": "integer", "minimum": 0, "maximum": MAX_INT})))
 NAMED = obj(["id", "name"], id=INT, name=STR, description=NULL_STR)
 TEMPLATE = obj(["id", "name", "kind"], id=INT, name=STR, kind=STR, services=array(STR),
                location=NULL_STR, department=NULL_STR)

@@ -13,7 +13,7 @@ from appliance.validation import Field, Invalid, Schema, int_range, max_length
 
 from . import service
 from .models import IDS as METHOD
-from .models import IDS_SEEDS, Element, IdsSource, User
+from .models import IDS_SEEDS, Element, IdsSource, Template, User
 
 KIND = "network_elements.ids"
 TARGET = Schema(
@@ -62,7 +62,7 @@ def save(e: Element, data) -> IdsSource:
     except Invalid as exc:
         errors.update(exc.errors)
         target = {}
-    template = service.by_name(service.Template, target["template"]) \
+    template = service.by_name(Template, target["template"]) \
         if seeds_users(e) and target.get("template") else None
     if seeds_users(e) and target.get("template") and template is None:
         errors["template"] = ("unknown", f"Unknown template {target['template']}")
