@@ -72,7 +72,7 @@ def appliance_accounts_removed(enterprise, source, logins):
 @hookspec
 def appliance_pbx_connectors():
     """Return a list of PBX connectors: objects with a `name` and a
-    `devices(node_settings)` method yielding appliance.plugins.sync.pbx.Device records (or
+    `devices(node_settings)` method yielding appliance.plugins.sync.pbx_model.Device records (or
     Issue for a record that cannot be read), as the sync plugin's built-in CSV connector
     does. A PBX node names the connector that reads it."""
 

@@ -446,7 +446,7 @@ def test_hook_appliance_accounts_removed(make_app):
 
 def test_hook_appliance_pbx_connectors(make_app, tmp_path):
     """A partner's live connector feeds a PBX node; the sync plugin applies its rules."""
-    from appliance.plugins.sync.pbx import Device, Issue
+    from appliance.plugins.sync.pbx_model import Device, Issue
 
     class Live:
         name = "partner-live"

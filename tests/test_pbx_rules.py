@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from appliance.plugins.sync.pbx import (
+from appliance.plugins.sync.pbx import build_accounts, synchronize
+from appliance.plugins.sync.pbx_csv import (
+    INVALID_CHARACTER,
+    INVALID_ROW,
+    CsvConnector,
+    CsvFormatError,
+    read_devices,
+)
+from appliance.plugins.sync.pbx_model import (
     DESKPHONE,
     MINET_SOFTPHONE,
     MIVB,
@@ -25,21 +33,10 @@ from appliance.plugins.sync.pbx import (
     Connector,
     Device,
     Issue,
-    NumberState,
     PbxAccount,
-    build_accounts,
-    decide_numbers,
     kind,
-    numbers_to_keep,
-    synchronize,
 )
-from appliance.plugins.sync.pbx_csv import (
-    INVALID_CHARACTER,
-    INVALID_ROW,
-    CsvConnector,
-    CsvFormatError,
-    read_devices,
-)
+from appliance.plugins.sync.pbx_numbers import NumberState, decide_numbers, numbers_to_keep
 
 DATA = Path(__file__).parent / "data" / "pbx"
 SYNC_DIR = Path(__file__).parents[1] / "appliance" / "plugins" / "sync"

@@ -1,165 +1,44 @@
-"""PBX node synchronization rules: device records in, accounts and a report out.
+"""PBX node synchronization rules 1 to 5: device records in, accounts and a report out.
 
 Pure Python (no Flask, no database). It follows the "Synchronization Rules for MiVoice
 Business" of the Synchronization tab; docs/pbx-csv.md explains every definition used here.
+The records and results are in pbx_model, rule 6 (numbers) in pbx_numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, replace
+from typing import Any
 
-MIVB = "MiVoice Business"
-MIVO250 = "MiVoice Office 250"
-PLATFORMS = (MIVB, MIVO250)
-
-# Device kinds returned by kind().
-MINET_SOFTPHONE = "minet_softphone"
-SIP_SOFTPHONE = "sip_softphone"
-UC_ENDPOINT = "uc_endpoint"
-DESKPHONE = "deskphone"
-OTHER = "other"
-
-# Rule names used in Issue.rule: the seed's rules 1-5, then the appliance's own checks.
-RULE_1 = "rule-1-one-softphone-type"
-RULE_2 = "rule-2-minet-softphone"
-RULE_3 = "rule-3-exact-names"
-RULE_4 = "rule-4-group-pilot"
-RULE_5 = "rule-5-several-devices-need-group"
-DEVICE_TYPE = "device-type"
-DUPLICATE_NUMBER = "duplicate-number"
-MISSING_NUMBER = "missing-number"
-NO_NAME = "no-name"
-ONE_UC_ENDPOINT = "one-uc-endpoint"
-DYNAMIC_ONLY = "dynamic-extensions-only"
-PLATFORM = "platform"
-
-MINET_MAC_PREFIX = "A12100"  # A1:21:00, separators removed
-# Device types that are not a user's phone: records of these types are skipped.
-NON_PHONE_TYPES = frozenset({
-    "hunt group", "ring group", "voice mail", "voice mail port", "paging unit", "trunk",
-    "conference unit",
-})
-_KIND_LABEL = {
-    DESKPHONE: "deskphones", MINET_SOFTPHONE: "Minet softphones",
-    SIP_SOFTPHONE: "SIP softphones",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """One directory number of the node and the device behind it."""
-
-    number: str
-    device_type: str
-    mac: str = ""
-    first_name: str = ""
-    last_name: str = ""
-    department: str = ""
-    group: str = ""
-    group_kind: str = ""
-    pilot: bool = False
-    dynamic_extension: bool = False
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class Issue:
-    """Why a record was skipped (or a note for the administrator)."""
-
-    line: int
-    number: str
-    rule: str
-    message: str
-    column: str = ""
-
-
-@dataclass
-class PbxAccount:
-    """An account built from the node: its identity and its phone numbers."""
-
-    key: str
-    first_name: str
-    last_name: str
-    department: str
-    deskphones: list[str] = field(default_factory=list)
-    softphone: str | None = None
-    softphone_kind: str | None = None
-    uc_endpoint: str | None = None
-    group: str = ""
-    group_kind: str = ""
-    pilot: str | None = None
-    extra_softphones: list[str] = field(default_factory=list)
-    dynamic_extension: bool = False
-
-    @property
-    def numbers(self) -> list[str]:
-        """Every number of the account: deskphones, softphones, then the UC endpoint."""
-        out = list(self.deskphones)
-        if self.softphone:
-            out.append(self.softphone)
-        out += self.extra_softphones
-        if self.uc_endpoint:
-            out.append(self.uc_endpoint)
-        return out
-
-
-@dataclass
-class Report:
-    """The accounts built, every skipped record with its rule, and notes."""
-
-    accounts: list[PbxAccount] = field(default_factory=list)
-    skipped: list[Issue] = field(default_factory=list)
-    notes: list[Issue] = field(default_factory=list)
-
-    def skip(self, device: Device, rule: str, message: str) -> None:
-        """Record that device is not synchronized, and why."""
-        self.skipped.append(Issue(device.line, device.number, rule, message))
-
-    def note(self, device: Device, rule: str, message: str) -> None:
-        """Record something the administrator should know about a synchronized record."""
-        self.notes.append(Issue(device.line, device.number, rule, message))
-
-
-@runtime_checkable
-class Connector(Protocol):
-    """Where a node's device records come from (the CSV file, or a partner's live link)."""
-
-    name: str
-
-    def devices(self, node_settings: Mapping[str, Any]) -> Iterator[Device | Issue]:
-        """Stream the node's records; an Issue stands for a record that could not be read."""
-        ...
-
-
-# --- classification (rule 2) -------------------------------------------------------------
-
-
-def _norm_type(device_type: str) -> str:
-    return " ".join(device_type.split()).casefold()
-
-
-def is_minet_mac(mac: str) -> bool:
-    """Whether mac starts with A1:21:00 (any case; ':' or '-' separators, or none)."""
-    bare = mac.strip().replace(":", "").replace("-", "").upper()
-    return bare.startswith(MINET_MAC_PREFIX)
-
-
-def kind(device: Device) -> str:
-    """Classify a device: minet_softphone, uc_endpoint, sip_softphone, deskphone or other."""
-    dtype = _norm_type(device.device_type)
-    words = dtype.split()
-    if dtype == "app server port" or (dtype == "5020 ip" and is_minet_mac(device.mac)):
-        return MINET_SOFTPHONE
-    if dtype == "micollab client endpoint":
-        return UC_ENDPOINT
-    if "sip" in words and "softphone" in words:
-        return SIP_SOFTPHONE
-    if not dtype or dtype in NON_PHONE_TYPES:
-        return OTHER
-    return DESKPHONE
-
+from .pbx_model import (
+    DESKPHONE,
+    DEVICE_TYPE,
+    DUPLICATE_NUMBER,
+    DYNAMIC_ONLY,
+    KIND_LABEL,
+    MINET_SOFTPHONE,
+    MISSING_NUMBER,
+    MIVO250,
+    NO_NAME,
+    ONE_UC_ENDPOINT,
+    OTHER,
+    PLATFORM,
+    PLATFORMS,
+    RULE_1,
+    RULE_2,
+    RULE_3,
+    RULE_4,
+    RULE_5,
+    SIP_SOFTPHONE,
+    UC_ENDPOINT,
+    Connector,
+    Device,
+    Issue,
+    PbxAccount,
+    Report,
+    kind,
+)
 
 # --- a user while the rules run --------------------------------------------------------
 
@@ -335,7 +214,7 @@ def rule_5_several_devices_need_group(user: UserDevices, report: Report, why: st
     a PRG or MDUG holds all of them; otherwise the first seen is kept."""
     if user.grouped:
         return
-    for k, label in _KIND_LABEL.items():
+    for k, label in KIND_LABEL.items():
         same = [d for d in user.devices if kind(d) == k]
         for d in same[1:]:
             report.skip(d, RULE_5, (
@@ -508,55 +387,3 @@ def synchronize(connector: Connector, node_settings: Mapping[str, Any], platform
     report = build_accounts(devices(), platform, dynamic_only)
     report.skipped = sorted(unreadable + report.skipped, key=lambda i: i.line)
     return report
-
-
-# --- rule 6: numbers that disappear from the node ----------------------------------------
-
-
-@dataclass(frozen=True)
-class NumberState:
-    """A number an account has now: where it came from, and whether a status uses it."""
-
-    number: str
-    origin: str  # "pbx" or "manual"
-    referenced_by_status: bool = False
-
-
-@dataclass(frozen=True)
-class NumberDecision:
-    """Whether a number stays on the account, and why."""
-
-    number: str
-    keep: bool
-    reason: str
-
-
-def decide_numbers(current: Iterable[NumberState], from_pbx: set[str]) -> list[NumberDecision]:
-    """Rule 6, with reasons: a number gone from the node stays while it was added manually or
-    a dynamic status still points to it (MiVoice Business and MiVoice Office 250 alike)."""
-    out = []
-    for state in current:
-        if state.origin not in ("pbx", "manual"):
-            raise ValueError(f"origin of {state.number} must be 'pbx' or 'manual', "
-                             f"not {state.origin!r}")
-        reasons = []
-        if state.number in from_pbx:
-            reasons.append("it is on the PBX")
-        if state.origin == "manual":
-            reasons.append("the administrator added it manually")
-        if state.referenced_by_status:
-            reasons.append("a dynamic status still points to it (Make Call from)")
-        if reasons:
-            out.append(NumberDecision(state.number, True, "; ".join(reasons)))
-        else:
-            out.append(NumberDecision(state.number, False, (
-                "it is no longer on the PBX, was not added manually and no dynamic status "
-                "points to it")))
-    return out
-
-
-def numbers_to_keep(current: list[NumberState], from_pbx: set[str]) -> tuple[list[str],
-                                                                           list[str]]:
-    """Rule 6: (kept, removed) among an account's current numbers; decide_numbers says why."""
-    decisions = decide_numbers(current, from_pbx)
-    return ([d.number for d in decisions if d.keep], [d.number for d in decisions if not d.keep])

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .pbx import Device, Issue
+from .pbx_model import Device, Issue
 
 REQUIRED_COLUMNS = ("number", "device_type", "mac", "first_name", "last_name", "department")
 OPTIONAL_COLUMNS = ("group", "group_kind", "pilot", "dynamic_extension")

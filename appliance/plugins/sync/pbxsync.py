@@ -12,7 +12,7 @@ from appliance.jobs import JobContext, JobFailed
 from appliance.models import Account, Contact, Enterprise
 from appliance.validation import Invalid, bad_char
 
-from . import pbx, service
+from . import pbx, pbx_numbers, service
 from .models import Number, StatusRef, Synchronizer
 from .report import Report, finish
 
@@ -111,9 +111,9 @@ def _apply_numbers(conn, ent, syn: Synchronizer, sset, numbers: dict, report: Re
     for key, account_id in accounts.items():
         wanted = numbers.get(key, {})
         current = have.get(account_id, {})
-        states = [pbx.NumberState(n.number, n.origin, (account_id, n.number) in refs)
+        states = [pbx_numbers.NumberState(n.number, n.origin, (account_id, n.number) in refs)
                   for n in current.values()]
-        for d in pbx.decide_numbers(states, set(wanted)):
+        for d in pbx_numbers.decide_numbers(states, set(wanted)):
             row = current[d.number]
             if not d.keep:
                 conn.execute(delete(Number).where(Number.id == row.id))
