@@ -12,9 +12,11 @@ export DEBIAN_FRONTEND := noninteractive
 run: install
 	$(BIN)/appliance serve --host $(HOST) --port $(PORT)
 
+# The tests start many Python processes (xdist workers, appliances, CLI runs): they share
+# compiled bytecode, kept in the venv, even where the environment turns writing it off.
 test: install-test system-deps
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache $(BIN)/pytest
 
 install: $(VENV)/.installed assets
 
