@@ -1,14 +1,14 @@
 """Core: the user accounts of the selected enterprise."""
 
-from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
+from flask import Blueprint
 
 from appliance import hookimpl
-from appliance.api import INT, NULL_STR, STR, ApiBlueprint, error, obj, paged
-from appliance.db import db
-from appliance.listing import Column, paginate, query_params
+from appliance.api import INT, NULL_STR, STR, ApiBlueprint, obj, paged
+from appliance.listing import Column, query_params
 from appliance.models import Account, Enterprise
-from appliance.ui import Tab, current_enterprise, render
+from appliance.ui import Tab
+
+from . import people
 
 COLUMNS = [
     Column("last_name", "Last name", (Account.last_name, Account.first_name)),
@@ -25,9 +25,7 @@ api = ApiBlueprint("accounts_api", __name__, url_prefix="/enterprises", tag="acc
 
 
 def page_of(ent: Enterprise, args, per_page: int, adjustable: bool = False):
-    stmt = select(Account).where(Account.enterprise_id == ent.id)
-    return paginate(stmt, COLUMNS, args, "last_name", search=SEARCH, per_page=per_page,
-                    tiebreak=Account.id, adjustable=adjustable)
+    return people.page_of(Account, COLUMNS, SEARCH, ent, args, per_page, adjustable)
 
 
 def as_dict(c: Account) -> dict:
@@ -38,11 +36,10 @@ def as_dict(c: Account) -> dict:
 
 @bp.get("/accounts")
 def index():
-    ent = current_enterprise()
-    page = page_of(ent, request.args, current_app.config["PAGE_SIZE"]) if ent else None
-    return render("_people.html", block="table", page=page, heading="Accounts",
-                  endpoint="accounts.index", search_hint="Search login, name, e-mail or phone",
-                  empty_text="No accounts yet. Synchronizers and provisioning bring them in.")
+    return people.people_page(
+        page_of, heading="Accounts", endpoint="accounts.index",
+        search_hint="Search login, name, e-mail or phone",
+        empty_text="No accounts yet. Synchronizers and provisioning bring them in.")
 
 
 ACCOUNT = obj(["id", "login"], id=INT, login=STR, first_name=NULL_STR, last_name=NULL_STR,
@@ -52,12 +49,7 @@ ACCOUNT = obj(["id", "login"], id=INT, login=STR, first_name=NULL_STR, last_name
 @api.op("/<int:ent_id>/accounts", summary="User accounts (?q=, ?sort=, ?dir=, ?page=, "
         "?per_page=)", response=paged(ACCOUNT), query=query_params(COLUMNS))
 def api_accounts(ent_id):
-    ent = db.session.get(Enterprise, ent_id)
-    if ent is None:
-        return error(404, "not_found", "No such enterprise")
-    page = page_of(ent, request.args, 100, adjustable=True)
-    return jsonify(items=[as_dict(c) for c in page.rows], total=page.total, page=page.page,
-                   pages=page.pages)
+    return people.people_api(ent_id, page_of, as_dict)
 
 
 @hookimpl

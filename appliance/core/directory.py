@@ -1,14 +1,14 @@
 """Core: the Corporate Directory of the selected enterprise."""
 
-from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
+from flask import Blueprint
 
 from appliance import hookimpl
-from appliance.api import BOOL, INT, NULL_STR, ApiBlueprint, error, obj, paged
-from appliance.db import db
-from appliance.listing import Column, paginate, query_params
+from appliance.api import BOOL, INT, NULL_STR, ApiBlueprint, obj, paged
+from appliance.listing import Column, query_params
 from appliance.models import Contact, Enterprise
-from appliance.ui import Tab, current_enterprise, render
+from appliance.ui import Tab
+
+from . import people
 
 COLUMNS = [
     Column("last_name", "Last name", (Contact.last_name, Contact.first_name)),
@@ -25,9 +25,7 @@ api = ApiBlueprint("directory_api", __name__, url_prefix="/enterprises", tag="di
 
 
 def page_of(ent: Enterprise, args, per_page: int, adjustable: bool = False):
-    stmt = select(Contact).where(Contact.enterprise_id == ent.id)
-    return paginate(stmt, COLUMNS, args, "last_name", search=SEARCH, per_page=per_page,
-                    tiebreak=Contact.id, adjustable=adjustable)
+    return people.page_of(Contact, COLUMNS, SEARCH, ent, args, per_page, adjustable)
 
 
 def as_dict(c: Contact) -> dict:
@@ -38,11 +36,10 @@ def as_dict(c: Contact) -> dict:
 
 @bp.get("/directory")
 def index():
-    ent = current_enterprise()
-    page = page_of(ent, request.args, current_app.config["PAGE_SIZE"]) if ent else None
-    return render("_people.html", block="table", page=page, heading="Corporate Directory",
-                  endpoint="directory.index", search_hint="Search name, e-mail or phone",
-                  empty_text="No contacts yet. Synchronizers and peers bring them in.")
+    return people.people_page(
+        page_of, heading="Corporate Directory", endpoint="directory.index",
+        search_hint="Search name, e-mail or phone",
+        empty_text="No contacts yet. Synchronizers and peers bring them in.")
 
 
 CONTACT = obj(["id"], id=INT, first_name=NULL_STR, last_name=NULL_STR, email=NULL_STR,
@@ -53,12 +50,7 @@ CONTACT = obj(["id"], id=INT, first_name=NULL_STR, last_name=NULL_STR, email=NUL
 @api.op("/<int:ent_id>/contacts", summary="Corporate Directory (?q=, ?sort=, ?dir=, ?page=, "
         "?per_page=)", response=paged(CONTACT), query=query_params(COLUMNS))
 def api_contacts(ent_id):
-    ent = db.session.get(Enterprise, ent_id)
-    if ent is None:
-        return error(404, "not_found", "No such enterprise")
-    page = page_of(ent, request.args, 100, adjustable=True)
-    return jsonify(items=[as_dict(c) for c in page.rows], total=page.total, page=page.page,
-                   pages=page.pages)
+    return people.people_api(ent_id, page_of, as_dict)
 
 
 @hookimpl
