@@ -7,6 +7,8 @@ from pathlib import Path
 from appliance import hookimpl
 from appliance.ui import Tab
 
+# api_users and views_users add their routes to `api` and `bp`.
+from . import api_users, views_users  # noqa: F401
 from .api import api
 from .flow import DELIVER, FileConnector
 from .ids import IDS

@@ -1,68 +1,33 @@
-"""Users and Services as JSON under /api/v1/network-elements."""
+"""Users and Services as JSON under /api/v1/network-elements: network elements with their
+IDS, licences, locations, departments, templates and roles."""
 
-from flask import jsonify, request
+from flask import jsonify
 from sqlalchemy import select
 
-from appliance import ldapdir, ldapform, limits
+from appliance import ldapdir, ldapform
 from appliance.api import (
     BOOL,
-    ID,
     INT,
     NULL_INT,
     NULL_STR,
     RUN,
     STR,
-    ApiBlueprint,
     array,
     error,
     invalid,
     items,
     json_object,
     obj,
-    paged,
 )
 from appliance.auth import username
 from appliance.db import db
-from appliance.host import host
-from appliance.listing import paginate, query_params
-from appliance.validation import MAX_INT, Invalid
+from appliance.validation import Invalid
 
-from . import flow, ids, imports, service
-from .models import Change, Department, Element, IdsSource, Location, Template, User
-from .views import USER_COLUMNS, users_query
+from . import ids, service
+from .api_base import ELEMENT, ENTRIES, LICENCE, LICENCES_BODY, NAMED, TEMPLATE, api, refused
+from .models import Department, Element, IdsSource, Location, Template
 
-api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elements",
-                   tag="network elements")
 SITE = {"locations": Location, "departments": Department}
-
-ELEMENT = obj(["id", "name", "platform", "methods"], id=INT, name=STR, platform=STR,
-              address=NULL_STR, port=NULL_INT, username=NULL_STR, password_set=BOOL,
-              description=NULL_STR, connector=NULL_STR, token_set=BOOL,
-              methods=array(obj(["method", "label"], method=STR, label=STR, recommended=BOOL)))
-LICENCE = obj(["type", "available", "in_use"], type=STR, available=INT, in_use=INT)
-LICENCES_BODY = obj(["items"], items=array(obj(["type", "available"], type=STR, available={
-    "type": "integer", "minimum": 0, "maximum": MAX_INT})))
-NAMED = obj(["id", "name"], id=INT, name=STR, description=NULL_STR)
-TEMPLATE = obj(["id", "name", "kind"], id=INT, name=STR, kind=STR, services=array(STR),
-               location=NULL_STR, department=NULL_STR)
-USER = obj(["id", "login"], id=INT, login=STR, first_name=NULL_STR, last_name=NULL_STR,
-           email=NULL_STR, number=NULL_STR, element=NULL_STR, location=NULL_STR,
-           department=NULL_STR, template=NULL_STR, template_kind=NULL_STR,
-           services=array(STR), origin=NULL_STR)
-CHANGE = obj(["id", "action", "state"], id=INT, element_id=NULL_INT, action=STR, login=NULL_STR,
-             state=STR, attempts=INT, error=NULL_STR)
-ENTRIES = obj(["entries"], entries=array({"type": "object"}))
-BULK_BODY = {"x-media-type": "multipart/form-data", **obj(
-    ["file"], file={"type": "string", "format": "binary"}, element=STR, template=STR,
-    location=STR, department=STR)}
-FLAG = {"type": "string", "enum": ["0", "1"]}
-
-
-def _refused(exc: Invalid):
-    """422 for a broken rule; 409 when IDS is seeding and the change must wait."""
-    if any(rule == "busy" for rule, _ in exc.errors.values()):
-        return error(409, "busy", str(exc))
-    return invalid(exc)
 
 
 @api.op("/elements", summary="Network elements with the provisioning methods they offer",
@@ -109,7 +74,7 @@ def delete_element(eid):
         return jsonify(deleted=service.delete_element(e))
     except Invalid as exc:
         db.session.rollback()
-        return _refused(exc)
+        return refused(exc)
 
 
 @api.op("/elements/<int:eid>/token", "POST", response=obj(["token"], token=STR),
@@ -240,89 +205,6 @@ def _save_template(row, status):
     return jsonify(service.template_dict(t)), status
 
 
-@api.op("/users", summary="Provisioned users (?q=, ?sort=, ?page=, ?per_page=; ?element=<id>: "
-        "those living on that element)", response=paged(USER), query=[
-            *query_params(USER_COLUMNS), {"name": "element", "in": "query", "required": False,
-                                          "schema": ID, "description": "An element's id"}])
-def list_users():
-    page = paginate(users_query(request.args), USER_COLUMNS, request.args, "login",
-                    search=(User.login, User.last_name, User.number), per_page=100,
-                    tiebreak=User.id, adjustable=True)
-    return jsonify(items=[service.user_dict(u) for u in page.rows], total=page.total,
-                   page=page.page, pages=page.pages)
-
-
-def _user_body(current: dict | None = None) -> dict:
-    """The request's user, over `current` (a PUT changes only what it names). Services may
-    be a list. Changing a user, an empty list or a null location or department means none;
-    provisioning one, they mean the template's or role's."""
-    data = {**(current or {}), **json_object()}
-    if isinstance(data.get("services"), list):
-        data["services"] = ";".join(map(str, data["services"])) or (
-            service.NONE if current else "")
-    if current:
-        for name in ("location", "department"):
-            if data.get(name) is None:
-                data[name] = service.NONE
-    return data
-
-
-@api.op("/users", "POST", body=service.USER, status=201, response=USER,
-        summary="Provision a user manually (the element must offer manual provisioning); "
-        "the template or role fills the services, location and department left out")
-def add_user():
-    try:
-        u = service.save_user(_user_body(), "manual")
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
-    return jsonify(service.user_dict(u)), 201
-
-
-@api.op("/users/<int:uid>", "PUT", body=service.USER, response=USER, summary="Change a user "
-        "(fields left out keep their value; services [] or location/department null: none)")
-def put_user(uid):
-    u = db.session.get(User, uid)
-    if u is None:
-        return error(404, "not_found", "No such user")
-    try:
-        service.save_user(_user_body(service.user_form(u)), "manual", u)
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
-    return jsonify(service.user_dict(u))
-
-
-@api.op("/users/<int:uid>", "DELETE", status=204, summary="Delete a user")
-def delete_user(uid):
-    u = db.session.get(User, uid)
-    if u is None:
-        return error(404, "not_found", "No such user")
-    service.delete_user(u)
-    return "", 204
-
-
-@api.op("/flow-through", summary="The flow-through queue: pending, delivered and failed "
-        "changes, newest first", response=items(CHANGE))
-def list_changes():
-    rows = db.session.scalars(select(Change).order_by(Change.id.desc()).limit(500))
-    return jsonify(items=[{"id": c.id, "element_id": c.element_id, "action": c.action,
-                           "login": c.login, "state": c.state, "attempts": c.attempts,
-                           "error": c.error or None} for c in rows])
-
-
-@api.op("/flow-through/retry", "POST", summary="Queue the failed changes again",
-        response=obj(["requeued"], requeued=INT))
-def retry():
-    return jsonify(requeued=flow.retry_failed())
-
-
-@api.op("/flow-through/discard", "POST", summary="Discard the failed changes, so the changes "
-        "queued behind them are delivered", response=obj(["discarded"], discarded=INT))
-def discard():
-    return jsonify(discarded=flow.discard_failed())
-
-
 def _ids_element(eid):
     e = db.session.get(Element, eid)
     return e, (None if e is not None else error(404, "not_found", "No such network element"))
@@ -358,7 +240,7 @@ def put_ids(eid):
         ids.save(e, json_object())
     except Invalid as exc:
         db.session.rollback()
-        return _refused(exc)
+        return refused(exc)
     return jsonify(element_id=e.id, ids="saved")
 
 
@@ -374,7 +256,7 @@ def delete_ids(eid):
         return jsonify(contacts_removed=service.remove_ids(e))
     except Invalid as exc:
         db.session.rollback()
-        return _refused(exc)
+        return refused(exc)
 
 
 @api.op("/elements/<int:eid>/ids/test", "POST", body=ldapform.SCHEMA,
@@ -407,39 +289,3 @@ def run_ids(eid):
         return error(409, "not_set_up", "Set up IDS for this element first")
     run, created = ids.submit(e, username())
     return jsonify(run_id=run.id, created=created), 202
-
-
-@api.op("/bulk", "POST", status=202, summary="Bulk User Provisioning: upload a CSV or LDIF "
-        "file (multipart field `file`; form fields element, template, location, department "
-        "for what rows leave out) to preview it (?apply=1 to import it); follow the job at "
-        "/api/v1/jobs/{id} and read the result at /api/v1/network-elements/bulk/{run_id}",
-        body=BULK_BODY, response=obj(["run_id"], run_id=INT), query=[
-            {"name": "apply", "in": "query", "required": False, "schema": FLAG,
-             "description": "1: import (otherwise: preview)"}])
-@limits.upload
-def bulk_upload():
-    upload = request.files.get("file")
-    try:
-        if upload is None or not upload.filename:
-            raise ValueError("Send the file in the multipart field `file`")
-        token, fmt = imports.store(upload)
-    except ValueError as exc:
-        return invalid(Invalid({"file": ("file", str(exc))}))
-    defaults = {k: request.form[k] for k in ("element", "template", "location", "department")
-                if request.form.get(k)}
-    who = username()
-    run, _ = host().jobs.submit(
-        imports.KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": defaults,
-                                        "apply": request.args.get("apply") == "1",
-                                        "username": who}, triggered_by=who)
-    return jsonify(run_id=run.id), 202
-
-
-@api.op("/bulk/<int:run_id>", summary="The result of a bulk preview or import: counts, the "
-        "first rows and rejected rows with their reasons (the full report is a CSV at "
-        "/network-elements/bulk/runs/{run_id}/report.csv)", response={"type": "object"})
-def bulk_result(run_id):
-    summary = imports.summary(run_id)
-    if summary is None:
-        return error(404, "not_found", "No finished bulk run with that id")
-    return jsonify(summary)

@@ -9,7 +9,7 @@ from appliance.db import db
 from appliance.validation import Field, Invalid, Schema, max_length
 
 from . import service
-from .api import USER
+from .api_base import USER
 from .models import PLATFORM, Template, User
 
 

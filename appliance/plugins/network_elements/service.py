@@ -32,6 +32,7 @@ from .rules import (
 from .sites import delete_named, save_named, used_by
 from .user_templates import delete_template, save_template, template_dict
 from .users import (
+    USER_COLUMNS,
     SiteTables,
     delete_user,
     flow_actions,
@@ -41,14 +42,15 @@ from .users import (
     snapshot,
     user_dict,
     user_form,
+    users_query,
 )
 
 __all__ = [
-    "ELEMENT", "NAMED", "NONE", "SERVICES", "TEMPLATE", "USER", "Licences", "SiteTables",
-    "by_name", "delete_element", "delete_named", "delete_template", "delete_user",
+    "ELEMENT", "NAMED", "NONE", "SERVICES", "TEMPLATE", "USER", "USER_COLUMNS", "Licences",
+    "SiteTables", "by_name", "delete_element", "delete_named", "delete_template", "delete_user",
     "element_dict", "element_for_token", "element_impact", "flow_actions", "ids_running",
     "import_cells", "in_use", "licences", "new_platform_token", "queue", "remove_ids",
     "resolve_user", "save_element", "save_named", "save_template", "save_user", "seeded",
     "services_of", "set_licences", "snapshot", "template_dict", "undelivered", "used_by",
-    "user_dict", "user_form",
+    "user_dict", "user_form", "users_query",
 ]

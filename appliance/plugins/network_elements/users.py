@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from appliance import audit
 from appliance.db import db
-from appliance.validation import Invalid
+from appliance.listing import Column
+from appliance.validation import Invalid, id_of
 
 from .licences import Licences
 from .models import (
@@ -22,6 +23,27 @@ from .models import (
     User,
 )
 from .rules import NONE, USER, import_cells, services_of
+
+USER_COLUMNS = [
+    Column("login", "Login", User.login),
+    Column("last_name", "Last name", (User.last_name, User.first_name)),
+    Column("first_name", "First name", User.first_name),
+    Column("number", "Number", User.number),
+    Column("element", "Network element", Element.name),
+    Column("template", "Template or role"),
+    Column("services", "Services"),
+    Column("origin", "Provisioned by", User.origin),
+]
+
+
+def users_query(args):
+    """The users a listing shows: all, or those of ?element=<id>; with their element joined
+    (the listing sorts by its name)."""
+    stmt = select(User).join(Element, Element.id == User.element_id)
+    element_id = args.get("element", type=id_of)
+    if element_id is not None:
+        stmt = stmt.where(User.element_id == element_id)
+    return stmt
 
 
 class SiteTables:
