@@ -48,8 +48,8 @@ def items(schema: dict, **more) -> dict:
 
 
 def paged(schema: dict) -> dict:
-    """One page of a listing: items, total, page and pages."""
-    return items(schema, total=INT, page=INT, pages=INT)
+    """One page of a listing (listing.Page.json): items, total, page, pages and per_page."""
+    return items(schema, total=INT, page=INT, pages=INT, per_page=INT)
 
 
 #: The answer of an operation that starts a job.
@@ -171,7 +171,9 @@ def _responses(op: Operation, has_params: bool) -> dict:
 
 def _request_body(body: Schema | dict, schemas: dict) -> dict:
     if isinstance(body, Schema):
-        schemas[body.name] = body.json_schema()
+        schema = body.json_schema()
+        if schemas.setdefault(body.name, schema) != schema:
+            raise ValueError(f"Two request bodies are named {body.name}: name each its own")
         schema, media = {"$ref": f"#/components/schemas/{body.name}"}, "application/json"
     else:
         schema = {k: v for k, v in body.items() if k != "x-media-type"}

@@ -4,7 +4,7 @@ import json
 from datetime import UTC, timedelta
 from itertools import chain
 
-from flask import Flask, g, render_template, request, session
+from flask import Flask, flash, g, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import select
@@ -28,7 +28,7 @@ from appliance.host import Host
 from appliance.jobs import Jobs
 from appliance.models import Enterprise
 from appliance.plugins import Plugins
-from appliance.validation import MAX_ID, Invalid
+from appliance.validation import MAX_ID, Conflict, Invalid
 
 
 class IdConverter(IntegerConverter):
@@ -200,10 +200,23 @@ def _wire_errors(app: Flask) -> None:
 
     @app.errorhandler(Invalid)
     def invalid(exc):
-        """A rule broken outside a form or body (a query argument such as ?page=)."""
+        """A broken rule, wherever raised: nothing of the request is kept. The API answers
+        422 naming field and rule, 409 for a Conflict. A page that registered
+        ui.on_invalid shows its form again with the messages (422); for a Conflict the
+        message is flashed and its answer (a redirect back, say) kept. Otherwise: the
+        error page."""
+        db.session.rollback()
+        conflict = isinstance(exc, Conflict)
         if request.path.startswith("/api/"):
-            return api.invalid(exc)
-        return render_template("error.html", code=400, message=str(exc)), 400
+            return api.error(409, exc.rule(), str(exc)) if conflict else api.invalid(exc)
+        status = 409 if conflict else 422
+        if render := g.get("on_invalid"):
+            if conflict:
+                flash(str(exc), "error")
+                return render(exc.messages())
+            out = render(exc.messages())
+            return (out[0], status, *out[2:]) if isinstance(out, tuple) else (out, status)
+        return render_template("error.html", code=status, message=str(exc)), status
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

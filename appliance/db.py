@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from flask import abort
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
@@ -15,6 +16,15 @@ NAMING = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+
+
+def found(model, ident, what: str, **where):
+    """The `model` row with primary key `ident` (and these column values), or a 404 that
+    says "No such <what>" (JSON in the API, the error page otherwise)."""
+    row = db.session.get(model, ident) if ident is not None else None
+    if row is None or any(getattr(row, k) != v for k, v in where.items()):
+        abort(404, f"No such {what}")
+    return row
 
 
 def utcnow() -> datetime:

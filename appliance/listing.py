@@ -35,6 +35,11 @@ class Page:
     def pages(self) -> int:
         return max(1, ceil(self.total / self.per_page))
 
+    def json(self, as_dict) -> dict:
+        """The one shape of every API list: this page's rows as `as_dict` makes them."""
+        return {"items": [as_dict(r) for r in self.rows], "total": self.total,
+                "page": self.page, "pages": self.pages, "per_page": self.per_page}
+
     def args(self, **change) -> dict:
         """Query arguments for a link that changes sort, page or search."""
         out = {**self.base, "sort": self.sort, "dir": "desc" if self.desc else "asc",

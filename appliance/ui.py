@@ -37,6 +37,13 @@ def render(template: str, block: str = "content", **context) -> str:
     return render_template(template, **context)
 
 
+def on_invalid(render) -> None:
+    """How this request's form answers a broken rule: `render(errors)` returns the page with
+    the {field: message} errors shown. The host's handler for Invalid (app._wire_errors)
+    rolls back, calls it and answers 422; without one it shows the error page."""
+    g.on_invalid = render
+
+
 def current_enterprise():
     """The enterprise chosen in the header list box, or None."""
     return g.get("enterprise")

@@ -42,6 +42,17 @@ class Invalid(Exception):
                            for f, (r, m) in self.errors.items()]}
 
 
+class Conflict(Invalid):
+    """A change the current state refuses (in use, busy): 409, where Invalid is 422."""
+
+    @classmethod
+    def because(cls, rule: str, message: str) -> "Conflict":
+        return cls({"": (rule, message)})
+
+    def rule(self) -> str:
+        return next(iter(self.errors.values()))[0]
+
+
 def length(lo: int, hi: int) -> Rule:
     def check(label, v):
         if not lo <= len(v) <= hi:
@@ -175,6 +186,22 @@ class Field:
                 raise Invalid({self.name: (rule.name, msg)})
         return value
 
+    @property
+    def choices(self) -> list | None:
+        """The values a one_of rule allows, or None."""
+        return next((r.schema["enum"] for r in self.rules if "enum" in r.schema), None)
+
+    def attrs(self) -> dict:
+        """The HTML input attributes that state this field's rules (see macros.input)."""
+        kinds = {"integer": "number", "boolean": "checkbox"}
+        out = {"type": "password" if self.secret else kinds.get(self.type, "text")}
+        for rule in self.rules:
+            keys = {"maxLength": "maxlength", "minimum": "min", "maximum": "max"}
+            out.update({keys[k]: v for k, v in rule.schema.items() if k in keys})
+        if self.required and self.type != "boolean":
+            out["aria-required"] = "true"
+        return out
+
     def json_schema(self) -> dict:
         out = {"type": self.type, "title": self.label}
         if self.help:
@@ -189,11 +216,17 @@ class Field:
 class Schema:
     """An ordered set of fields validated together: every error is reported at once."""
 
-    def __init__(self, name: str, *fields: Field):
+    def __init__(self, name: str, *fields: Field, partial: bool = False):
         self.name = name
         self.fields = {f.name: f for f in fields}
+        self.partial = partial
 
-    def validate(self, data: Mapping | None, partial: bool = False) -> dict:
+    def optional(self) -> "Schema":
+        """This schema for a partial update: only the fields given are checked."""
+        return Schema(f"{self.name}Update", *self.fields.values(), partial=True)
+
+    def validate(self, data: Mapping | None, partial: bool | None = None) -> dict:
+        partial = self.partial if partial is None else partial
         if data is None or not isinstance(data, Mapping):
             raise Invalid({"": ("object", "The request body must be a JSON object")})
         out, errors = {}, {}
@@ -212,7 +245,8 @@ class Schema:
         return {
             "type": "object",
             "properties": {n: f.json_schema() for n, f in self.fields.items()},
-            "required": [n for n, f in self.fields.items() if f.required and f.type != "boolean"],
+            "required": [] if self.partial else
+            [n for n, f in self.fields.items() if f.required and f.type != "boolean"],
         }
 
 

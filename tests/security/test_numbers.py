@@ -152,8 +152,8 @@ def test_per_page_is_honoured_within_its_bounds(api):
 
 def test_a_page_with_a_bad_page_number_says_so(admin):
     resp = admin.get("/enterprises?page=abc")
-    assert resp.status_code == 400 and "page must be a whole number" in resp.get_data(as_text=True)
-    assert admin.get(f"/audit?page={HUGE}").status_code == 400
+    assert resp.status_code == 422 and "page must be a whole number" in resp.get_data(as_text=True)
+    assert admin.get(f"/audit?page={HUGE}").status_code == 422
     assert admin.get("/audit?until=9999-12-31").status_code == 200
     assert admin.get("/network-elements/users?element=" + str(HUGE)).status_code == 200
 

@@ -1,7 +1,6 @@
 """Everything on the Peering tab, as JSON under /api/v1/peering."""
 
 from flask import jsonify, request
-from sqlalchemy import select
 
 from appliance import ldapdir, ldapform
 from appliance.api import (
@@ -13,24 +12,21 @@ from appliance.api import (
     TIME,
     ApiBlueprint,
     array,
-    error,
-    invalid,
     items,
     json_object,
     obj,
     paged,
 )
 from appliance.auth import username
-from appliance.db import db
+from appliance.db import db, found
 from appliance.host import host
-from appliance.listing import paginate, query_params
+from appliance.listing import query_params
 from appliance.models import Enterprise
 from appliance.peers import PeerError
-from appliance.validation import Field, Invalid, Schema, host_or_ip, int_range, max_length
+from appliance.validation import Field, Schema, host_or_ip, int_range, max_length
 
 from . import service
 from .models import Peer
-from .views import COLUMNS
 
 api = ApiBlueprint("peering_api", __name__, url_prefix="/peering", tag="peering")
 
@@ -57,39 +53,28 @@ FLAG = {"type": "string", "enum": ["0", "1"]}
 
 @api.op("/enterprises/<int:ent_id>/peers", summary="Peer servers of an enterprise "
         "(?sort=description|server|type|version|status, ?dir=, ?page=, ?per_page=)",
-        response=paged(PEER), query=query_params(COLUMNS))
+        response=paged(PEER), query=query_params(service.COLUMNS))
 def list_peers(ent_id):
-    if db.session.get(Enterprise, ent_id) is None:
-        return error(404, "not_found", "No such enterprise")
-    page = paginate(select(Peer).where(Peer.enterprise_id == ent_id), COLUMNS, request.args,
-                    "description", per_page=100, tiebreak=Peer.id, adjustable=True)
-    return jsonify(items=[service.as_dict(p) for p in page.rows], total=page.total,
-                   page=page.page, pages=page.pages)
+    found(Enterprise, ent_id, "enterprise")
+    return jsonify(service.peers(ent_id, request.args, per_page=100, adjustable=True)
+                   .json(service.as_dict))
 
 
 @api.op("/enterprises/<int:ent_id>/peers", "POST", body=service.API_SCHEMA, status=201,
         summary="Add a peer server (kind mcs: hostname, port, peer_eid, dialing_prefix, key; "
                 "kind external: the LDAP fields)", response=SAVED)
 def create_peer(ent_id):
-    ent = db.session.get(Enterprise, ent_id)
-    if ent is None:
-        return error(404, "not_found", "No such enterprise")
-    try:
-        peer, notes = service.save(ent, json_object())
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
+    peer, notes = service.save(found(Enterprise, ent_id, "enterprise"), json_object())
     return jsonify({**service.as_dict(peer), "notes": notes}), 201
 
 
-def _peer(peer_id) -> Peer | None:
-    return db.session.get(Peer, peer_id)
+def _peer(peer_id) -> Peer:
+    return found(Peer, peer_id, "peer")
 
 
 @api.op("/peers/<int:peer_id>", summary="One peer server", response=PEER)
 def get_peer(peer_id):
-    peer = _peer(peer_id)
-    return jsonify(service.as_dict(peer)) if peer else error(404, "not_found", "No such peer")
+    return jsonify(service.as_dict(_peer(peer_id)))
 
 
 @api.op("/peers/<int:peer_id>", "PUT", body=service.API_SCHEMA, response=SAVED,
@@ -97,14 +82,8 @@ def get_peer(peer_id):
                 "are kept)")
 def update_peer(peer_id):
     peer = _peer(peer_id)
-    if peer is None:
-        return error(404, "not_found", "No such peer")
-    try:
-        data = {**service.form_values(peer), **json_object()}
-        peer, notes = service.save(db.session.get(Enterprise, peer.enterprise_id), data, peer)
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
+    data = {**service.form_values(peer), **json_object()}
+    peer, notes = service.save(db.session.get(Enterprise, peer.enterprise_id), data, peer)
     return jsonify({**service.as_dict(peer), "notes": notes})
 
 
@@ -112,13 +91,7 @@ def update_peer(peer_id):
         "schedule and imported contacts; returns what went",
         response=obj(["deleted"], deleted={"type": "object"}), errors=(409,))
 def delete_peer(peer_id):
-    peer = _peer(peer_id)
-    if peer is None:
-        return error(404, "not_found", "No such peer")
-    try:
-        return jsonify(deleted=service.delete(peer))
-    except service.Busy as exc:
-        return error(409, "busy", str(exc))
+    return jsonify(deleted=service.delete(_peer(peer_id)))
 
 
 @api.op("/peers/<int:peer_id>/sync", "POST", status=202,
@@ -128,8 +101,6 @@ def delete_peer(peer_id):
                 "description": "1: accept a drop beyond the safety threshold"}])
 def sync_peer(peer_id):
     peer = _peer(peer_id)
-    if peer is None:
-        return error(404, "not_found", "No such peer")
     run, created = host().jobs.submit(
         service.KIND, peer.source, {"allow_drop": request.args.get("allow_drop") == "1"},
         label=f"Sync contacts from {peer.description}", triggered_by=username())
@@ -139,9 +110,7 @@ def sync_peer(peer_id):
 @api.op("/enterprises/<int:ent_id>/check", "POST", status=202,
         summary="Check the status of the enterprise's MiCollab peers now", response=RUN)
 def check_peers(ent_id):
-    ent = db.session.get(Enterprise, ent_id)
-    if ent is None:
-        return error(404, "not_found", "No such enterprise")
+    ent = found(Enterprise, ent_id, "enterprise")
     run, created = host().jobs.submit(
         service.STATUS_KIND, f"peering-status:{ent.id}", label=f"Peer status of {ent.eid}",
         triggered_by=username())
@@ -152,10 +121,7 @@ def check_peers(ent_id):
         summary="Select Enterprise: the enterprises a MiCollab peer offers this appliance",
         response=items(obj(["eid"], eid=STR, name=STR, upn_logins=BOOL)), errors=(502,))
 def peer_enterprises():
-    try:
-        q = ASK.validate(json_object())
-    except Invalid as exc:
-        return invalid(exc)
+    q = ASK.validate(json_object())
     try:
         items = service.peer_enterprises(q["hostname"], q.get("port"), q["key"])
     except PeerError as exc:
@@ -168,10 +134,7 @@ def peer_enterprises():
                 "entries as they would be imported, or why it failed", response=ENTRIES,
         errors=(502,))
 def test_ldap():
-    try:
-        clean = ldapform.SCHEMA.validate(json_object())
-    except Invalid as exc:
-        return invalid(exc)
+    clean = ldapform.SCHEMA.validate(json_object())
     mapping = ldapdir.MAPPING_PRESETS[clean["preset"]]
     try:
         entries = ldapdir.test_connection(

@@ -8,22 +8,24 @@ import re
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import exists, func, select
+from sqlalchemy import case, exists, func, select
 
 from appliance import __version__, audit, ldapform, vault
 from appliance.db import db, utcnow
 from appliance.directory import remove_source
 from appliance.host import host
 from appliance.jobs import SCHEDULE_FIELDS, days_spec
+from appliance.listing import Column, Page, paginate
 from appliance.models import (
     Account,
     Contact,
     Enterprise,
     TrustedServer,
 )
-from appliance.peers import PeerClient, PeerError, update_trusted
+from appliance.peers import STATUSES, PeerClient, PeerError, update_trusted
 from appliance.validation import (
     ENTERPRISE_ID_RULES,
+    Conflict,
     Field,
     Invalid,
     Schema,
@@ -259,17 +261,14 @@ def _follow_trust(ent: Enterprise, old: str, new: str) -> list[str]:
     return [note]
 
 
-class Busy(Exception):
-    """The peer cannot be deleted now: a sync of it is running."""
-
-
 def delete(peer: Peer) -> dict:
     """Delete a peer with its synchronizer schedule and the contacts it imported.
 
-    Refused (Busy) while a sync of the peer runs, or the sync would bring them back.
+    Refused (Conflict) while a sync of the peer runs, or the sync would bring them back.
     """
     if host().jobs.active(peer.source):
-        raise Busy(f"A sync of {peer.description} is running: delete it once the sync ends")
+        raise Conflict.because("busy", f"A sync of {peer.description} is running: delete it "
+                               "once the sync ends")
     ent = db.session.get(Enterprise, peer.enterprise_id)
     gone = impact(peer)
     host().jobs.unschedule(KIND, peer.source)
@@ -280,6 +279,24 @@ def delete(peer: Peer) -> dict:
     db.session.flush()
     remove_source(Contact, ent, source)  # commits, and tells other plugins
     return gone
+
+
+COLUMNS = [
+    Column("description", "Description", Peer.description),
+    Column("server", "Server", case((Peer.kind == MCS, Peer.hostname), else_="N/A")),
+    Column("type", "Peer Type", case((Peer.kind == MCS, TYPES[MCS]), else_=TYPES[EXTERNAL])),
+    Column("version", "Peer Server Version", Peer.version),
+    # Sorted as shown: by the status's words, N/A for external peers.
+    Column("status", "Status", case((Peer.kind != MCS, "N/A"),
+                                    *((Peer.status == k, v) for k, v in STATUSES.items()),
+                                    else_=Peer.status)),
+]
+
+
+def peers(ent_id: int, args, per_page: int, adjustable: bool = False) -> Page:
+    """One page of an enterprise's peer servers, searched and sorted as `args` ask."""
+    return paginate(select(Peer).where(Peer.enterprise_id == ent_id), COLUMNS, args,
+                    "description", per_page=per_page, tiebreak=Peer.id, adjustable=adjustable)
 
 
 def impact(peer: Peer) -> dict:

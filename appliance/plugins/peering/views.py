@@ -1,34 +1,20 @@
 """The Peering tab and the Peer Server Details page."""
 
 from flask import Blueprint, abort, current_app, flash, request, url_for
-from sqlalchemy import case, select
 
 from appliance import ldapdir, ldapform
 from appliance.auth import username
-from appliance.db import db
+from appliance.db import db, found
 from appliance.host import host
 from appliance.jobs import Run
-from appliance.listing import Column, paginate
 from appliance.peers import STATUSES, PeerError
-from appliance.ui import current_enterprise, redirect_to, render, render_block
-from appliance.validation import Invalid, id_of
+from appliance.ui import current_enterprise, on_invalid, redirect_to, render, render_block
+from appliance.validation import id_of
 
 from . import service
-from .models import EXTERNAL, MCS, TYPES, Peer
+from .models import MCS, TYPES, Peer
 
 bp = Blueprint("peering", __name__, url_prefix="/peering", template_folder="templates")
-
-COLUMNS = [
-    Column("description", "Description", Peer.description),
-    Column("server", "Server", case((Peer.kind == MCS, Peer.hostname), else_="N/A")),
-    Column("type", "Peer Type", case((Peer.kind == MCS, TYPES[MCS]), else_=TYPES[EXTERNAL])),
-    Column("version", "Peer Server Version", Peer.version),
-    # Sorted as shown: by the status's words, N/A for external peers.
-    Column("status", "Status", case((Peer.kind != MCS, "N/A"),
-                                    *((Peer.status == k, v) for k, v in STATUSES.items()),
-                                    else_=Peer.status)),
-]
-
 
 def _ent():
     ent = current_enterprise()
@@ -38,11 +24,7 @@ def _ent():
 
 
 def _peer(peer_id: int) -> Peer:
-    peer = db.session.get(Peer, peer_id)
-    ent = _ent()
-    if peer is None or peer.enterprise_id != ent.id:
-        abort(404, "No such peer in the selected enterprise")
-    return peer
+    return found(Peer, peer_id, "peer in the selected enterprise", enterprise_id=_ent().id)
 
 
 def _status_run(ent_id: int) -> Run | None:
@@ -59,9 +41,7 @@ def index():
     page = None
     if ent is not None:
         db.session.expire_all()
-        page = paginate(select(Peer).where(Peer.enterprise_id == ent.id), COLUMNS,
-                        request.args, "description", per_page=current_app.config["PAGE_SIZE"],
-                        tiebreak=Peer.id)
+        page = service.peers(ent.id, request.args, per_page=current_app.config["PAGE_SIZE"])
     return render("peering/index.html", block="table", page=page, statuses=STATUSES,
                   checking=_status_run(ent.id) if ent else None)
 
@@ -97,11 +77,8 @@ def new():
     if request.method == "GET":
         kind = request.args.get("kind") if request.args.get("kind") in TYPES else MCS
         return _form(None, {**_defaults(kind), **request.args.to_dict()}, {})
-    try:
-        peer, notes = service.save(ent, request.form)
-    except Invalid as exc:
-        db.session.rollback()
-        return _form(None, request.form.to_dict(), exc.messages(), 422)
+    on_invalid(lambda errors: _form(None, request.form.to_dict(), errors))
+    peer, notes = service.save(ent, request.form)
     flash(f"Peer server {peer.description} added.", "success")
     for note in notes:
         flash(note, "warning")
@@ -116,11 +93,8 @@ def edit(peer_id):
         if request.args.get("kind") in TYPES:  # the admin switched the type on the page
             values = {**_defaults(request.args["kind"]), **request.args.to_dict()}
         return _form(peer, values, {})
-    try:
-        peer, notes = service.save(_ent(), request.form, peer)
-    except Invalid as exc:
-        db.session.rollback()
-        return _form(peer, request.form.to_dict(), exc.messages(), 422)
+    on_invalid(lambda errors: _form(peer, request.form.to_dict(), errors))
+    peer, notes = service.save(_ent(), request.form, peer)
     flash("Peer server saved.", "success")
     for note in notes:
         flash(note, "warning")
@@ -131,11 +105,8 @@ def edit(peer_id):
 def remove(peer_id):
     peer = _peer(peer_id)
     name = peer.description
-    try:
-        gone = service.delete(peer)
-    except service.Busy as exc:
-        flash(str(exc), "error")
-        return redirect_to(url_for("peering.edit", peer_id=peer.id))
+    on_invalid(lambda _: redirect_to(url_for("peering.edit", peer_id=peer_id)))
+    gone = service.delete(peer)
     flash(f"Peer server {name} deleted, with its synchronization schedule and "
           f"{gone['contacts']:,} imported contact(s).", "success")
     return redirect_to(url_for("peering.index"))
@@ -158,21 +129,21 @@ def select_enterprise():
     values = request.form.to_dict()
     peer_id = request.args.get("peer_id", type=id_of)
     peer = _peer(peer_id) if peer_id else None
-    errors, choices, status = {}, None, 200
+
+    def answer(message: str = "", choices=None):
+        return render_block("peering/edit.html", "peer_eid", values=values, peer=peer,
+                            errors={"peer_eid": message} if message else {}, choices=choices)
+    on_invalid(lambda errors: answer(next(iter(errors.values()))))
+    port = service.MCS_FIELDS.fields["port"].clean(values.get("port")) or 443
     try:
-        port = service.MCS_FIELDS.fields["port"].clean(values.get("port")) or 443
         if not values.get("hostname"):
             raise PeerError("hostname", "Type the peer's Hostname first")
         key = service.key_for(peer, values["hostname"], port, values.get("key"))
         if not key:
             raise PeerError("key", "Type the Peer key the peer issued to this appliance first")
-        choices = service.peer_enterprises(values["hostname"], port, key)
-    except Invalid as exc:
-        errors["peer_eid"], status = next(iter(exc.messages().values())), 422
+        return answer(choices=service.peer_enterprises(values["hostname"], port, key))
     except PeerError as exc:
-        errors["peer_eid"] = exc.message
-    return render_block("peering/edit.html", "peer_eid", values=values, errors=errors,
-                        choices=choices, peer=peer), status
+        return answer(exc.message)
 
 
 @bp.post("/test-ldap")
@@ -180,14 +151,13 @@ def test_ldap():
     """Test connection: bind, search, and show the first entries as they would be mapped."""
     values = request.form.to_dict()
     peer_id = request.args.get("peer_id", type=id_of)
-    try:
-        clean = ldapform.SCHEMA.validate(service.ldap_input(values))
-        peer = _peer(peer_id) if peer_id else None
-        password = ldapform.password_for(clean, peer.ldap_settings if peer else None,
-                                         peer.ldap_password_sealed if peer else "")
-    except Invalid as exc:
-        return render_block("peering/edit.html", "ldap_test", test_errors=exc.messages(),
-                            result=None, failure="Fix the fields marked below first."), 422
+    on_invalid(lambda errors: render_block("peering/edit.html", "ldap_test", result=None,
+                                           test_errors=errors,
+                                           failure="Fix the fields marked below first."))
+    clean = ldapform.SCHEMA.validate(service.ldap_input(values))
+    peer = _peer(peer_id) if peer_id else None
+    password = ldapform.password_for(clean, peer.ldap_settings if peer else None,
+                                     peer.ldap_password_sealed if peer else "")
     result, failure = ldapform.try_connection(clean, password,
                                               ldapdir.MAPPING_PRESETS[clean["preset"]])
     return render_block("peering/edit.html", "ldap_test", result=result, failure=failure)
