@@ -1,5 +1,6 @@
 """AD/LDAP and PBX node synchronizers against a real slapd and the PBX CSV connector."""
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -398,8 +399,66 @@ def test_integrated_mode_locks_what_micollab_owns(make_app, tmp_path):
     b.login()
     page = b.get("/sync/").get_data(as_text=True)
     assert "MiCollab-integrated mode" in page
-    assert '<select id="f-mode" name="mode" disabled>' in page
+    assert re.search(r'<select id="f-mode" name="mode"[^>]* disabled="disabled"', page)
     resp = b.post("/sync/settings", data={"mode": "ldap", "feature_profile": "Default"},
                   htmx=True)
     assert resp.status_code == 422
     assert "managed by MiCollab in integrated mode" in resp.get_data(as_text=True)
+
+
+# --- the API document -----------------------------------------------------------------------
+
+
+def test_each_operation_documents_its_own_body(api):
+    """A PBX node's PUT documents the PBX node's fields, not the LDAP ones; a partial update
+    requires no field; and each body is what the operation validates."""
+    from appliance.ldapform import FIELDS
+    from appliance.plugins.sync.service import MAPPING, NODE
+
+    spec = api("GET", "/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+
+    def body(path, method):
+        ref = spec["paths"][f"/api/v1/sync{path}"][method]["requestBody"]["content"][
+            "application/json"]["schema"]
+        return ref, schemas[ref["$ref"].rsplit("/", 1)[1]] if "$ref" in ref else None
+
+    ldap_only = {f.name for f in FIELDS} | set(MAPPING.fields)
+    _, node_put = body("/pbx-nodes/{syn_id}", "put")
+    _, node_post = body("/enterprises/{ent_id}/pbx-nodes", "post")
+    for node in (node_put, node_post):
+        assert set(NODE.fields) | {"name", "max_drop", "days"} <= set(node["properties"])
+        assert not ldap_only & set(node["properties"])
+    _, ldap_put = body("/ldap/{syn_id}", "put")
+    assert ldap_only <= set(ldap_put["properties"]) and "platform" not in ldap_put["properties"]
+    assert node_post["required"] and node_put["required"] == ldap_put["required"] == []
+    either, _ = body("/synchronizers/{syn_id}", "put")
+    assert {s["$ref"] for s in either["anyOf"]} == {
+        "#/components/schemas/PbxNodeSynchronizerUpdate",
+        "#/components/schemas/LdapSynchronizerUpdate"}
+    _, test = body("/test-ldap", "post")
+    assert "name" not in test["properties"] and "name" not in test["required"]
+    # Every partial update of the whole API lists no required field.
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            ref = op.get("requestBody", {}).get("content", {}).get("application/json", {}) \
+                .get("schema", {}).get("$ref", "")
+            if ref.endswith("Update"):
+                assert schemas[ref.rsplit("/", 1)[1]]["required"] == [], (method, path)
+
+
+def test_a_pbx_node_is_changed_by_its_own_put(app, api, ent, tmp_path):
+    path = tmp_path / "import" / "node.csv"
+    shutil.copy(DATA / "mixed_mivb.csv", path)
+    node = add_node(api, ent, path)
+    resp = api("PUT", f"/api/v1/sync/pbx-nodes/{node['id']}", json={"address": "10.0.0.6"})
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["address"] == "10.0.0.6" and resp.get_json()["name"] == "MiVB node 1"
+    bad = api("PUT", f"/api/v1/sync/pbx-nodes/{node['id']}", json={"platform": "Nope"})
+    assert bad.status_code == 422 and bad.get_json()["fields"][0]["field"] == "platform"
+    assert api("PUT", f"/api/v1/sync/ldap/{node['id']}", json={}).status_code == 404
+    listed = api("GET", f"/api/v1/sync/enterprises/{ent}/synchronizers?kind=pbx").get_json()
+    assert listed["total"] == 1 and listed["per_page"] == 100
+    assert listed["items"][0]["address"] == "10.0.0.6"
+    assert api("GET", f"/api/v1/sync/enterprises/{ent}/synchronizers?kind=ldap") \
+        .get_json()["items"] == []

@@ -1,7 +1,6 @@
 """The Synchronization tab as JSON under /api/v1/sync."""
 
 from flask import jsonify, request
-from sqlalchemy import select
 
 from appliance import ldapdir, ldapform
 from appliance.api import (
@@ -12,25 +11,21 @@ from appliance.api import (
     STR,
     ApiBlueprint,
     array,
-    error,
-    invalid,
     json_object,
     obj,
+    paged,
 )
 from appliance.auth import username
-from appliance.db import db
+from appliance.db import db, found
 from appliance.host import host
+from appliance.listing import query_params
 from appliance.models import Enterprise
-from appliance.validation import Invalid, Schema
 
 from . import service
 from .models import LDAP, PBX, Synchronizer
 
 api = ApiBlueprint("sync_api", __name__, url_prefix="/sync", tag="sync")
-LDAP_BODY = Schema("LdapSynchronizer", *service.COMMON.fields.values(),
-                   *ldapform.FIELDS, *service.MAPPING.fields.values())
-NODE_BODY = Schema("PbxNodeSynchronizer", *service.COMMON.fields.values(),
-                   *service.NODE.fields.values())
+LDAP_BODY, NODE_BODY = service.BODIES[LDAP], service.BODIES[PBX]
 SYNCHRONIZER = obj(["id", "enterprise_id", "kind", "name"], id=INT, enterprise_id=INT, kind=STR,
                    name=STR, max_drop={"type": ["integer", "null"]},
                    schedule={"type": ["object", "null"]}, needs_attention=BOOL,
@@ -41,55 +36,51 @@ SYNCHRONIZER = obj(["id", "enterprise_id", "kind", "name"], id=INT, enterprise_i
                    connector_settings={"type": ["object", "null"]})
 SETTINGS = obj(["mode"], mode=STR, feature_profile=NULL_STR, dynamic_only=BOOL)
 ENTRIES = obj(["entries"], entries=array({"type": "object"}))
+KIND = {"name": "kind", "in": "query", "required": False,
+        "schema": {"type": "string", "enum": [LDAP, PBX]},
+        "description": "Only the AD/LDAP synchronizers (ldap) or the PBX nodes (pbx)"}
 
 
+def _ent(ent_id) -> Enterprise:
+    return found(Enterprise, ent_id, "enterprise")
 
-def _ent(ent_id):
-    return db.session.get(Enterprise, ent_id)
+
+def _settings(s) -> dict:
+    return {"mode": s.mode, "feature_profile": s.feature_profile,
+            "dynamic_only": s.dynamic_only}
 
 
-@api.op("/enterprises/<int:ent_id>", summary="The enterprise's synchronization type, PBX "
-        "options and synchronizers", response={**SETTINGS, "properties": {
-            **SETTINGS["properties"], "integrated_mode": BOOL, "synchronizers": array(obj(
-                ["id"], **SYNCHRONIZER["properties"], accounts=INT))}})
+@api.op("/enterprises/<int:ent_id>", summary="The enterprise's synchronization type and PBX "
+        "options (its synchronizers: /enterprises/{ent_id}/synchronizers)",
+        response={**SETTINGS, "properties": {**SETTINGS["properties"], "integrated_mode": BOOL}})
 def get_enterprise(ent_id):
-    ent = _ent(ent_id)
-    if ent is None:
-        return error(404, "not_found", "No such enterprise")
-    s = service.settings_of(ent)
+    s = service.settings_of(_ent(ent_id))
     db.session.commit()
-    syns = db.session.scalars(select(Synchronizer).where(Synchronizer.enterprise_id == ent.id)
-                              .order_by(Synchronizer.name))
-    return jsonify(mode=s.mode, feature_profile=s.feature_profile, dynamic_only=s.dynamic_only,
-                   integrated_mode=service.integrated(),
-                   synchronizers=[{**service.as_dict(x), "accounts": service.accounts_of(x)}
-                                  for x in syns])
+    return jsonify(**_settings(s), integrated_mode=service.integrated())
 
 
 @api.op("/enterprises/<int:ent_id>", "PUT", body=service.SETTINGS,
         summary="Set the synchronization type (ldap or pbx) and the PBX options",
         response=SETTINGS)
 def put_enterprise(ent_id):
-    ent = _ent(ent_id)
-    if ent is None:
-        return error(404, "not_found", "No such enterprise")
-    try:
-        s = service.save_settings(ent, json_object())
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
-    return jsonify(mode=s.mode, feature_profile=s.feature_profile, dynamic_only=s.dynamic_only)
+    return jsonify(_settings(service.save_settings(_ent(ent_id), json_object())))
+
+
+@api.op("/enterprises/<int:ent_id>/synchronizers", summary="The enterprise's synchronizers "
+        "with their account counts (?kind=ldap|pbx, ?q=, ?sort=name|kind|platform|address, "
+        "?dir=, ?page=, ?per_page=)",
+        response=paged(obj(["id"], **SYNCHRONIZER["properties"], accounts=INT)),
+        query=[KIND, *query_params(service.COLUMNS[None])])
+def list_synchronizers(ent_id):
+    kind = request.args.get("kind") if request.args.get("kind") in (LDAP, PBX) else None
+    page = service.synchronizers(_ent(ent_id).id, request.args, kind, per_page=100,
+                                 adjustable=True)
+    return jsonify(page.json(lambda x: {**service.as_dict(x), "accounts":
+                                        service.accounts_of(x)}))
 
 
 def _create(ent_id, kind):
-    ent = _ent(ent_id)
-    if ent is None:
-        return error(404, "not_found", "No such enterprise")
-    try:
-        syn = service.save(ent, kind, json_object())
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
+    syn = service.save(_ent(ent_id), kind, json_object())
     return jsonify(service.as_dict(syn)), 201
 
 
@@ -105,46 +96,53 @@ def add_node(ent_id):
     return _create(ent_id, PBX)
 
 
+def _syn(syn_id, kind: str | None = None, what: str = "synchronizer") -> Synchronizer:
+    return found(Synchronizer, syn_id, what, **({"kind": kind} if kind else {}))
+
+
 @api.op("/synchronizers/<int:syn_id>", summary="One synchronizer with its last sync report "
         "and the skipped or failed entries", response={**SYNCHRONIZER, "properties": {
             **SYNCHRONIZER["properties"], "accounts": INT, "issues": array(obj(
                 ["kind"], kind=STR, entry=NULL_STR, attribute=NULL_STR, reason=NULL_STR))}})
 def get_one(syn_id):
-    syn = db.session.get(Synchronizer, syn_id)
-    if syn is None:
-        return error(404, "not_found", "No such synchronizer")
+    syn = _syn(syn_id)
     return jsonify({**service.as_dict(syn), "accounts": service.accounts_of(syn),
                     "issues": [{"kind": i.kind, "entry": i.entry, "attribute": i.attribute,
                                 "reason": i.reason} for i in service.issues(syn)]})
 
 
-@api.op("/synchronizers/<int:syn_id>", "PUT", body=LDAP_BODY,
-        summary="Change a synchronizer (fields left out keep their value; the password too)",
-        response=SYNCHRONIZER)
+def _update(syn: Synchronizer):
+    changes = service.BODIES[syn.kind].optional().validate(json_object())
+    return jsonify(service.as_dict(service.update(syn, changes)))
+
+
+@api.op("/ldap/<int:syn_id>", "PUT", body=LDAP_BODY.optional(), response=SYNCHRONIZER,
+        summary="Change an AD/LDAP synchronizer (fields left out keep their value; the "
+                "password too)")
+def put_ldap(syn_id):
+    return _update(_syn(syn_id, LDAP, "AD/LDAP synchronizer"))
+
+
+@api.op("/pbx-nodes/<int:syn_id>", "PUT", body=NODE_BODY.optional(), response=SYNCHRONIZER,
+        summary="Change a PBX node (fields left out keep their value)")
+def put_node(syn_id):
+    return _update(_syn(syn_id, PBX, "PBX node"))
+
+
+@api.op("/synchronizers/<int:syn_id>", "PUT", response=SYNCHRONIZER, body={"anyOf": [
+            {"$ref": f"#/components/schemas/{LDAP_BODY.optional().name}"},
+            {"$ref": f"#/components/schemas/{NODE_BODY.optional().name}"}]},
+        summary="Change a synchronizer of either kind: the fields of PUT /ldap/{syn_id} or "
+                "of PUT /pbx-nodes/{syn_id}, as its kind is (fields left out keep their value)")
 def put_one(syn_id):
-    syn = db.session.get(Synchronizer, syn_id)
-    if syn is None:
-        return error(404, "not_found", "No such synchronizer")
-    try:
-        service.save(db.session.get(Enterprise, syn.enterprise_id), syn.kind,
-                     {**service.form_values(syn), **json_object()}, syn)
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
-    return jsonify(service.as_dict(syn))
+    return _update(_syn(syn_id))
 
 
 @api.op("/synchronizers/<int:syn_id>", "DELETE",
         summary="Delete a synchronizer and every account it created; returns how many",
         response=obj(["accounts_deleted"], accounts_deleted=INT), errors=(409,))
 def delete_one(syn_id):
-    syn = db.session.get(Synchronizer, syn_id)
-    if syn is None:
-        return error(404, "not_found", "No such synchronizer")
-    try:
-        return jsonify(accounts_deleted=service.delete(syn))
-    except service.Busy as exc:
-        return error(409, "busy", str(exc))
+    return jsonify(accounts_deleted=service.delete(_syn(syn_id)))
 
 
 @api.op("/synchronizers/<int:syn_id>/sync", "POST", status=202,
@@ -154,9 +152,7 @@ def delete_one(syn_id):
                 "schema": {"type": "string", "enum": ["0", "1"]},
                 "description": "1: allow the removals a 'needs attention' sync held back"}])
 def sync_one(syn_id):
-    syn = db.session.get(Synchronizer, syn_id)
-    if syn is None:
-        return error(404, "not_found", "No such synchronizer")
+    syn = _syn(syn_id)
     confirmed = request.args.get("confirm") == "1"
     if confirmed:
         service.confirm(syn)
@@ -166,16 +162,11 @@ def sync_one(syn_id):
     return jsonify(run_id=run.id, created=created, state=run.state), 202
 
 
-@api.op("/test-ldap", "POST", body=LDAP_BODY, summary="Test connection: the first entries as "
-        "they would be synchronized, or the precise reason it failed", response=ENTRIES,
+@api.op("/test-ldap", "POST", body=service.TEST, summary="Test connection: the first entries "
+        "as they would be synchronized, or the precise reason it failed", response=ENTRIES,
         errors=(502,))
 def test_ldap():
-    try:
-        data = json_object()
-        clean = ldapform.SCHEMA.validate(data)
-        clean["mapping"] = {k[4:]: v for k, v in service.MAPPING.validate(data).items() if v}
-    except Invalid as exc:
-        return invalid(exc)
+    clean = service.test_values(json_object())
     try:
         entries = ldapdir.test_connection(ldapform.settings(clean, clean.get("password") or ""),
                                           service.mapping_of(clean))

@@ -13,8 +13,10 @@ from appliance.db import db
 from appliance.directory import remove_source
 from appliance.host import host
 from appliance.jobs import SCHEDULE_FIELDS, Run, days_spec
+from appliance.listing import Column, Page, paginate
 from appliance.models import Account, Contact, Enterprise
 from appliance.validation import (
+    Conflict,
     Field,
     Invalid,
     Schema,
@@ -58,6 +60,14 @@ SETTINGS = Schema(
           help="Applied to every account the PBX node synchronization creates."),
     Field("dynamic_only", "Synchronize Dynamic Extensions only", type="boolean"),
 )
+#: The body of each kind of synchronizer: what the API documents, what save() validates.
+BODIES = {
+    LDAP: Schema("LdapSynchronizer", *COMMON.fields.values(), *ldapform.FIELDS,
+                 *MAPPING.fields.values()),
+    PBX: Schema("PbxNodeSynchronizer", *COMMON.fields.values(), *NODE.fields.values()),
+}
+#: Test connection: the directory and the mapping, nothing of the synchronizer itself.
+TEST = Schema("LdapSynchronizerTest", *ldapform.FIELDS, *MAPPING.fields.values())
 SCHEDULE_DEFAULT = {"days": 1, "hour": 1, "minute": 0, "ampm": "AM"}
 #: Under the micollab-integrated profile MiCollab owns these: shown disabled, refused here.
 INTEGRATED_LOCKED = ("mode", "feature_profile", "dynamic_only", "platform", "address")
@@ -119,28 +129,30 @@ def form_values(syn: Synchronizer) -> dict:
     return values
 
 
+def _mapping(values: dict) -> dict[str, str]:
+    """Take the map_<field> values out of `values`: the attribute overrides, by field."""
+    return {f: v for f in MAPPED if (v := values.pop(f"map_{f}", None))}
+
+
 def _validate(kind: str, data, syn: Synchronizer | None) -> tuple[dict, dict]:
-    errors, common, specific = {}, {}, {}
-    try:
-        common = COMMON.validate(data)
-    except Invalid as exc:
-        errors.update(exc.errors)
-    try:
-        if kind == LDAP:
-            specific = ldapform.SCHEMA.validate(data)
-            specific["mapping"] = {k[4:]: v for k, v in MAPPING.validate(data).items() if v}
-        else:
-            specific = NODE.validate(data)
-            if syn is not None and integrated():
-                for f in ("platform", "address"):
-                    if specific[f] != getattr(syn, f):
-                        errors[f] = ("integrated_mode", f"{NODE.fields[f].label} is managed by "
-                                     "MiCollab in integrated mode")
-    except Invalid as exc:
-        errors.update(exc.errors)
-    if errors:
-        raise Invalid(errors)
-    return common, specific
+    """(the common values, the kind's own): Invalid naming every wrong field at once."""
+    values = BODIES[kind].validate(data)
+    common = {k: values.pop(k) for k in COMMON.fields}
+    if kind == LDAP:
+        values["mapping"] = _mapping(values)
+    elif syn is not None and integrated():
+        locked = [f for f in ("platform", "address") if values[f] != getattr(syn, f)]
+        if locked:
+            raise Invalid({f: ("integrated_mode", f"{NODE.fields[f].label} is managed by "
+                           "MiCollab in integrated mode") for f in locked})
+    return common, values
+
+
+def test_values(data) -> dict:
+    """The validated settings of a Test connection, with their "mapping"."""
+    values = TEST.validate(data)
+    values["mapping"] = _mapping(values)
+    return values
 
 
 def save(ent: Enterprise, kind: str, data, syn: Synchronizer | None = None) -> Synchronizer:
@@ -173,6 +185,35 @@ def save(ent: Enterprise, kind: str, data, syn: Synchronizer | None = None) -> S
     return syn
 
 
+def update(syn: Synchronizer, changes: dict) -> Synchronizer:
+    """Change the fields given in `changes`; the others (and a password not typed) stay."""
+    return save(db.session.get(Enterprise, syn.enterprise_id), syn.kind,
+                {**form_values(syn), **changes}, syn)
+
+
+#: The columns synchronizers are sorted by, on the tab (by kind) and in the API (all).
+COLUMNS = {
+    LDAP: [Column("name", "AD/LDAP Synchronizer", Synchronizer.name)],
+    PBX: [Column("name", "PBX Node", Synchronizer.name),
+          Column("platform", "Platform", Synchronizer.platform),
+          Column("address", "Address", Synchronizer.address)],
+    None: [Column("name", "Name", Synchronizer.name), Column("kind", "Kind", Synchronizer.kind),
+           Column("platform", "Platform", Synchronizer.platform),
+           Column("address", "Address", Synchronizer.address)],
+}
+
+
+def synchronizers(ent_id: int, args, kind: str | None = None, per_page: int = 50,
+                  adjustable: bool = False) -> Page:
+    """One page of an enterprise's synchronizers (of `kind`, or all), sorted and searched by
+    name as `args` ask."""
+    stmt = select(Synchronizer).where(Synchronizer.enterprise_id == ent_id)
+    if kind is not None:
+        stmt = stmt.where(Synchronizer.kind == kind)
+    return paginate(stmt, COLUMNS[kind], args, "name", search=(Synchronizer.name,),
+                    per_page=per_page, tiebreak=Synchronizer.id, adjustable=adjustable)
+
+
 def ldap_settings(syn: Synchronizer, password: str | None = None):
     values = syn.settings
     return ldapform.settings(values, password if password is not None else
@@ -188,18 +229,16 @@ def accounts_of(syn: Synchronizer) -> int:
         Account.enterprise_id == syn.enterprise_id, Account.source == syn.source))
 
 
-class Busy(Exception):
-    """A sync of the synchronizer runs: it cannot be deleted now."""
-
-
 def running(syn: Synchronizer) -> Run | None:
     return host().jobs.active(syn.source)
 
 
 def delete(syn: Synchronizer) -> int:
-    """Delete a synchronizer with every account (and directory entry) it created."""
+    """Delete a synchronizer with every account (and directory entry) it created; Conflict
+    while a sync of it runs."""
     if running(syn):
-        raise Busy(f"A sync of {syn.name} is running: delete it once the sync ends")
+        raise Conflict.because("busy", f"A sync of {syn.name} is running: delete it once "
+                                       "the sync ends")
     ent = db.session.get(Enterprise, syn.enterprise_id)
     n = accounts_of(syn)
     host().jobs.unschedule(KIND, syn.source)

@@ -1,15 +1,14 @@
 """The Synchronization tab: the enterprise's synchronization type, AD/LDAP synchronizers,
 PBX nodes, and each one's details page."""
 
-from flask import Blueprint, abort, flash, request, url_for
-from sqlalchemy import select
+from flask import Blueprint, abort, current_app, flash, request, url_for
 
 from appliance import ldapdir, ldapform
 from appliance.auth import username
-from appliance.db import db
+from appliance.db import db, found
 from appliance.host import host
-from appliance.ui import current_enterprise, redirect_to, render, render_block
-from appliance.validation import Invalid, id_of
+from appliance.ui import current_enterprise, on_invalid, redirect_to, render, render_block
+from appliance.validation import id_of
 
 from . import service
 from .models import LDAP, MODES, PBX, PLATFORMS, Synchronizer
@@ -25,54 +24,54 @@ def _ent():
 
 
 def _syn(syn_id: int) -> Synchronizer:
-    syn = db.session.get(Synchronizer, syn_id)
-    if syn is None or syn.enterprise_id != _ent().id:
-        abort(404, "No such synchronizer in the selected enterprise")
-    return syn
+    return found(Synchronizer, syn_id, "synchronizer in the selected enterprise",
+                 enterprise_id=_ent().id)
 
 
 def _common() -> dict:
     return {"modes": MODES, "platforms": PLATFORMS, "presets": ldapform.PRESETS,
             "integrated": service.integrated(), "fields": ldapdir.FIELDS,
-            "locked": service.INTEGRATED_LOCKED if service.integrated() else ()}
+            "locked": service.INTEGRATED_LOCKED if service.integrated() else (),
+            "schemas": service.BODIES, "settings_schema": service.SETTINGS}
 
 
-@bp.get("/")
-def index(values=None, errors=None, status=200):
+def _index(values=None, errors=None, block="content"):
     ent = current_enterprise()
     ctx = {}
     if ent is not None:
         sset = service.settings_of(ent)
         db.session.commit()
-        syns = db.session.scalars(select(Synchronizer).where(
-            Synchronizer.enterprise_id == ent.id, Synchronizer.kind == sset.mode)
-            .order_by(Synchronizer.name)).all()
-        ctx = {"sset": sset, "syns": syns,
+        page = service.synchronizers(ent.id, request.args, sset.mode,
+                                     per_page=current_app.config["PAGE_SIZE"])
+        ctx = {"sset": sset, "page": page,
                "values": values or {"mode": sset.mode, "feature_profile": sset.feature_profile,
                                     "dynamic_only": sset.dynamic_only},
-               "errors": errors or {}, "counts": {s.id: service.accounts_of(s) for s in syns}}
-    return render("sync/index.html", **ctx, **_common()), status
+               "errors": errors or {},
+               "counts": {s.id: service.accounts_of(s) for s in page.rows}}
+    return render("sync/index.html", block=block, **ctx, **_common())
+
+
+@bp.get("/")
+def index():
+    return _index(block="table")
 
 
 @bp.post("/settings")
 def save_settings():
     ent = _ent()
-    try:
-        service.save_settings(ent, request.form)
-    except Invalid as exc:
-        db.session.rollback()
-        return index(request.form.to_dict(), exc.messages(), 422)
+    on_invalid(lambda errors: _index(request.form.to_dict(), errors))
+    service.save_settings(ent, request.form)
     flash("Synchronization settings saved.", "success")
     return redirect_to(url_for("sync.index"))
 
 
-def _page(syn, kind, values, errors, status=200):
+def _page(syn, kind, values, errors):
     last = host().jobs.last(syn.source) if syn else None
     return render("sync/edit.html", block="form", syn=syn, kind=kind, values=values,
                   errors=errors, last_run=last, issues=service.issues(syn) if syn else [],
                   accounts=service.accounts_of(syn) if syn else 0,
                   running=bool(syn and service.running(syn)),
-                  next_sync=service.next_sync(syn) if syn else None, **_common()), status
+                  next_sync=service.next_sync(syn) if syn else None, **_common())
 
 
 def _defaults(kind: str) -> dict:
@@ -88,11 +87,8 @@ def new():
     kind = request.args.get("kind") if request.args.get("kind") in (LDAP, PBX) else LDAP
     if request.method == "GET":
         return _page(None, kind, _defaults(kind), {})
-    try:
-        syn = service.save(ent, kind, request.form)
-    except Invalid as exc:
-        db.session.rollback()
-        return _page(None, kind, request.form.to_dict(), exc.messages(), 422)
+    on_invalid(lambda errors: _page(None, kind, request.form.to_dict(), errors))
+    syn = service.save(ent, kind, request.form)
     flash(f"{'PBX node' if kind == PBX else 'Synchronizer'} {syn.name} added.", "success")
     return redirect_to(url_for("sync.edit", syn_id=syn.id))
 
@@ -102,11 +98,8 @@ def edit(syn_id):
     syn = _syn(syn_id)
     if request.method == "GET":
         return _page(syn, syn.kind, service.form_values(syn), {})
-    try:
-        service.save(_ent(), syn.kind, request.form, syn)
-    except Invalid as exc:
-        db.session.rollback()
-        return _page(syn, syn.kind, request.form.to_dict(), exc.messages(), 422)
+    on_invalid(lambda errors: _page(syn, syn.kind, request.form.to_dict(), errors))
+    service.save(_ent(), syn.kind, request.form, syn)
     flash("Saved.", "success")
     return redirect_to(url_for("sync.edit", syn_id=syn.id))
 
@@ -145,11 +138,8 @@ def confirm(syn_id):
 def remove(syn_id):
     syn = _syn(syn_id)
     name = syn.name
-    try:
-        n = service.delete(syn)
-    except service.Busy as exc:
-        flash(str(exc), "error")
-        return redirect_to(url_for("sync.edit", syn_id=syn_id))
+    on_invalid(lambda _: redirect_to(url_for("sync.edit", syn_id=syn_id)))
+    n = service.delete(syn)
     flash(f"{name} deleted with the {n:,} account(s) it created.", "success")
     return redirect_to(url_for("sync.index"))
 
@@ -159,15 +149,11 @@ def test_ldap():
     """Test connection: bind, search, show the first entries as they would be mapped."""
     values = request.form.to_dict()
     syn_id = request.args.get("syn_id", type=id_of)
-    try:
-        clean = ldapform.SCHEMA.validate(values)
-        mapping = service.MAPPING.validate(values)
-        syn = _syn(syn_id) if syn_id else None
-        password = ldapform.password_for(clean, syn.settings if syn else None,
-                                         syn.password_sealed if syn else "")
-    except Invalid as exc:
-        return render_block("sync/edit.html", "ldap_test", test_errors=exc.messages(),
-                            failure="Fix the fields marked below first."), 422
-    clean["mapping"] = {k[4:]: v for k, v in mapping.items() if v}
+    on_invalid(lambda errors: render_block("sync/edit.html", "ldap_test", test_errors=errors,
+                                           failure="Fix the fields marked below first."))
+    clean = service.test_values(values)
+    syn = _syn(syn_id) if syn_id else None
+    password = ldapform.password_for(clean, syn.settings if syn else None,
+                                     syn.password_sealed if syn else "")
     result, failure = ldapform.try_connection(clean, password, service.mapping_of(clean))
     return render_block("sync/edit.html", "ldap_test", result=result, failure=failure)
