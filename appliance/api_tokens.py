@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from appliance import audit
 from appliance.db import db, utcnow
+from appliance.listing import Column, Page, paginate
 from appliance.models import ApiToken, User
 from appliance.validation import Field, Schema, int_range, length
 
@@ -25,6 +26,12 @@ TOKEN_FIELDS = {
     "expires_at": {"type": ["string", "null"], "format": "date-time"},
     "expired": {"type": "boolean"},
 }
+COLUMNS = [
+    Column("created", "Created", ApiToken.created_at),
+    Column("name", "Name", ApiToken.label),
+    Column("last_used", "Last used", ApiToken.last_used_at),
+    Column("expires", "Expires", ApiToken.expires_at),
+]
 # Last-seen times of sessions and tokens are written at most this often, not on every request.
 TOUCH = timedelta(minutes=1)
 
@@ -48,6 +55,14 @@ def new_token(user: User, label: str = "", expires_days: int | None = None) -> s
 def tokens() -> list[ApiToken]:
     """Every API token, newest first (all administrators are equal)."""
     return list(db.session.scalars(select(ApiToken).order_by(ApiToken.id.desc())))
+
+
+def tokens_page(args, per_page: int, adjustable: bool = False) -> Page:
+    """One page of the API tokens, newest first unless `args` sort otherwise (?q= searches
+    their names)."""
+    args = {"sort": "created", "dir": "desc", **dict(args.items())}
+    return paginate(select(ApiToken), COLUMNS, args, "created", search=(ApiToken.label,),
+                    per_page=per_page, tiebreak=ApiToken.id, adjustable=adjustable)
 
 
 def token_dict(t: ApiToken) -> dict:

@@ -79,6 +79,8 @@ TRUSTED = Schema(
     Field("address", "IP address/hostname", (host_or_ip(),)),
     Field("description", "Description", (max_length(64),), required=False),
 )
+#: A PUT's body: the fields given are changed, the others kept.
+TRUSTED_UPDATE = TRUSTED.optional()
 
 
 def trusted_dict(t: TrustedServer) -> dict:
@@ -112,7 +114,7 @@ def update_trusted(t: TrustedServer, data: dict, partial: bool = False) -> str |
     Return a new key when the new address needs one (the old key stays with the old
     address while another enterprise still trusts it).
     """
-    data = TRUSTED.validate(data, partial=partial)
+    data = (TRUSTED_UPDATE if partial else TRUSTED).validate(data)
     if "address" in data:
         _unique_address(t.enterprise, data["address"], t.id)
     before, old = trusted_dict(t), t.address

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
-from appliance import hookimpl
 from appliance.api import INT, NULL_STR, STR, ApiBlueprint, obj, paged
 from appliance.db import db
 from appliance.listing import Column, paginate, query_params
 from appliance.models import AuditEntry
+from appliance.plugins import declare
 from appliance.ui import Tab, render
 
 COLUMNS = [
@@ -87,26 +87,9 @@ FILTERS = [_filter("user", "Who"), _filter("action", "Action"),
 @api.op("", summary="Audit log (?user=, ?action=, ?object_type=, ?since=, ?until=, ?q=, ?page=, "
         "?per_page=)", response=paged(ENTRY), query=[*FILTERS, *query_params(COLUMNS)])
 def api_list():
-    page = page_of(request.args, 100, adjustable=True)
-    return jsonify(items=[as_dict(a) for a in page.rows], total=page.total, page=page.page,
-                   pages=page.pages)
+    return jsonify(page_of(request.args, 100, adjustable=True).json(as_dict))
 
 
-@hookimpl
-def appliance_metadata():
-    return {"title": "Audit log", "description": "Every change an administrator makes."}
-
-
-@hookimpl
-def appliance_blueprints():
-    return [bp]
-
-
-@hookimpl
-def appliance_api_blueprints():
-    return [api]
-
-
-@hookimpl
-def appliance_nav_tabs():
-    return [Tab("Audit log", "audit.index", order=900)]
+declare(__name__, title="Audit log", description="Every change an administrator makes.",
+        blueprints=[bp], api_blueprints=[api], nav_tabs=[Tab("Audit log", "audit.index",
+                                                             order=900)])

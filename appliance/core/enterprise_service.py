@@ -1,14 +1,14 @@
 """Enterprises: the one place each change is made (pages and API use it), and the
 blueprints their pages and API share."""
 
-from flask import Blueprint, abort
+from flask import Blueprint
 from sqlalchemy import func, select
 
 from appliance import audit
 from appliance.api import ApiBlueprint
-from appliance.db import db
+from appliance.db import db, found
 from appliance.host import host
-from appliance.listing import Column
+from appliance.listing import Column, Page, paginate
 from appliance.models import Account, Contact, Enterprise
 from appliance.peers import trusted_dict
 from appliance.validation import ENTERPRISE_ID_RULES, Field, Invalid, Schema, length
@@ -17,8 +17,10 @@ ENTERPRISE = Schema(
     "Enterprise",
     Field("name", "Name", (length(1, 128),)),
     Field("eid", "Enterprise ID", ENTERPRISE_ID_RULES,
-          help="4 to 32 characters: letters, digits and dashes."),
+          help="4 to 32 characters: letters, digits and dashes; no spaces, | , ; :"),
 )
+#: A PUT's body: the fields given are changed, the others kept.
+ENTERPRISE_UPDATE = ENTERPRISE.optional()
 COLUMNS = [
     Column("name", "Name", Enterprise.name),
     Column("eid", "Enterprise ID", Enterprise.eid),
@@ -35,6 +37,12 @@ def as_dict(e: Enterprise) -> dict:
     return {"id": e.id, "eid": e.eid, "name": e.name,
             "trusted_servers": [trusted_dict(t) for t in e.trusted_servers]}
 
+
+def enterprises(args, per_page: int, adjustable: bool = False) -> Page:
+    """One page of the enterprises, searched (name, Enterprise ID) and sorted as `args` ask."""
+    return paginate(select(Enterprise), COLUMNS, args, "name",
+                    search=(Enterprise.name, Enterprise.eid), per_page=per_page,
+                    tiebreak=Enterprise.id, adjustable=adjustable)
 
 
 def _unique_eid(eid: str, own_id: int | None = None) -> None:
@@ -56,7 +64,8 @@ def create(data: dict) -> Enterprise:
 
 
 def update(ent: Enterprise, data: dict, partial: bool = False) -> Enterprise:
-    data = ENTERPRISE.validate(data, partial=partial)
+    """Change an enterprise: every field (a page's form), or those given when `partial`."""
+    data = (ENTERPRISE_UPDATE if partial else ENTERPRISE).validate(data)
     if "eid" in data:
         _unique_eid(data["eid"], ent.id)
     before = {"name": ent.name, "eid": ent.eid}
@@ -86,9 +95,6 @@ def delete(ent: Enterprise) -> None:
     db.session.commit()
 
 
-def get_or_404(ent_id: int) -> Enterprise:
-    return db.session.get(Enterprise, ent_id) or abort(404, "No such enterprise")
-
-
-def find(ent_id: int) -> Enterprise | None:
-    return db.session.get(Enterprise, ent_id)
+def enterprise(ent_id: int) -> Enterprise:
+    """The enterprise `ent_id`, or a 404 "No such enterprise"."""
+    return found(Enterprise, ent_id, "enterprise")

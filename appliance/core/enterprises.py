@@ -2,48 +2,36 @@
 
 from urllib.parse import urlsplit
 
-from flask import (
-    abort,
-    current_app,
-    flash,
-    jsonify,
-    render_template,
-    request,
-    session,
-    url_for,
-)
-from sqlalchemy import select
+from flask import abort, current_app, flash, jsonify, render_template, request, session, url_for
 
-from appliance import hookimpl
-from appliance.api import INT, STR, array, body, error, invalid, obj
-from appliance.db import db
-from appliance.listing import paginate, query_params
-from appliance.models import Enterprise
-from appliance.ui import Tab, redirect_to, render, render_block
-from appliance.validation import Invalid, id_of
+from appliance.api import INT, STR, array, json_object, obj, paged
+from appliance.listing import query_params
+from appliance.peers import TRUSTED
+from appliance.plugins import declare
+from appliance.ui import Tab, on_invalid, redirect_to, render
+from appliance.validation import id_of
 
 from .enterprise_service import (
     COLUMNS,
     ENTERPRISE,
+    ENTERPRISE_UPDATE,
     api,
     as_dict,
     bp,
     create,
     delete,
-    find,
-    get_or_404,
+    enterprise,
+    enterprises,
     impact,
     update,
 )
 from .trusted import TRUSTED_RESPONSE
 
 
-def _list(values=None, errors=None, status=200):
-    page = paginate(select(Enterprise), COLUMNS, request.args, "name",
-                    search=(Enterprise.name, Enterprise.eid),
-                    per_page=current_app.config["PAGE_SIZE"], tiebreak=Enterprise.id)
-    return render("enterprises/index.html", block="table", page=page, values=values or {},
-                  errors=errors or {}), status
+def _list(block="table", values=None, errors=None):
+    page = enterprises(request.args, current_app.config["PAGE_SIZE"])
+    return render("enterprises/index.html", block=block, page=page, schema=ENTERPRISE,
+                  values=values or {}, errors=errors or {})
 
 
 @bp.get("/enterprises")
@@ -53,40 +41,35 @@ def index():
 
 @bp.post("/enterprises")
 def add():
-    try:
-        ent = create(request.form)
-    except Invalid as exc:
-        if request.htmx:
-            return render_block("enterprises/index.html", "add_form", values=request.form,
-                                errors=exc.messages()), 422
-        return _list(request.form, exc.messages(), 422)
+    # Only the form comes back to an HTMX request, with what was typed and the messages.
+    on_invalid(lambda errors: _list("add_form", request.form, errors))
+    ent = create(request.form)
     session["enterprise_id"] = ent.id
     flash(f"Enterprise {ent.name} ({ent.eid}) added and selected.", "success")
-    resp = redirect_to(url_for("enterprises.index"))
-    return _trigger(resp, "enterprises-changed")
+    return _trigger(redirect_to(url_for("enterprises.index")), "enterprises-changed")
+
+
+def _edit(ent, values: dict, errors: dict):
+    return render("enterprises/edit.html", block="edit_form", ent=ent, values=values,
+                  errors=errors, impact=impact(ent), schema=ENTERPRISE, trusted=TRUSTED,
+                  tvalues={}, terrors={})
 
 
 @bp.route("/enterprises/<int:ent_id>", methods=["GET", "POST"])
 def edit(ent_id):
-    ent = get_or_404(ent_id)
-    values, errors, status = {"name": ent.name, "eid": ent.eid}, {}, 200
-    if request.method == "POST":
-        try:
-            update(ent, request.form)
-        except Invalid as exc:
-            db.session.rollback()
-            values, errors, status = request.form, exc.messages(), 422
-        else:
-            flash("Enterprise saved.", "success")
-            return _trigger(redirect_to(url_for("enterprises.edit", ent_id=ent.id)),
-                            "enterprises-changed")
-    return render("enterprises/edit.html", block="edit_form", ent=ent, values=values,
-                  errors=errors, impact=impact(ent), tvalues={}, terrors={}), status
+    ent = enterprise(ent_id)
+    if request.method == "GET":
+        return _edit(ent, {"name": ent.name, "eid": ent.eid}, {})
+    on_invalid(lambda errors: _edit(ent, request.form, errors))
+    update(ent, request.form)
+    flash("Enterprise saved.", "success")
+    return _trigger(redirect_to(url_for("enterprises.edit", ent_id=ent.id)),
+                    "enterprises-changed")
 
 
 @bp.post("/enterprises/<int:ent_id>/delete")
 def remove(ent_id):
-    ent = get_or_404(ent_id)
+    ent = enterprise(ent_id)
     name = ent.name
     delete(ent)
     flash(f"Enterprise {name} deleted.", "success")
@@ -98,8 +81,7 @@ def select_():
     ent_id = id_of(request.form.get("enterprise_id"))
     if ent_id is None:
         abort(400, "Choose an enterprise from the list")
-    ent = get_or_404(ent_id)
-    session["enterprise_id"] = ent.id
+    session["enterprise_id"] = enterprise(ent_id).id
     # Reload the page the admin is on (HTMX names it; a plain form has the referrer).
     here = request.htmx.current_url if request.htmx else request.referrer
     return redirect_to(_local_path(here) or url_for("home.index"))
@@ -125,81 +107,42 @@ def _trigger(resp, event: str):
     return resp
 
 
-
 # --- API -----------------------------------------------------------------------------------
 
 ENTERPRISE_RESPONSE = obj(["id", "eid", "name", "trusted_servers"], id=INT, eid=STR, name=STR,
                           trusted_servers=array(TRUSTED_RESPONSE))
-LIST_RESPONSE = obj(["items", "total", "page", "pages"], items=array(ENTERPRISE_RESPONSE),
-                    total=INT, page=INT, pages=INT)
 
 
 @api.op("", summary="List enterprises (?q=, ?sort=name|eid|created, ?dir=, ?page=, "
-        "?per_page=)", response=LIST_RESPONSE, query=query_params(COLUMNS))
+        "?per_page=)", response=paged(ENTERPRISE_RESPONSE), query=query_params(COLUMNS))
 def api_list():
-    page = paginate(select(Enterprise), COLUMNS, request.args, "name",
-                    search=(Enterprise.name, Enterprise.eid), tiebreak=Enterprise.id,
-                    adjustable=True)
-    return jsonify(items=[as_dict(e) for e in page.rows], total=page.total, page=page.page,
-                   pages=page.pages)
+    return jsonify(enterprises(request.args, 50, adjustable=True).json(as_dict))
 
 
 @api.op("", "POST", summary="Create an enterprise", body=ENTERPRISE, status=201,
         response=ENTERPRISE_RESPONSE)
 def api_create():
-    try:
-        ent = create(body(ENTERPRISE))
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
-    return jsonify(as_dict(ent)), 201
+    return jsonify(as_dict(create(json_object()))), 201
 
 
 @api.op("/<int:ent_id>", summary="One enterprise", response=ENTERPRISE_RESPONSE)
 def api_get(ent_id):
-    ent = find(ent_id)
-    return jsonify(as_dict(ent)) if ent else error(404, "not_found", "No such enterprise")
+    return jsonify(as_dict(enterprise(ent_id)))
 
 
-@api.op("/<int:ent_id>", "PUT", summary="Change an enterprise (fields may be left out)",
-        body=ENTERPRISE, response=ENTERPRISE_RESPONSE)
+@api.op("/<int:ent_id>", "PUT", summary="Change an enterprise (fields left out keep their "
+        "value)", body=ENTERPRISE_UPDATE, response=ENTERPRISE_RESPONSE)
 def api_update(ent_id):
-    ent = find(ent_id)
-    if ent is None:
-        return error(404, "not_found", "No such enterprise")
-    try:
-        update(ent, body(ENTERPRISE, partial=True), partial=True)
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
-    return jsonify(as_dict(ent))
+    return jsonify(as_dict(update(enterprise(ent_id), json_object(), partial=True)))
 
 
 @api.op("/<int:ent_id>", "DELETE", summary="Delete an enterprise and all that belongs to it",
         status=204)
 def api_delete(ent_id):
-    ent = find(ent_id)
-    if ent is None:
-        return error(404, "not_found", "No such enterprise")
-    delete(ent)
+    delete(enterprise(ent_id))
     return "", 204
 
 
-@hookimpl
-def appliance_metadata():
-    return {"title": "Enterprises", "description": "Enterprises and their trusted servers."}
-
-
-@hookimpl
-def appliance_blueprints():
-    return [bp]
-
-
-@hookimpl
-def appliance_api_blueprints():
-    return [api]
-
-
-@hookimpl
-def appliance_nav_tabs():
-    return [Tab("Enterprises", "enterprises.index", order=10)]
+declare(__name__, title="Enterprises", description="Enterprises and their trusted servers.",
+        blueprints=[bp], api_blueprints=[api],
+        nav_tabs=[Tab("Enterprises", "enterprises.index", order=10)])

@@ -2,8 +2,8 @@
 
 from flask import Blueprint
 
-from appliance import hookimpl
 from appliance.host import host
+from appliance.plugins import declare
 from appliance.ui import Tab, render
 
 bp = Blueprint("home", __name__)
@@ -20,16 +20,5 @@ def plugins():
     return render("home/plugins.html", infos=plugins.listing(), profile=plugins.profile)
 
 
-@hookimpl
-def appliance_metadata():
-    return {"title": "Home", "description": "Start page and plugin list."}
-
-
-@hookimpl
-def appliance_blueprints():
-    return [bp]
-
-
-@hookimpl
-def appliance_nav_tabs():
-    return [Tab("Home", "home.index", order=0), Tab("Plugins", "home.plugins", order=950)]
+declare(__name__, title="Home", description="Start page and plugin list.", blueprints=[bp],
+        nav_tabs=[Tab("Home", "home.index", order=0), Tab("Plugins", "home.plugins", order=950)])

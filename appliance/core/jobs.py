@@ -4,17 +4,18 @@ import json
 from datetime import datetime, timedelta
 
 import click
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.cli import with_appcontext
 from sqlalchemy import delete, select
 
-from appliance import auth, hookimpl
-from appliance.api import INT, NULL_STR, STR, TIME, ApiBlueprint, error, obj, paged
-from appliance.db import db, utcnow
+from appliance import auth
+from appliance.api import INT, NULL_STR, STR, TIME, ApiBlueprint, obj, paged
+from appliance.db import db, found, utcnow
 from appliance.host import host
 from appliance.jobs import ACTIVE, JobKind
 from appliance.listing import Column, paginate, query_params
 from appliance.models import JobRun
+from appliance.plugins import declare
 from appliance.ui import Panel, Tab, render, render_block
 
 COLUMNS = [
@@ -48,7 +49,7 @@ def _page(args, per_page, adjustable=False):
 
 def _run(run_id: int) -> JobRun:
     db.session.expire_all()
-    return db.session.get(JobRun, run_id) or abort(404, "No such job run")
+    return found(JobRun, run_id, "job run")
 
 @bp.get("/jobs")
 def index():
@@ -77,15 +78,11 @@ RUN = obj(["id", "kind", "state"], id=INT, kind=STR, target=NULL_STR, label=NULL
 @api.op("", summary="Recent job runs (?q=, ?sort=, ?dir=, ?page=, ?per_page=)",
         response=paged(RUN), query=query_params(COLUMNS))
 def api_list():
-    page = _page(request.args, 100, adjustable=True)
-    return jsonify(items=[as_dict(r) for r in page.rows], total=page.total, page=page.page,
-                   pages=page.pages)
+    return jsonify(_page(request.args, 100, adjustable=True).json(as_dict))
 
 @api.op("/<int:run_id>", summary="One job run, with its progress", response=RUN)
 def api_get(run_id):
-    db.session.expire_all()
-    run = db.session.get(JobRun, run_id)
-    return jsonify(as_dict(run)) if run else error(404, "not_found", "No such job run")
+    return jsonify(as_dict(_run(run_id)))
 
 def housekeeping(ctx) -> None:
     """Forget old failed logins and job runs older than KEEP_RUNS_DAYS."""
@@ -129,32 +126,11 @@ def jobs_run(kind, target):
     if run.state != "succeeded":
         raise SystemExit(1)
 
-@hookimpl
-def appliance_metadata():
-    return {"title": "Jobs", "description": "Background job runs and schedules."}
 
-@hookimpl
-def appliance_blueprints():
-    return [bp]
-
-@hookimpl
-def appliance_api_blueprints():
-    return [api]
-
-@hookimpl
-def appliance_nav_tabs():
-    return [Tab("Jobs", "jobs.index", order=910)]
-
-@hookimpl
-def appliance_dashboard_panels():
-    return [Panel("Recent jobs", "jobs.panel", order=90)]
-
-@hookimpl
-def appliance_job_kinds():
-    return [JobKind("housekeeping", "Housekeeping", housekeeping, next_run=daily,
-                    default_spec={"hour": 3})]
-
-@hookimpl
-def appliance_cli_commands():
-    return [jobs_cli]
+declare(__name__, title="Jobs", description="Background job runs and schedules.",
+        blueprints=[bp], api_blueprints=[api], nav_tabs=[Tab("Jobs", "jobs.index", order=910)],
+        dashboard_panels=[Panel("Recent jobs", "jobs.panel", order=90)],
+        job_kinds=[JobKind("housekeeping", "Housekeeping", housekeeping, next_run=daily,
+                           default_spec={"hour": 3})],
+        cli_commands=[jobs_cli])
 

@@ -1,13 +1,14 @@
 """Core: API tokens, listed with their owner and use, created (shown once) and revoked."""
 
-from flask import Blueprint, abort, flash, g, jsonify, request
+from flask import Blueprint, flash, g, jsonify, request
 
-from appliance import api_tokens, hookimpl
-from appliance.api import ApiBlueprint, body, error, invalid
-from appliance.db import db, utcnow
+from appliance import api_tokens
+from appliance.api import ApiBlueprint, body, paged
+from appliance.db import found, utcnow
+from appliance.listing import query_params
 from appliance.models import ApiToken
-from appliance.ui import Tab, render
-from appliance.validation import Invalid
+from appliance.plugins import declare
+from appliance.ui import Tab, on_invalid, render
 
 bp = Blueprint("tokens", __name__)
 api = ApiBlueprint("tokens_api", __name__, url_prefix="/tokens", tag="tokens")
@@ -26,12 +27,20 @@ def create(data) -> tuple[ApiToken, str]:
     return row, token
 
 
+def revoke_by_id(token_id: int) -> str:
+    """Revoke a token; return its name."""
+    row = found(ApiToken, token_id, "API token")
+    name = row.label
+    api_tokens.revoke_token(row)
+    return name
+
+
 # --- pages ---------------------------------------------------------------------------------
 
-def _page(status=200, **context):
+def _page(**context):
     context = {"values": {}, "errors": {}, "new_token": None, **context}
     return render("tokens/index.html", block="tokens", tokens=api_tokens.tokens(), now=utcnow(),
-                  **context), status
+                  schema=api_tokens.TOKEN, **context)
 
 
 @bp.get("/tokens")
@@ -41,67 +50,41 @@ def index():
 
 @bp.post("/tokens")
 def add():
-    try:
-        row, token = create(request.form)
-    except Invalid as exc:
-        db.session.rollback()
-        return _page(422, values=request.form, errors=exc.messages())
+    on_invalid(lambda errors: _page(values=request.form, errors=errors))
+    row, token = create(request.form)
     return _page(new_token=(row.label, token))
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
 def revoke(token_id):
-    row = db.session.get(ApiToken, token_id) or abort(404, "No such API token")
-    name = row.label
-    api_tokens.revoke_token(row)
-    flash(f"API token {name} revoked.", "success")
+    flash(f"API token {revoke_by_id(token_id)} revoked.", "success")
     return _page()
 
 
 # --- API -----------------------------------------------------------------------------------
 
-@api.op("", summary="Every API token (never the token itself), newest first",
-        response={"type": "array", "items": TOKEN_RESPONSE})
+@api.op("", summary="API tokens, newest first (never the token itself; ?q=, ?sort=, ?dir=, "
+        "?page=, ?per_page=)", response=paged(TOKEN_RESPONSE),
+        query=query_params(api_tokens.COLUMNS))
 def api_list():
-    return jsonify([api_tokens.token_dict(t) for t in api_tokens.tokens()])
+    page = api_tokens.tokens_page(request.args, 100, adjustable=True)
+    return jsonify(page.json(api_tokens.token_dict))
 
 
 @api.op("", "POST", body=api_tokens.TOKEN, status=201, response=NEW_TOKEN_RESPONSE,
         summary="Create an API token of the caller; the answer carries it (`token`) once")
 def api_create():
-    try:
-        row, token = create(body(api_tokens.TOKEN))
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
+    row, token = create(body(api_tokens.TOKEN))
     return jsonify({**api_tokens.token_dict(row), "token": token}), 201
 
 
 @api.op("/<int:token_id>", "DELETE", status=204,
         summary="Revoke an API token: calls sending it answer 401 from now on")
 def api_revoke(token_id):
-    row = db.session.get(ApiToken, token_id)
-    if row is None:
-        return error(404, "not_found", "No such API token")
-    api_tokens.revoke_token(row)
+    revoke_by_id(token_id)
     return "", 204
 
 
-@hookimpl
-def appliance_metadata():
-    return {"title": "API tokens", "description": "API tokens: list, create, revoke."}
-
-
-@hookimpl
-def appliance_blueprints():
-    return [bp]
-
-
-@hookimpl
-def appliance_api_blueprints():
-    return [api]
-
-
-@hookimpl
-def appliance_nav_tabs():
-    return [Tab("API tokens", "tokens.index", order=940)]
+declare(__name__, title="API tokens", description="API tokens: list, create, revoke.",
+        blueprints=[bp], api_blueprints=[api],
+        nav_tabs=[Tab("API tokens", "tokens.index", order=940)])

@@ -1,10 +1,14 @@
 """The plugin manager: core and built-in plugins by dotted path, partner plugins by entry
 point, profiles and the block list, plugin settings, and the listing `appliance plugins`
-prints. Every hook is called through pluggy, so hook wrappers and tracing see each call."""
+prints. Every hook is called through pluggy, so hook wrappers and tracing see each call.
+`declare` gives a plugin module the hooks that only return a value, from data."""
 
+import copy
 import importlib
+import inspect
 import logging
 import os
+import sys
 import tomllib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -16,6 +20,7 @@ import pluggy
 from appliance import hookspecs
 from appliance.audit import MASK
 from appliance.config import DEFAULTS, SETTING_NAME, Setting
+from appliance.hookspecs import hookimpl
 from appliance.version import __version__
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,44 @@ BUILTIN_PLUGINS = (
     "appliance.plugins.sync",
     "appliance.plugins.network_elements",
 )
+
+
+#: The keys of appliance_metadata's answer that `declare` takes as keyword arguments.
+METADATA = ("title", "version", "description", "min_host_version", "settings")
+
+
+def declare(module: str, **parts) -> None:
+    """Give the plugin module named `module` (pass `__name__`) its usual parts as data.
+
+    The metadata keys (title, version, description, min_host_version, settings) make its
+    appliance_metadata; every other keyword `x` names a hook without arguments,
+    appliance_x (blueprints, api_blueprints, nav_tabs, dashboard_panels, job_kinds,
+    cli_commands, migrations, pbx_connectors, flow_connectors), that returns the value
+    given (a path for migrations is returned as a str). Each becomes an ordinary @hookimpl
+    function of the module, which pluggy registers and calls like one written out: hook
+    wrappers and tracing see it, the listing names it, blocking the plugin leaves it out.
+    Hooks with arguments (events) stay @hookimpl functions written in the module.
+    """
+    namespace = vars(sys.modules[module])
+    meta = {k: parts.pop(k) for k in METADATA if k in parts}
+    for key, value in (({"metadata": meta} if meta else {}) | parts).items():
+        name = f"appliance_{key}"
+        spec = getattr(hookspecs, name, None)
+        if spec is None or inspect.signature(spec).parameters:
+            raise TypeError(f"declare: {key}= names no hook without arguments ({module})")
+        if name in namespace:
+            raise TypeError(f"{module} both defines and declares {name}")
+        namespace[name] = _returning(name, str(value) if isinstance(value, os.PathLike)
+                                     else value, module)
+
+
+def _returning(name: str, value, module: str):
+    def impl():
+        return copy.copy(value)  # a caller changing its answer changes no other's
+    impl.__name__ = impl.__qualname__ = name
+    impl.__module__ = module
+    impl.__doc__ = f"Declared with appliance.plugins.declare in {module}."
+    return hookimpl(impl)
 
 
 class PluginError(Exception):

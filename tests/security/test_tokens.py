@@ -44,7 +44,8 @@ def test_tokens_are_listed_without_the_secret_and_revoked_at_once(served):
 
     assert _call(served, "GET", "/api/v1/plugins", second)[0] == 200
     status, listed = _call(served, "GET", "/api/v1/tokens", served.token)
-    assert status == 200
+    assert status == 200 and listed["total"] == 2 and listed["per_page"] == 100
+    listed = listed["items"]  # the one list shape: items, total, page, pages, per_page
     assert [t["name"] for t in listed] == ["nightly export", "deploy script"]
     assert all(t["username"] == "admin" and not t["expired"] for t in listed)
     assert listed[0]["last_used_at"] is not None  # it was just used
@@ -56,8 +57,8 @@ def test_tokens_are_listed_without_the_secret_and_revoked_at_once(served):
     status, answer = _call(served, "GET", "/api/v1/plugins", second)
     assert status == 401 and answer["error"] == "unauthorized"
     assert _call(served, "DELETE", f"/api/v1/tokens/{made['id']}", served.token)[0] == 404
-    assert [t["name"] for t in _call(served, "GET", "/api/v1/tokens", served.token)[1]] == [
-        "deploy script"]
+    assert [t["name"] for t in _call(served, "GET", "/api/v1/tokens",
+                                     served.token)[1]["items"]] == ["deploy script"]
     with served.app.app_context():
         actions = db.session.execute(select(AuditEntry.action, AuditEntry.object_label)
                                      .where(AuditEntry.object_type == "api token")).all()
@@ -66,7 +67,8 @@ def test_tokens_are_listed_without_the_secret_and_revoked_at_once(served):
 
 def test_a_token_revoking_itself_is_refused_on_its_next_call(served):
     status, listed = _call(served, "GET", "/api/v1/tokens", served.token)
-    assert _call(served, "DELETE", f"/api/v1/tokens/{listed[0]['id']}", served.token)[0] == 204
+    own = listed["items"][0]["id"]
+    assert _call(served, "DELETE", f"/api/v1/tokens/{own}", served.token)[0] == 204
     assert _call(served, "GET", "/api/v1/tokens", served.token)[0] == 401
 
 
@@ -80,7 +82,8 @@ def test_an_expired_token_answers_401(served):
         db.session.commit()
     status, answer = _call(served, "GET", "/api/v1/plugins", made["token"])
     assert status == 401 and answer["error"] == "unauthorized"
-    listed = {t["name"]: t for t in _call(served, "GET", "/api/v1/tokens", served.token)[1]}
+    listed = {t["name"]: t for t in
+              _call(served, "GET", "/api/v1/tokens", served.token)[1]["items"]}
     assert listed["short-lived"]["expired"] is True
 
 

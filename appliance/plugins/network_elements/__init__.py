@@ -4,7 +4,7 @@ provisioning, the management-platform endpoint and IDS."""
 
 from pathlib import Path
 
-from appliance import hookimpl
+from appliance.plugins import declare
 from appliance.ui import Tab
 
 # api_users and views_users add their routes to `api` and `bp`.
@@ -18,38 +18,9 @@ from .views import bp
 
 TITLE = "Network Elements"
 
-
-@hookimpl
-def appliance_metadata():
-    return {"title": TITLE, "description": "Network elements and user provisioning: "
-            "licences, locations, departments, templates and roles, users, bulk import."}
-
-
-@hookimpl
-def appliance_blueprints():
-    return [bp]
-
-
-@hookimpl
-def appliance_api_blueprints():
-    return [api, platform]
-
-
-@hookimpl
-def appliance_nav_tabs():
-    return [Tab(TITLE, "network_elements.index", order=60)]
-
-
-@hookimpl
-def appliance_job_kinds():
-    return [DELIVER, IDS, BULK, TIDY]
-
-
-@hookimpl
-def appliance_migrations():
-    return str(Path(__file__).parent / "migrations")
-
-
-@hookimpl
-def appliance_flow_connectors():
-    return [FileConnector()]
+declare(__name__, title=TITLE, description="Network elements and user provisioning: "
+        "licences, locations, departments, templates and roles, users, bulk import.",
+        blueprints=[bp], api_blueprints=[api, platform],
+        nav_tabs=[Tab(TITLE, "network_elements.index", order=60)],
+        job_kinds=[DELIVER, IDS, BULK, TIDY], migrations=Path(__file__).parent / "migrations",
+        flow_connectors=[FileConnector()])

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from appliance import hookimpl
 from appliance.db import db
 from appliance.host import host
+from appliance.plugins import declare
 from appliance.ui import Tab
 
 from . import service
@@ -19,36 +20,11 @@ from .views import bp
 
 TITLE = "Peering"
 
-
-@hookimpl
-def appliance_metadata():
-    return {"title": TITLE, "description": "Peer servers (other MiCollab Client Services and "
-            "external IM servers) and the contacts they share with an enterprise."}
-
-
-@hookimpl
-def appliance_blueprints():
-    return [bp, link]
-
-
-@hookimpl
-def appliance_api_blueprints():
-    return [api]
-
-
-@hookimpl
-def appliance_nav_tabs():
-    return [Tab(TITLE, "peering.index", order=30, per_enterprise=True)]
-
-
-@hookimpl
-def appliance_job_kinds():
-    return [SYNC, STATUS]
-
-
-@hookimpl
-def appliance_migrations():
-    return str(Path(__file__).parent / "migrations")
+declare(__name__, title=TITLE, description="Peer servers (other MiCollab Client Services and "
+        "external IM servers) and the contacts they share with an enterprise.",
+        blueprints=[bp, link], api_blueprints=[api],
+        nav_tabs=[Tab(TITLE, "peering.index", order=30, per_enterprise=True)],
+        job_kinds=[SYNC, STATUS], migrations=Path(__file__).parent / "migrations")
 
 
 @hookimpl

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from appliance import files, hookimpl
 from appliance.db import db
 from appliance.host import host
+from appliance.plugins import declare
 from appliance.ui import Tab
 
 from . import service
@@ -18,37 +19,6 @@ from .pbx_csv import CsvConnector
 from .views import bp
 
 TITLE = "Synchronization"
-
-
-@hookimpl
-def appliance_metadata():
-    return {"title": TITLE, "description": "AD/LDAP and PBX node synchronizers that keep an "
-            "enterprise's accounts and Corporate Directory current."}
-
-
-@hookimpl
-def appliance_blueprints():
-    return [bp]
-
-
-@hookimpl
-def appliance_api_blueprints():
-    return [api]
-
-
-@hookimpl
-def appliance_nav_tabs():
-    return [Tab(TITLE, "sync.index", order=50, per_enterprise=True)]
-
-
-@hookimpl
-def appliance_job_kinds():
-    return [SYNC]
-
-
-@hookimpl
-def appliance_migrations():
-    return str(Path(__file__).parent / "migrations")
 
 
 @hookimpl
@@ -65,6 +35,8 @@ def open_export(path: str):
     return files.open_admin_file(path, mode="rb")
 
 
-@hookimpl
-def appliance_pbx_connectors():
-    return [CsvConnector(opener=open_export)]
+declare(__name__, title=TITLE, description="AD/LDAP and PBX node synchronizers that keep an "
+        "enterprise's accounts and Corporate Directory current.", blueprints=[bp],
+        api_blueprints=[api], nav_tabs=[Tab(TITLE, "sync.index", order=50, per_enterprise=True)],
+        job_kinds=[SYNC], migrations=Path(__file__).parent / "migrations",
+        pbx_connectors=[CsvConnector(opener=open_export)])
