@@ -151,11 +151,18 @@ def test_api_applies_the_whole_table_or_nothing(app, api):
     fields = {f["field"] for f in bad.get_json()["fields"]}
     assert fields == {"servers[1].domain", "servers[2].server", "servers[2].port"}
     assert [s[0] for s in saved(app)] == ["hub.example", "ocs.com"]
+    listed = api("GET", "/api/v1/federation/servers?per_page=1&sort=domain&dir=desc").get_json()
+    assert (listed["total"], listed["pages"], listed["per_page"]) == (2, 2, 1)
+    assert [s["domain"] for s in listed["items"]] == ["ocs.com"]
     sid = api("GET", "/api/v1/federation/servers").get_json()["items"][0]["id"]
     assert api("DELETE", f"/api/v1/federation/servers/{sid}").status_code == 200
     assert [s[0] for s in saved(app)] == ["ocs.com"]
     dup = api("POST", "/api/v1/federation/servers", json={"domain": "ocs.com"})
     assert dup.status_code == 422
+    assert dup.get_json()["fields"] == [{"field": "domain", "rule": "row",
+                                         "message": "ocs.com is already in the table"}]
+    assert api("DELETE", f"/api/v1/federation/servers/{sid}").get_json() == {
+        "error": "not_found", "message": "No such federated server"}
     spec = api("GET", "/api/v1/openapi.json").get_json()
     assert "/api/v1/federation/servers/{sid}/test" in spec["paths"]
 

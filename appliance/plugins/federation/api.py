@@ -10,18 +10,18 @@ from appliance.api import (
     STR,
     ApiBlueprint,
     array,
-    error,
-    invalid,
     items,
     json_object,
     obj,
+    paged,
 )
-from appliance.db import db
+from appliance.db import db, found
+from appliance.listing import query_params
 from appliance.validation import Invalid
 
-from . import service
+from . import service, table
 from .models import Server
-from .service import Row
+from .table import Row
 
 api = ApiBlueprint("federation_api", __name__, url_prefix="/federation", tag="federation")
 SERVER = obj(["id", "domain"], id=INT, domain=STR, nextplane=BOOL, server=NULL_STR,
@@ -34,7 +34,6 @@ SETTINGS = obj(["enabled"], enabled=BOOL, **{
     for n, f in service.SETTINGS.fields.items()})
 
 
-
 def _server(s: Server) -> dict:
     return {"id": s.id, "domain": s.domain, "nextplane": s.nextplane,
             "server": s.server or None, "port": s.port, "origin": s.origin or None}
@@ -44,15 +43,14 @@ def _settings(s) -> dict:
     return {k: getattr(s, k) for k in service.SETTINGS.fields} | {"enabled": s.enabled}
 
 
-@api.op("", summary="Federation state, the XMPP service panel and the federated servers",
-        response=obj(["enabled", "service", "servers"], enabled=BOOL, service=obj(
-            ["installed", "running"], installed=BOOL, running=BOOL, version=NULL_STR,
-            s2s_port=INT, domain=STR, connections=array({}), enabled=BOOL),
-            servers=array(SERVER)))
+@api.op("", summary="Federation state and the XMPP service panel (the federated servers: "
+        "/federation/servers)", response=obj(
+            ["enabled", "service"], enabled=BOOL, service=obj(
+                ["installed", "running"], installed=BOOL, running=BOOL, version=NULL_STR,
+                s2s_port=INT, domain=STR, connections=array({}), enabled=BOOL)))
 def state():
     st = service.status()
-    return jsonify(enabled=st["enabled"], service=st,
-                   servers=[_server(s) for s in service.servers()])
+    return jsonify(enabled=st["enabled"], service=st)
 
 
 @api.op("/enable", "POST", summary="Enable Federation (configures the XMPP service)",
@@ -78,17 +76,16 @@ def get_settings():
         "and apply them", response={**SETTINGS, "properties": {
             **SETTINGS["properties"], "message": STR}})
 def put_settings():
-    try:
-        s = service.save_settings(json_object())
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
+    s = service.save_settings(json_object())
     return jsonify({**_settings(s), "message": service.apply(s)})
 
 
-@api.op("/servers", summary="The Federated Servers table", response=items(SERVER))
+@api.op("/servers", summary="The Federated Servers table (?q= searches the domains, "
+        "?sort=domain|nextplane|server|port, ?dir=, ?page=, ?per_page=)",
+        response=paged(SERVER), query=query_params(table.COLUMNS))
 def list_servers():
-    return jsonify(items=[_server(s) for s in service.servers()])
+    return jsonify(table.servers_page(request.args, per_page=100, adjustable=True)
+                   .json(_server))
 
 
 def _rows(items) -> list[Row]:
@@ -101,59 +98,32 @@ def _rows(items) -> list[Row]:
             for n, i in enumerate(items)]
 
 
-def _row_errors(rows: list[Row]):
-    fields = [{"field": f"servers[{r.key}].{f}", "rule": "row", "message": m}
-              for r in rows for f, m in r.errors.items()]
-    return jsonify(error="invalid", message="Nothing was saved: fix the listed rows",
-                   fields=fields), 422
-
-
 @api.op("/servers", "PUT", summary="Apply: replace the whole table with {\"servers\": [...]} "
         "(rows with an id are kept and changed, the others added, missing ones deleted); "
-        "every row is validated and nothing is saved when one is wrong",
+        "every row is validated and nothing is saved when one is wrong (422 naming "
+        "servers[<index>].<column>)",
         body=obj(["servers"], servers=array(SERVER_BODY)), response=items(SERVER, message=STR))
 def put_servers():
-    try:
-        rows = _rows(json_object().get("servers"))
-    except Invalid as exc:
-        return invalid(exc)
-    try:
-        message = service.save_rows(rows)
-    except Invalid:
-        db.session.rollback()
-        return _row_errors(rows)
+    message = table.save_rows(_rows(json_object().get("servers")))
     return jsonify(items=[_server(s) for s in service.servers()], message=message)
 
 
-@api.op("/servers", "POST", body=service.ROW_API, status=201, summary="Add one server",
+@api.op("/servers", "POST", body=table.ROW_API, status=201, summary="Add one server",
         response={**SERVER, "properties": {**SERVER["properties"], "message": STR}})
 def add_server():
-    body = request.get_json(silent=True) or {}
-    rows = service.saved_rows() + _rows([body])
-    rows[-1].key = "new"
-    try:
-        message = service.save_rows(rows)
-    except Invalid:
-        db.session.rollback()
-        return _row_errors([r for r in rows if r.errors])
-    added = db.session.query(Server).filter_by(domain=rows[-1].domain.lower().rstrip(".")).one()
+    added, message = table.add(json_object())
     return jsonify({**_server(added), "message": message}), 201
 
 
 @api.op("/servers/<int:sid>", "DELETE", summary="Delete a server from the table",
         response=obj(["message"], message=STR))
 def delete_server(sid):
-    rows = service.saved_rows()
-    if not any(r.id == sid for r in rows):
-        return error(404, "not_found", "No such federated server")
-    return jsonify(message=service.save_rows([r for r in rows if r.id != sid]))
+    return jsonify(message=table.delete(found(Server, sid, "federated server")))
 
 
 @api.op("/servers/<int:sid>/test", "POST", summary="Test: can the embedded XMPP service reach "
         "this domain (XMPP ping)? ok, or the reason (policy, certificate, not_found, timeout)",
         response=obj(["domain", "ok"], domain=STR, ok=BOOL, reason=NULL_STR, message=NULL_STR))
 def test_server(sid):
-    srv = db.session.get(Server, sid)
-    if srv is None:
-        return error(404, "not_found", "No such federated server")
+    srv = found(Server, sid, "federated server")
     return jsonify(domain=srv.domain, **service.test_domain(srv.domain))

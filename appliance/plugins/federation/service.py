@@ -4,9 +4,7 @@ Every change ends in `apply()`: the embedded XMPP service's configuration is ren
 the database and reloaded (never restarted), so connected clients stay connected.
 """
 
-import json
 import secrets
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
@@ -22,7 +20,6 @@ from appliance.validation import (
     host_or_ip,
     int_range,
     is_hostname,
-    is_ip,
     max_length,
 )
 
@@ -52,13 +49,7 @@ SETTINGS = Schema(
           help="CAs remote servers' certificates are checked with, in the import directory; "
                "empty: the system's."),
 )
-ROW_API = Schema(
-    "FederatedServer",
-    Field("domain", "Domain", (max_length(253),)),
-    Field("nextplane", "NextPlane", type="boolean"),
-    Field("server", "Server", (max_length(253),), required=False),
-    Field("port", "Port", (int_range(1, 65535),), required=False, type="integer"),
-)
+
 
 
 # --- the service and its settings ---------------------------------------------------------
@@ -191,116 +182,6 @@ def set_enabled(on: bool) -> str:
             _federate(None, source)
     db.session.commit()
     return apply(s)
-
-
-# --- the Federated Servers table: pending edits applied at once ---------------------------
-
-
-@dataclass
-class Row:
-    """A row of the table as the page has it (saved, edited, or new)."""
-
-    key: str
-    id: int | None = None
-    domain: str = ""
-    nextplane: bool = False
-    server: str = ""
-    port: str = ""
-    errors: dict = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, srv: Server) -> "Row":
-        return cls(f"s{srv.id}", srv.id, srv.domain, srv.nextplane, srv.server,
-                   "" if srv.port is None else str(srv.port))
-
-
-def saved_rows() -> list[Row]:
-    return [Row.of(s) for s in servers()]
-
-
-def draft(form) -> list[Row]:
-    """The rows the page posted (hidden inputs and open text boxes), in page order."""
-    rows = []
-    for key in form.getlist("row"):
-        rid = form.get(f"id-{key}", "")
-        rows.append(Row(key, int(rid) if rid.isdigit() else None,
-                        form.get(f"domain-{key}", "").strip(),
-                        form.get(f"nextplane-{key}") in ("on", "1", "true"),
-                        form.get(f"server-{key}", "").strip(),
-                        form.get(f"port-{key}", "").strip()))
-    return rows
-
-
-def pending(rows: list[Row]) -> int:
-    """How many changes the page holds that Apply would save."""
-    saved = {r.id: r for r in saved_rows()}
-    seen, n = set(), 0
-    for r in rows:
-        old = saved.get(r.id)
-        seen.add(r.id)
-        if old is None or _values(old) != _values(r):
-            n += 1
-    return n + sum(1 for i in saved if i not in seen)
-
-
-def _values(r: Row) -> tuple:
-    return (r.domain.lower(), r.nextplane, r.server if r.nextplane else "",
-            r.port if r.nextplane else "")
-
-
-def validate(rows: list[Row]) -> bool:
-    """Check every row (domain syntax, duplicates, NextPlane server and port); mark errors."""
-    seen: dict[str, str] = {}
-    for r in rows:
-        r.errors = {}
-        d = r.domain.lower().rstrip(".")
-        if not d:
-            r.errors["domain"] = "Domain is required: double-click Enter domain and type it"
-        elif is_ip(d) or not is_hostname(d) or "." not in d:
-            r.errors["domain"] = "Domain must be a domain name such as ocs.com"
-        elif d in seen:
-            r.errors["domain"] = f"{d} is already in the table"
-        else:
-            seen[d] = r.key
-        if r.nextplane:
-            if not r.server:
-                r.errors["server"] = "Server is required for a NextPlane server"
-            elif not (is_ip(r.server) or is_hostname(r.server)):
-                r.errors["server"] = "Server must be an IP address or a hostname"
-            if not r.port.isdigit() or not 1 <= int(r.port) <= 65535:
-                r.errors["port"] = "Port must be 1 to 65535"
-    return not any(r.errors for r in rows)
-
-
-def save_rows(rows: list[Row]) -> str:
-    """Apply: replace the table with `rows` (validated) in one transaction, then reload."""
-    if not validate(rows):
-        raise Invalid({r.key: ("row", "; ".join(r.errors.values())) for r in rows if r.errors})
-    before = [_values(r) for r in saved_rows()]
-    existing = {s.id: s for s in servers()}
-    keep = set()
-    # Free every domain first, so swapping two rows' domains does not hit the unique index.
-    for srv in existing.values():
-        srv.domain = f"~{srv.id}"
-    db.session.flush()
-    for r in rows:
-        srv = existing.get(r.id) if r.id else None
-        if srv is None:
-            srv = Server(domain="")
-            db.session.add(srv)
-        srv.domain, srv.nextplane = r.domain.lower().rstrip("."), r.nextplane
-        srv.server = r.server if r.nextplane else ""
-        srv.port = int(r.port) if r.nextplane else None
-        db.session.flush()
-        keep.add(srv.id)
-    for sid, srv in existing.items():
-        if sid not in keep:
-            db.session.delete(srv)
-    audit.record("update", "federated servers", "", "Federated Servers", before={
-        "servers": json.dumps(before)}, after={"servers": json.dumps([_values(r) for r in rows])},
-        commit=False)
-    db.session.commit()
-    return apply()
 
 
 # --- the Test action ------------------------------------------------------------------------

@@ -6,24 +6,22 @@ from flask import Blueprint, flash, request, url_for
 from markupsafe import escape
 
 from appliance.db import db
-from appliance.ui import redirect_to, render, render_block
-from appliance.validation import Invalid
+from appliance.ui import on_invalid, redirect_to, render, render_block
 
-from . import service
-from .service import Row
+from . import service, table
+from .table import Row
 
 bp = Blueprint("federation", __name__, url_prefix="/federation", template_folder="templates")
 
 
-def _page(rows=None, settings_values=None, settings_errors=None, status=200, **table):
+def _page(rows=None, settings_values=None, settings_errors=None, editing=None, failed=False):
     s = service.settings()
     db.session.commit()  # the settings row, created on first visit
-    rows = service.saved_rows() if rows is None else rows
+    rows = table.saved_rows() if rows is None else rows
     return render("federation/index.html", block="table", s=s, rows=rows,
-                  pending=service.pending(rows), editing=table.get("editing"),
-                  failed=table.get("failed", False),
-                  values=settings_values or _settings_values(s),
-                  errors=settings_errors or {}), status
+                  pending=table.pending(rows), editing=editing, failed=failed,
+                  values=settings_values or _settings_values(s), errors=settings_errors or {},
+                  schema=service.SETTINGS)
 
 
 def _settings_values(s) -> dict:
@@ -38,15 +36,15 @@ def index():
 @bp.get("/table")
 def reset():
     """Reset: discard the pending edits and show what is saved."""
-    return _table(service.saved_rows())
+    return _table(table.saved_rows())
 
 
-def _table(rows, editing=None, failed=False, status=200):
+def _table(rows, editing=None, failed=False):
     """The table (with any flash) for HTMX; the whole page otherwise."""
     if not request.htmx:
-        return _page(rows, status=status, editing=editing, failed=failed)
+        return _page(rows, editing=editing, failed=failed)
     return render("federation/index.html", block="table", rows=rows,
-                  pending=service.pending(rows), editing=editing, failed=failed), status
+                  pending=table.pending(rows), editing=editing, failed=failed)
 
 
 @bp.post("/table")
@@ -56,7 +54,7 @@ def edit_table():
     The page posts every row it holds, so pending edits live in the page until Apply or
     Reset; nothing here is saved.
     """
-    rows = service.draft(request.form)
+    rows = table.draft(request.form)
     op, key, col = request.args.get("op"), request.args.get("key"), request.args.get("col")
     editing = None
     if op == "add":
@@ -77,14 +75,11 @@ def edit_table():
 @bp.post("/apply")
 def apply_table():
     """Apply: validate every row; save them all, or nothing and mark the bad rows."""
-    rows = service.draft(request.form)
-    try:
-        message = service.save_rows(rows)
-    except Invalid:
-        db.session.rollback()
-        return _table(rows, failed=True, status=422)
+    rows = table.draft(request.form)
+    on_invalid(lambda _: _table(rows, failed=True))  # the rows carry their errors
+    message = table.save_rows(rows)
     flash(f"Federated Servers saved. {message}", "success")
-    return _table(service.saved_rows())
+    return _table(table.saved_rows())
 
 
 @bp.post("/enable")
@@ -103,12 +98,9 @@ def disable():
 
 @bp.post("/settings")
 def save_settings():
-    try:
-        s = service.save_settings(request.form)
-    except Invalid as exc:
-        db.session.rollback()
-        return _page(settings_values=request.form.to_dict(), settings_errors=exc.messages(),
-                     status=422)
+    on_invalid(lambda errors: _page(settings_values=request.form.to_dict(),
+                                    settings_errors=errors))
+    s = service.save_settings(request.form)
     flash(f"XMPP service settings saved. {service.apply(s)}", "success")
     return redirect_to(url_for("federation.index"))
 
