@@ -27,7 +27,7 @@ from appliance.api_tokens import TOUCH, digest, token_user
 from appliance.api_tokens import new_token as new_token  # imported from here too
 from appliance.db import db, utcnow
 from appliance.models import AdminSession, LoginCounter, LoginFailure, User
-from appliance.ui import render
+from appliance.ui import on_invalid, render
 from appliance.validation import Field, Invalid, Schema, length, only
 
 bp = Blueprint("auth", __name__)
@@ -39,8 +39,12 @@ ADMIN = Schema(
     "Administrator",
     Field("username", "Username", (length(1, 64), only(r"[A-Za-z0-9._@-]",
           "letters, digits, dots, dashes, underscores and @"))),
-    Field("password", "Password", (length(10, 256),), secret=True),
+    Field("password", "Password", (length(10, 256),), secret=True,
+          help="At least 10 characters."),
 )
+#: The other fields of the setup and password forms (checked here, not by a schema).
+CONFIRM = Field("confirm", "Confirm password", secret=True)
+CURRENT = Field("current", "Current password", secret=True)
 
 
 class Sessions(SecureCookieSessionInterface):
@@ -208,28 +212,31 @@ def api_guard():
     return None
 
 
+def _form(template: str, errors: dict, values: dict | None = None) -> str:
+    return render(template, errors=errors, values=values or {}, admin=ADMIN, confirm=CONFIRM,
+                  current=CURRENT)
+
+
+def _same_password(form) -> None:
+    if form.get("password") != form.get("confirm"):
+        raise Invalid({"confirm": ("match", "The two passwords do not match")})
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     if has_admin():
         return redirect(url_for("auth.login"))
-    errors, values = {}, {}
-    if request.method == "POST":
-        values = {"username": request.form.get("username", "")}
-        if request.form.get("password") != request.form.get("confirm"):
-            errors["confirm"] = "The two passwords do not match"
-        else:
-            try:
-                user = create_admin(request.form.get("username", ""),
-                                    request.form.get("password", ""))
-            except Invalid as exc:
-                errors = exc.messages()
-            else:
-                _start_session(user)
-                audit.record("create", "administrator", user.id, user.username,
-                             after={"username": user.username})
-                flash("Administrator created. Welcome.", "success")
-                return redirect(url_for("home.index"))
-    return render("auth/setup.html", errors=errors, values=values)
+    if request.method == "GET":
+        return _form("auth/setup.html", {})
+    values = {"username": request.form.get("username", "")}
+    on_invalid(lambda errors: _form("auth/setup.html", errors, values))
+    _same_password(request.form)
+    user = create_admin(values["username"], request.form.get("password", ""))
+    _start_session(user)
+    audit.record("create", "administrator", user.id, user.username,
+                 after={"username": user.username})
+    flash("Administrator created. Welcome.", "success")
+    return redirect(url_for("home.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -273,31 +280,25 @@ def logout():
 @bp.route("/password", methods=["GET", "POST"])
 def password():
     """Change the administrator's own password; their other sessions end."""
-    errors = {}
-    if request.method == "POST":
-        form = request.form
-        user = g.user
-        right, wait = attempt(user.username, request.remote_addr or "?",
-                              form.get("current", ""), user.password_hash)
-        if wait:
-            errors["current"] = f"Too many failed attempts. Try again in {ceil_minutes(wait)}."
-        elif not right:
-            time.sleep(current_app.config["LOGIN_FAIL_DELAY"])
-            errors["current"] = "The current password is wrong"
-        elif form.get("password") != form.get("confirm"):
-            errors["confirm"] = "The two passwords do not match"
-        else:
-            try:
-                ended = set_password(user, form.get("password", ""), keep=g.admin_session)
-            except Invalid as exc:
-                errors = exc.messages()
-            else:
-                audit.record("update", "administrator", user.id, user.username,
-                             after={"password": "changed", "other_sessions_ended": ended})
-                flash("Password changed." + (f" {ended} other session(s) logged out."
-                                             if ended else ""), "success")
-                return redirect(url_for("home.index"))
-    return render("auth/password.html", errors=errors, values={}), 422 if errors else 200
+    if request.method == "GET":
+        return _form("auth/password.html", {})
+    on_invalid(lambda errors: _form("auth/password.html", errors))
+    form, user = request.form, g.user
+    right, wait = attempt(user.username, request.remote_addr or "?",
+                          form.get("current", ""), user.password_hash)
+    if wait:
+        raise Invalid({"current": ("locked", "Too many failed attempts. Try again in "
+                                   f"{ceil_minutes(wait)}.")})
+    if not right:
+        time.sleep(current_app.config["LOGIN_FAIL_DELAY"])
+        raise Invalid({"current": ("wrong", "The current password is wrong")})
+    _same_password(form)
+    ended = set_password(user, form.get("password", ""), keep=g.admin_session)
+    audit.record("update", "administrator", user.id, user.username,
+                 after={"password": "changed", "other_sessions_ended": ended})
+    flash("Password changed." + (f" {ended} other session(s) logged out." if ended else ""),
+          "success")
+    return redirect(url_for("home.index"))
 
 
 def _start_session(user: User) -> None:

@@ -21,34 +21,35 @@ def import_dir() -> Path:
     return Path(cfg.get("IMPORT_DIR") or Path(cfg["DATA_DIR"]) / "import")
 
 
-def _refuse(label: str, where: Path, field: str = "path") -> Invalid:
-    return Invalid({field: ("import_dir", f"{label} must be inside the import directory "
-                            f"{where}")})
+def refusal(label: str) -> str:
+    """Why a path named `label` (a form field's label) is refused."""
+    return f"{label} must be inside the import directory {os.path.realpath(import_dir())}"
 
 
 def _inside(path: str, where: Path) -> bool:
     return path != str(where) and os.path.commonpath([path, where]) == str(where)
 
 
-def admin_path(raw: str, label: str = "CSV file", field: str = "path") -> Path:
-    """The real path of `raw` (a relative one is taken inside the import directory); it must
-    lie inside the import directory once symlinks are followed, else Invalid names it."""
+def real_path(raw: str) -> Path | None:
+    """The real path of `raw` (a relative one is taken inside the import directory) when it
+    lies inside the import directory once symlinks are followed; None otherwise."""
     where = Path(os.path.realpath(import_dir()))
     raw = str(raw or "").strip()
     real = os.path.realpath(where / raw) if raw and "\0" not in raw else ""
-    if not real or not _inside(real, where):
-        raise _refuse(label, where, field)
-    return Path(real)
+    return Path(real) if real and _inside(real, where) else None
+
+
+def admin_path(raw: str, label: str = "CSV file", field: str = "path") -> Path:
+    """real_path(raw), or Invalid naming `field` when it lies outside the import directory."""
+    path = real_path(raw)
+    if path is None:
+        raise Invalid({field: ("import_dir", refusal(label))})
+    return path
 
 
 def inside_import_dir(label: str = "CSV file") -> Rule:
-    """The field rule: a path inside the import directory (see admin_path)."""
-    def check(_label, v):
-        try:
-            admin_path(v, label)
-        except Invalid as exc:
-            return str(exc)
-    return Rule("import_dir", check)
+    """The field rule: a path inside the import directory (see real_path)."""
+    return Rule("import_dir", lambda _label, v: None if real_path(v) else refusal(label))
 
 
 def open_admin_file(raw: str, label: str = "CSV file", **kw) -> IO:
@@ -60,5 +61,5 @@ def open_admin_file(raw: str, label: str = "CSV file", **kw) -> IO:
     where = Path(os.path.realpath(import_dir()))
     if os.path.islink(fd_link) and not _inside(os.readlink(fd_link), where):
         f.close()
-        raise _refuse(label, where)
+        raise Invalid({"path": ("import_dir", refusal(label))})
     return f

@@ -7,7 +7,6 @@ from appliance import files, vault
 from appliance.ldapdir import LdapError, LdapSettings, test_connection
 from appliance.validation import (
     Field,
-    Invalid,
     Rule,
     Schema,
     host_or_ip,
@@ -49,10 +48,9 @@ def ldap_filter() -> Rule:
 def readable_file() -> Rule:
     """A readable file, a relative path taken inside the import directory."""
     def check(label, v):
-        try:
-            path = files.admin_path(v, label)
-        except Invalid as exc:
-            return str(exc)
+        path = files.real_path(v)
+        if path is None:
+            return files.refusal(label)
         if not path.is_file() or not os.access(path, os.R_OK):
             return f"{label} must be the path of a readable PEM file on the appliance"
     return Rule("readable_file", check)
@@ -61,10 +59,11 @@ def readable_file() -> Rule:
 def ca_path(raw: str) -> str:
     """The CA file to load, resolved again when the connection is made: a file swapped for a
     symlink out of the import directory since it was saved is refused, not followed."""
-    try:
-        return str(files.admin_path(raw, "CA certificates"))
-    except Invalid as exc:
-        raise LdapError("tls", f"The CA file {raw} is refused: {exc}.") from None
+    path = files.real_path(raw)
+    if path is None:
+        raise LdapError("tls", f"The CA file {raw} is refused: "
+                        f"{files.refusal('CA certificates')}.")
+    return str(path)
 
 
 FIELDS = (

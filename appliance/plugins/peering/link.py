@@ -20,6 +20,12 @@ link = Blueprint("peering_link", __name__, url_prefix=PREFIX)
 MAX_PAGE = 1000
 
 
+@link.errorhandler(Invalid)
+def invalid(exc: Invalid):
+    """The peer link's own error shape: a query argument out of range is a 400."""
+    return jsonify(error="invalid", message=str(exc)), 400
+
+
 def hostname() -> str:
     return current_app.config.get("HOSTNAME") or socket.getfqdn()
 
@@ -49,11 +55,8 @@ def contacts(eid):
         return jsonify(error="enterprise_not_found",
                        message=f"Enterprise {eid} is not offered to {caller().address}: it does "
                                "not exist here, or does not trust that address"), 404
-    try:
-        after = number(request.args, "after", 0, 0, MAX_ID)
-        limit = min(number(request.args, "limit", 500, 1, MAX_INT), MAX_PAGE)
-    except Invalid as exc:
-        return jsonify(error="invalid", message=str(exc)), 400
+    after = number(request.args, "after", 0, 0, MAX_ID)
+    limit = min(number(request.args, "limit", 500, 1, MAX_INT), MAX_PAGE)
     own = (Contact.enterprise_id == ent.id) & ~Contact.source.startswith("peering:")
     rows = db.session.execute(
         select(Contact.id, Contact.source, Contact.external_id, Contact.first_name,
