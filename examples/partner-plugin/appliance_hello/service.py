@@ -4,13 +4,19 @@ from flask import g
 from sqlalchemy import select
 
 from appliance import audit
+from appliance.api import INT, STR, obj
 from appliance.db import db
+from appliance.listing import Column, Page, paginate
 from appliance.validation import Field, Schema, length
 
 from .models import Greeting
 
-# One schema validates the HTML form and the JSON body, and documents the API.
-GREETING = Schema("HelloGreeting", Field("text", "Greeting", (length(1, 80),)))
+# One schema validates the HTML form and the JSON body, documents the API and renders the
+# form's field (macros.input): label, required mark, maxlength and help come from here.
+GREETING = Schema("HelloGreeting", Field("text", "Greeting", (length(1, 80),),
+                                         help="At most 80 characters."))
+GREETING_JSON = obj(["id", "text"], id=INT, text=STR, created_by=STR, created_at=STR)
+COLUMNS = [Column("id", "Added", Greeting.id), Column("text", "Greeting", Greeting.text)]
 
 
 def as_dict(gr: Greeting) -> dict:
@@ -20,6 +26,12 @@ def as_dict(gr: Greeting) -> dict:
 
 def greetings() -> list[Greeting]:
     return list(db.session.scalars(select(Greeting).order_by(Greeting.id)))
+
+
+def greetings_page(args, per_page: int, adjustable: bool = False) -> Page:
+    """One page of the greetings, searched (?q=) and sorted (?sort=, ?dir=) as `args` ask."""
+    return paginate(select(Greeting), COLUMNS, args, "id", search=(Greeting.text,),
+                    per_page=per_page, tiebreak=Greeting.id, adjustable=adjustable)
 
 
 def add(data) -> Greeting:

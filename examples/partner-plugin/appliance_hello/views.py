@@ -4,9 +4,7 @@ import click
 from flask import Blueprint, flash, request, url_for
 from flask.cli import with_appcontext
 
-from appliance.db import db
-from appliance.ui import redirect_to, render, render_block
-from appliance.validation import Invalid
+from appliance.ui import on_invalid, redirect_to, render
 
 from . import service
 
@@ -15,9 +13,9 @@ from . import service
 bp = Blueprint("hello", __name__, url_prefix="/hello", template_folder="templates")
 
 
-def _page(values=None, errors=None, status=200):
-    return render("hello/index.html", block="greetings", greetings=service.greetings(),
-                  values=values or {}, errors=errors or {}), status
+def _page(block="greetings", values=None, errors=None):
+    return render("hello/index.html", block=block, greetings=service.greetings(),
+                  schema=service.GREETING, values=values or {}, errors=errors or {})
 
 
 @bp.get("/")
@@ -27,14 +25,10 @@ def index():
 
 @bp.post("/")
 def add():
-    try:
-        gr = service.add(request.form)
-    except Invalid as exc:
-        db.session.rollback()
-        if request.htmx:  # only the form comes back, with what was typed and the message
-            return render_block("hello/index.html", "add_form", values=request.form,
-                                errors=exc.messages()), 422
-        return _page(request.form, exc.messages(), 422)
+    # On a broken rule the host rolls back and answers 422 with this: the whole page, or
+    # to HTMX only the form, with what was typed and the messages.
+    on_invalid(lambda errors: _page("add_form", request.form, errors))
+    gr = service.add(request.form)
     flash(f"Greeting “{gr.text}” added.", "success")
     return redirect_to(url_for("hello.index"))
 
