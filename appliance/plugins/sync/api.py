@@ -15,9 +15,7 @@ from appliance.api import (
     obj,
     paged,
 )
-from appliance.auth import username
 from appliance.db import db, found
-from appliance.host import host
 from appliance.listing import query_params
 from appliance.models import Enterprise
 
@@ -152,13 +150,7 @@ def delete_one(syn_id):
                 "schema": {"type": "string", "enum": ["0", "1"]},
                 "description": "1: allow the removals a 'needs attention' sync held back"}])
 def sync_one(syn_id):
-    syn = _syn(syn_id)
-    confirmed = request.args.get("confirm") == "1"
-    if confirmed:
-        service.confirm(syn)
-    run, created = host().jobs.submit(
-        service.KIND, syn.source, {"allow_drop": confirmed}, label=f"Synchronize {syn.name}",
-        triggered_by=username())
+    run, created = service.sync_now(_syn(syn_id), confirmed=request.args.get("confirm") == "1")
     return jsonify(run_id=run.id, created=created, state=run.state), 202
 
 

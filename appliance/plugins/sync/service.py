@@ -252,6 +252,18 @@ def delete(syn: Synchronizer) -> int:
     return n
 
 
+def sync_now(syn: Synchronizer, allow_drop: bool = False,
+             confirmed: bool = False) -> tuple[Run, bool]:
+    """Sync Now: (the run, whether it was started now rather than already running).
+    `confirmed`: the admin looked at 'needs attention'; this sync may remove."""
+    if confirmed:
+        confirm(syn)
+    return host().jobs.submit(
+        KIND, syn.source, {"allow_drop": allow_drop or confirmed},
+        label=f"Synchronize {syn.name}" + (" (confirmed)" if confirmed else ""),
+        triggered_by=audit.current_username())
+
+
 def confirm(syn: Synchronizer) -> None:
     """The admin looked at the 'needs attention' state: the next sync may remove."""
     audit.record("update", "synchronizer", syn.id, syn.name,

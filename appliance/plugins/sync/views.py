@@ -4,7 +4,6 @@ PBX nodes, and each one's details page."""
 from flask import Blueprint, abort, current_app, flash, request, url_for
 
 from appliance import ldapdir, ldapform
-from appliance.auth import username
 from appliance.db import db, found
 from appliance.host import host
 from appliance.ui import current_enterprise, on_invalid, redirect_to, render, render_block
@@ -115,9 +114,7 @@ def status(syn_id):
 @bp.post("/<int:syn_id>/sync")
 def sync_now(syn_id):
     syn = _syn(syn_id)
-    run, created = host().jobs.submit(
-        service.KIND, syn.source, {"allow_drop": request.form.get("allow_drop") == "1"},
-        label=f"Synchronize {syn.name}", triggered_by=username())
+    run, created = service.sync_now(syn, allow_drop=request.form.get("allow_drop") == "1")
     if not created:
         flash("This synchronizer is already running; showing its progress.", "info")
     return render_block("sync/edit.html", "sync", syn=syn, last_run=run, running=True)
@@ -126,10 +123,7 @@ def sync_now(syn_id):
 @bp.post("/<int:syn_id>/confirm")
 def confirm(syn_id):
     syn = _syn(syn_id)
-    service.confirm(syn)
-    run, _ = host().jobs.submit(
-        service.KIND, syn.source, {"allow_drop": True}, label=f"Synchronize {syn.name} "
-        "(confirmed)", triggered_by=username())
+    service.sync_now(syn, confirmed=True)
     flash("Confirmed: this sync may remove the accounts no longer in the directory.", "info")
     return redirect_to(url_for("sync.edit", syn_id=syn.id))
 
