@@ -14,10 +14,10 @@ def test_keys_reproduce_the_rfc_7677_exchange():
     # RFC 7677 section 3: user "user", password "pencil".
     salt, iterations = b64decode("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096
     stored = scram.keys("pencil", iterations, salt)
-    auth_message = ("n=user,r=rOprNGfwEbeRWgbNEkqO,"
-                    "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-                    "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,"
-                    "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0").encode()
+    auth_message = (b"n=user,r=rOprNGfwEbeRWgbNEkqO,"
+                    b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                    b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,"
+                    b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0")
     signature = hmac.digest(stored.stored_key, auth_message, "sha256")
     proof = b64decode("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
     client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
