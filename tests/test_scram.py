@@ -7,7 +7,7 @@ from base64 import b64decode
 
 import pytest
 
-from appliance.plugins.client_service import scram
+from appliance.core.client import scram
 
 
 def test_keys_reproduce_the_rfc_7677_exchange():
