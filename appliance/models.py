@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from appliance.db import db, utcnow
@@ -71,6 +71,8 @@ class Enterprise(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     eid: Mapped[str] = mapped_column(String(32), unique=True)  # the seed's "Enterprise ID"
     name: Mapped[str] = mapped_column(String(128))
+    # The XMPP domain its accounts sign in to (a virtual host of the XMPP service).
+    im_domain: Mapped[str | None] = mapped_column(String(253), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     trusted_servers: Mapped[list["TrustedServer"]] = relationship(
         back_populates="enterprise", cascade="all, delete-orphan", passive_deletes=True,
@@ -152,7 +154,44 @@ class Account(db.Model):
     email: Mapped[str] = mapped_column(String(255), default="")
     phone: Mapped[str] = mapped_column(String(64), default="")
     feature_profile: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=true())  # may sign in
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class XmppCredential(db.Model):
+    """The XMPP password of an account that is not bound to a directory: SCRAM keys only
+    (appliance.core.client.scram), never the password."""
+
+    __tablename__ = "xmpp_credential"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    keys: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class XmppPasswordLink(db.Model):
+    """A one-time link with which the user of an account sets its XMPP password."""
+
+    __tablename__ = "xmpp_password_link"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"),
+                                            index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the link's token
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class XmppSignal(db.Model):
+    """What the XMPP service must act on: an enterprise's directory changed ("directory"),
+    or an account may no longer be signed in ("signout", with its address)."""
+
+    __tablename__ = "xmpp_signal"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"),
+                                               index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    jid: Mapped[str] = mapped_column(String(520), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AuditEntry(db.Model):
