@@ -64,6 +64,7 @@ def _form(peer: Peer | None, values: dict, errors: dict, status: int = 200, note
                   impact=service.impact(peer) if peer else None,
                   warning=service.upn_warning(peer) if peer else None,
                   presets=ldapform.PRESETS, types=TYPES, statuses=STATUSES,
+                  common=service.COMMON, mcs=service.MCS_FIELDS,
                   dialing=service.dialing(values.get("dialing_prefix") or "")), status
 
 
