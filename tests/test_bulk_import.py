@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from appliance.db import db
 from appliance.models import AuditEntry
-from appliance.plugins.network_elements import bulk, service
+from appliance.plugins.network_elements import bulk, bulk_export, bulk_read, bulk_store, service
 from appliance.plugins.network_elements.models import (
     MIVB,
     MIVO250,
@@ -83,7 +83,7 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def write_csv(path: Path, rows: list[list[str]], header=bulk.COLUMNS) -> Path:
+def write_csv(path: Path, rows: list[list[str]], header=bulk_read.COLUMNS) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(header)
@@ -239,9 +239,9 @@ def test_export_reimports_unchanged(site, tmp_path):
                        "template": "Agent"}, "platform")
     exported = tmp_path / "export.csv"
     with open(exported, "w", newline="", encoding="utf-8") as f:
-        assert bulk.export_csv(f) == len(before) == 10
+        assert bulk_export.export_csv(f) == len(before) == 10
     lines = exported.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == ",".join(bulk.COLUMNS)
+    assert lines[0] == ",".join(bulk_read.COLUMNS)
     assert lines[1] == ("alice,Alice,Archer,alice@example.com,2001,MiVB-1,Ottawa,Sales,Standard,"
                         "MiCollab Client;NuPoint Voice Mail")
     assert [line.split(",")[0] for line in lines[1:]] == sorted(d["login"] for d in before)
@@ -277,7 +277,7 @@ def test_none_means_no_services_and_round_trips_past_the_templates(site, tmp_pat
     assert users == {"ann": [], "ben": ["MiCollab Client", "NuPoint Voice Mail"]}
     exported = tmp_path / "export.csv"
     with open(exported, "w", newline="", encoding="utf-8") as f:
-        bulk.export_csv(f)
+        bulk_export.export_csv(f)
     assert exported.read_text(encoding="utf-8").splitlines()[1].endswith(",Standard,none")
     assert run(exported, True, tmp_path).counts["unchanged"] == 2
 
@@ -418,7 +418,7 @@ def test_resolve_user_reports_every_reason_with_its_messages(site):
 def generate_csv(path: Path, n: int, element: str = "MiVB-1") -> Path:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(bulk.COLUMNS)
+        w.writerow(bulk_read.COLUMNS)
         for i in range(n):
             w.writerow((f"user{i:06d}", f"First{i}", f"Last{i}", f"user{i}@example.com",
                         str(100000 + i), element, "Kanata" if i % 2 else "Ottawa",
@@ -476,14 +476,14 @@ def test_a_crash_midway_leaves_what_was_committed_audited_and_reported(site, tmp
     src = generate_csv(tmp_path / "gen.csv", 3 * bulk.CHUNK + 10, element="MiVO-250")
     for t in service.SERVICES:
         service.set_licences({t: 100_000})
-    store, calls = bulk._Import._store, []
+    store, calls = bulk_store.Importer.store, []
 
     def third_fails(self, adds, updates):
         calls.append(len(adds))
         store(self, adds, updates)
         if len(calls) == 3:
             raise OSError("disk full")
-    monkeypatch.setattr(bulk._Import, "_store", third_fails)
+    monkeypatch.setattr(bulk_store.Importer, "store", third_fails)
     checkpoints = []
     with pytest.raises(OSError):
         bulk.run(src, "csv", apply=True, report_path=tmp_path / "r.csv",
@@ -497,7 +497,7 @@ def test_a_crash_midway_leaves_what_was_committed_audited_and_reported(site, tmp
     with open(tmp_path / "r.csv", newline="") as f:
         assert [int(r["line"]) for r in csv.DictReader(f)] == list(range(2, 2002))
 
-    monkeypatch.setattr(bulk._Import, "_store", store)
+    monkeypatch.setattr(bulk_store.Importer, "store", store)
     again = bulk.run(src, "csv", apply=True)
     assert again.counts == {"add": 1010, "update": 0, "unchanged": 2000, "rejected": 0}
     assert count(User) == 3010

@@ -12,7 +12,7 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-from appliance.plugins.network_elements import bulk
+from appliance.plugins.network_elements import bulk, bulk_read
 from tests.peer_sites import prepare
 from tests.servers import ApplianceProcess
 
@@ -62,7 +62,7 @@ class Api:
 def users_csv(n: int) -> bytes:
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(bulk.COLUMNS)
+    w.writerow(bulk_read.COLUMNS)
     for i in range(n):
         w.writerow((f"user{i:06d}", f"First{i}", f"Last{i}", f"user{i}@example.com",
                     str(100000 + i), "MiVB-1", "", "", "", ""))

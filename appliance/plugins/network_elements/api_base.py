@@ -1,18 +1,9 @@
 """The network elements API blueprint and the JSON shapes its operations answer with."""
 
-from appliance.api import (
-    BOOL,
-    INT,
-    NULL_INT,
-    NULL_STR,
-    STR,
-    ApiBlueprint,
-    array,
-    error,
-    invalid,
-    obj,
-)
-from appliance.validation import MAX_INT, Invalid
+from appliance.api import BOOL, INT, NULL_INT, NULL_STR, STR, ApiBlueprint, array, obj
+from appliance.validation import MAX_INT, Schema
+
+from . import rules
 
 api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elements",
                    tag="network elements")
@@ -40,8 +31,24 @@ BULK_BODY = {"x-media-type": "multipart/form-data", **obj(
 FLAG = {"type": "string", "enum": ["0", "1"]}
 
 
-def refused(exc: Invalid):
-    """422 for a broken rule; 409 when IDS is seeding and the change must wait."""
-    if any(rule == "busy" for rule, _ in exc.errors.values()):
-        return error(409, "busy", str(exc))
-    return invalid(exc)
+
+def _with_services(schema: Schema, description: str) -> dict:
+    """`schema`'s JSON schema, its services also a list of names (services_of reads both)."""
+    doc = schema.json_schema()
+    names = array({"type": "string", "enum": [*rules.SERVICES, rules.NONE]})
+    text = {"type": "string", "maxLength": 512,
+            "description": "Service names separated by semicolons"}
+    return {**doc, "properties": {**doc["properties"], "services": {
+        "title": "Services", "description": description, "oneOf": [names, text]}}}
+
+
+#: A template or role: services is a list (or 'A;B'); empty: none.
+TEMPLATE_BODY = _with_services(rules.TEMPLATE, "The services its users get")
+#: A user to provision: what it leaves out comes from its template or role.
+USER_BODY = _with_services(rules.USER, "Empty: the template's or role's; none: no services")
+#: A change to a user: fields left out keep their value; [] or none: no services, a null
+#: location or department: none.
+USER_UPDATE_BODY = _with_services(rules.USER.optional(), "[] or none: no services")
+for _name in ("location", "department"):
+    USER_UPDATE_BODY["properties"][_name] = {**USER_UPDATE_BODY["properties"][_name],
+                                             "type": ["string", "null"]}

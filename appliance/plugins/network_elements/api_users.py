@@ -1,20 +1,17 @@
 """Users and Services as JSON under /api/v1/network-elements: users, the flow-through queue
 and Bulk User Provisioning."""
 
-from flask import jsonify, request
-from sqlalchemy import select
+from flask import abort, jsonify, request
 
 from appliance import limits
-from appliance.api import ID, INT, error, invalid, items, json_object, obj, paged
+from appliance.api import ID, INT, json_object, obj, paged
 from appliance.auth import username
-from appliance.db import db
-from appliance.host import host
-from appliance.listing import paginate, query_params
-from appliance.validation import Invalid
+from appliance.db import found
+from appliance.listing import query_params
 
 from . import flow, imports, service
-from .api_base import BULK_BODY, CHANGE, FLAG, USER, api
-from .models import Change, User
+from .api_base import BULK_BODY, CHANGE, FLAG, USER, USER_BODY, USER_UPDATE_BODY, api
+from .models import User
 
 
 @api.op("/users", summary="Provisioned users (?q=, ?sort=, ?page=, ?per_page=; ?element=<id>: "
@@ -23,11 +20,8 @@ from .models import Change, User
             {"name": "element", "in": "query", "required": False, "schema": ID,
              "description": "An element's id"}])
 def list_users():
-    page = paginate(service.users_query(request.args), service.USER_COLUMNS, request.args,
-                    "login", search=(User.login, User.last_name, User.number), per_page=100,
-                    tiebreak=User.id, adjustable=True)
-    return jsonify(items=[service.user_dict(u) for u in page.rows], total=page.total,
-                   page=page.page, pages=page.pages)
+    return jsonify(service.users(request.args, per_page=100, adjustable=True)
+                   .json(service.user_dict))
 
 
 def _user_body(current: dict | None = None) -> dict:
@@ -45,48 +39,34 @@ def _user_body(current: dict | None = None) -> dict:
     return data
 
 
-@api.op("/users", "POST", body=service.USER, status=201, response=USER,
+@api.op("/users", "POST", body=USER_BODY, status=201, response=USER,
         summary="Provision a user manually (the element must offer manual provisioning); "
         "the template or role fills the services, location and department left out")
 def add_user():
-    try:
-        u = service.save_user(_user_body(), "manual")
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
-    return jsonify(service.user_dict(u)), 201
+    return jsonify(service.user_dict(service.save_user(_user_body(), "manual"))), 201
 
 
-@api.op("/users/<int:uid>", "PUT", body=service.USER, response=USER, summary="Change a user "
-        "(fields left out keep their value; services [] or location/department null: none)")
+@api.op("/users/<int:uid>", "PUT", body=USER_UPDATE_BODY, response=USER, summary="Change a "
+        "user (fields left out keep their value; services [] or location/department null: "
+        "none)")
 def put_user(uid):
-    u = db.session.get(User, uid)
-    if u is None:
-        return error(404, "not_found", "No such user")
-    try:
-        service.save_user(_user_body(service.user_form(u)), "manual", u)
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
+    u = found(User, uid, "user")
+    service.save_user(_user_body(service.user_form(u)), "manual", u)
     return jsonify(service.user_dict(u))
 
 
 @api.op("/users/<int:uid>", "DELETE", status=204, summary="Delete a user")
 def delete_user(uid):
-    u = db.session.get(User, uid)
-    if u is None:
-        return error(404, "not_found", "No such user")
-    service.delete_user(u)
+    service.delete_user(found(User, uid, "user"))
     return "", 204
 
 
-@api.op("/flow-through", summary="The flow-through queue: pending, delivered and failed "
-        "changes, newest first", response=items(CHANGE))
+@api.op("/flow-through", summary="The flow-through queue: pending, delivered, failed and "
+        "discarded changes, newest first (?q=: a login; ?sort=, ?dir=, ?page=, ?per_page=)",
+        response=paged(CHANGE), query=query_params(flow.COLUMNS))
 def list_changes():
-    rows = db.session.scalars(select(Change).order_by(Change.id.desc()).limit(500))
-    return jsonify(items=[{"id": c.id, "element_id": c.element_id, "action": c.action,
-                           "login": c.login, "state": c.state, "attempts": c.attempts,
-                           "error": c.error or None} for c in rows])
+    return jsonify(flow.changes(request.args, per_page=100, adjustable=True)
+                   .json(flow.change_dict))
 
 
 @api.op("/flow-through/retry", "POST", summary="Queue the failed changes again",
@@ -110,20 +90,9 @@ def discard():
              "description": "1: import (otherwise: preview)"}])
 @limits.upload
 def bulk_upload():
-    upload = request.files.get("file")
-    try:
-        if upload is None or not upload.filename:
-            raise ValueError("Send the file in the multipart field `file`")
-        token, fmt = imports.store(upload)
-    except ValueError as exc:
-        return invalid(Invalid({"file": ("file", str(exc))}))
-    defaults = {k: request.form[k] for k in ("element", "template", "location", "department")
-                if request.form.get(k)}
-    who = username()
-    run, _ = host().jobs.submit(
-        imports.KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": defaults,
-                                        "apply": request.args.get("apply") == "1",
-                                        "username": who}, triggered_by=who)
+    token, fmt = imports.store(request.files.get("file"))
+    run = imports.submit(token, fmt, imports.defaults(request.form),
+                         apply=request.args.get("apply") == "1", who=username())
     return jsonify(run_id=run.id), 202
 
 
@@ -133,5 +102,5 @@ def bulk_upload():
 def bulk_result(run_id):
     summary = imports.summary(run_id)
     if summary is None:
-        return error(404, "not_found", "No finished bulk run with that id")
+        abort(404, "No finished bulk run with that id")
     return jsonify(summary)

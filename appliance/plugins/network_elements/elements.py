@@ -9,8 +9,9 @@ from appliance import audit, vault
 from appliance.db import db
 from appliance.directory import remove_source
 from appliance.host import host
+from appliance.listing import Column, Page, paginate
 from appliance.models import Contact, Enterprise
-from appliance.validation import Invalid
+from appliance.validation import Conflict, Invalid
 
 from . import flow
 from .models import IDS_SEEDS, METHOD_LABELS, RECOMMENDED, Change, Element, IdsSource, User
@@ -24,6 +25,26 @@ def element_dict(e: Element) -> dict:
             "methods": [{"method": m, "label": METHOD_LABELS[m],
                          "recommended": RECOMMENDED.get(e.platform) == m} for m in e.methods],
             "token_set": bool(e.token_digest)}
+
+
+ELEMENT_COLUMNS = [
+    Column("name", "Name", Element.name),
+    Column("platform", "Platform", Element.platform),
+    Column("address", "FQDN or IP address", Element.address),
+]
+
+
+def elements(args, per_page: int, adjustable: bool = False) -> Page:
+    """One page of the network elements, searched and sorted as `args` ask."""
+    return paginate(select(Element), ELEMENT_COLUMNS, args, "name",
+                    search=(Element.name, Element.address), per_page=per_page,
+                    tiebreak=Element.id, adjustable=adjustable)
+
+
+def users_by_element(ids) -> dict[int, int]:
+    """How many users live on each of these elements."""
+    return dict(db.session.execute(select(User.element_id, func.count()).where(
+        User.element_id.in_(ids)).group_by(User.element_id)).all())
 
 
 def save_element(data, e: Element | None = None) -> Element:
@@ -86,16 +107,17 @@ def undelivered(e: Element) -> int:
 
 def delete_element(e: Element) -> dict:
     """Delete an element with its IDS set-up and the contacts IDS seeded (and its delivered
-    and discarded flow-through history). Refused while users live on it, while changes have
-    not reached it (its users' deletes among them), or while IDS seeds. Returns what went."""
+    and discarded flow-through history). Refused (Conflict) while users live on it, while
+    changes have not reached it (its users' deletes among them), or while IDS seeds. Returns
+    what went."""
     if n := _users_on(e):
-        raise Invalid({"element": ("in_use", f"{e.name} cannot be deleted: {n} user(s) live on "
-                       "it")})
+        raise Conflict.because("in_use", f"{e.name} cannot be deleted: {n} user(s) live on it")
     if n := undelivered(e):
-        raise Invalid({"element": ("undelivered", f"{e.name} cannot be deleted yet: {n} "
-                       "flow-through change(s) have not reached it. Delete it once they are "
-                       "delivered, or discard the failed ones on the Flow Through page")})
-    _not_seeding(e, "delete the element")
+        raise Conflict.because("undelivered", f"{e.name} cannot be deleted yet: {n} "
+                               "flow-through change(s) have not reached it. Delete it once "
+                               "they are delivered, or discard the failed ones on the Flow "
+                               "Through page")
+    not_seeding(e, "delete the element")
     gone = element_impact(e)
     audit.record("delete", "network element", e.id, e.name, before=element_dict(e) | gone,
                  commit=False)
@@ -110,7 +132,7 @@ def remove_ids(e: Element) -> int:
     src = db.session.get(IdsSource, e.id)
     if src is None:
         return 0
-    _not_seeding(e, "remove IDS")
+    not_seeding(e, "remove IDS")
     ent, n = seeded(src)
     audit.record("delete", "ids", e.id, e.name, before={"contacts": n}, commit=False)
     _remove_seeded(src, ent)
@@ -122,11 +144,11 @@ def ids_running(e: Element) -> bool:
     return host().jobs.active(f"ids:{e.id}") is not None
 
 
-def _not_seeding(e: Element, what: str) -> None:
+def not_seeding(e: Element, what: str) -> None:
     """Refuse `what` while IDS runs: the run would bring back what the change removes."""
     if ids_running(e):
-        raise Invalid({"element": ("busy", f"IDS is seeding from {e.name}'s directory: {what} "
-                       "once that ends")})
+        raise Conflict.because("busy", f"IDS is seeding from {e.name}'s directory: {what} "
+                               "once that ends")
 
 
 def seeded(src: IdsSource | None) -> tuple[Enterprise | None, int]:
@@ -168,5 +190,3 @@ def element_for_token(token: str) -> Element | None:
         return None
     digest = hashlib.sha256(token.encode()).hexdigest()
     return db.session.scalar(select(Element).where(Element.token_digest == digest))
-
-

@@ -17,6 +17,7 @@ from appliance import audit, csvsafe
 from appliance.db import db, utcnow
 from appliance.host import host
 from appliance.jobs import JobContext, JobKind
+from appliance.listing import Column, Page, paginate
 
 from .models import Change, Element
 
@@ -48,6 +49,30 @@ class FileConnector:
                             ";".join(p.get("services") or []), p.get("previous_login", "")])
         tmp.replace(path)  # the element's import never sees a half-written file
         return str(path)
+
+
+COLUMNS = [
+    Column("id", "#", Change.id),
+    Column("element", "Element"),
+    Column("action", "Change", Change.action),
+    Column("login", "User", Change.login),
+    Column("state", "State", Change.state),
+    Column("attempts", "Attempts", Change.attempts),
+    Column("error", "Error"),
+]
+
+
+def changes(args, per_page: int, adjustable: bool = False) -> Page:
+    """One page of the queue, newest first unless `args` sort otherwise."""
+    if not args.get("sort"):
+        args = {**args.to_dict(), "sort": "id", "dir": args.get("dir") or "desc"}
+    return paginate(select(Change), COLUMNS, args, "id", search=(Change.login,),
+                    per_page=per_page, tiebreak=Change.id, adjustable=adjustable)
+
+
+def change_dict(c: Change) -> dict:
+    return {"id": c.id, "element_id": c.element_id, "action": c.action, "login": c.login,
+            "state": c.state, "attempts": c.attempts, "error": c.error or None}
 
 
 def connectors() -> dict:

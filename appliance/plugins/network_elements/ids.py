@@ -9,7 +9,7 @@ from appliance.directory import SourceImport, SuspiciousImport, remove_source
 from appliance.host import host
 from appliance.jobs import JobContext, JobFailed, JobKind
 from appliance.models import Contact, Enterprise
-from appliance.validation import Field, Invalid, Schema, int_range, max_length
+from appliance.validation import Conflict, Field, Invalid, Schema, int_range, max_length
 
 from . import service
 from .models import IDS as METHOD
@@ -23,6 +23,8 @@ TARGET = Schema(
     Field("enterprise_id", "Enterprise", (int_range(1, 2**31),), required=False,
           type="integer", help="MiVoice 5000 / MX-ONE: whose Corporate Directory is seeded."),
 )
+#: What an IDS set-up holds: the directory's LDAP settings and what IDS seeds there.
+SETTINGS = Schema("IdsSettings", *ldapform.SCHEMA.fields.values(), *TARGET.fields.values())
 
 
 def seeds(e: Element) -> str | None:
@@ -47,9 +49,7 @@ def save(e: Element, data) -> IdsSource:
     the contacts it seeded out of the old one's Corporate Directory, in the same commit."""
     if METHOD not in e.methods:
         raise Invalid({"element": ("method", f"{e.platform} does not offer IDS")})
-    if service.ids_running(e):
-        raise Invalid({"element": ("busy", f"IDS is seeding from {e.name}'s directory: save "
-                                   "its settings once that ends")})
+    service.not_seeding(e, "save its settings")
     errors = {}
     try:
         values = ldapform.SCHEMA.validate(data)
@@ -89,6 +89,14 @@ def save(e: Element, data) -> IdsSource:
     else:
         db.session.commit()
     return row
+
+
+def test_connection(e: Element, data) -> tuple[list | None, str]:
+    """Test connection: bind, search and return the first entries as IDS would seed them
+    (or why it failed); an empty password is the stored one. Invalid for a broken rule."""
+    clean = ldapform.SCHEMA.validate(data)
+    return ldapform.try_connection(clean, password(e, clean),
+                                   ldapdir.MAPPING_PRESETS[clean["preset"]])
 
 
 def run(ctx: JobContext) -> None:
@@ -195,6 +203,9 @@ def _contacts(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
 
 
 def submit(e: Element, who: str = ""):
+    """Seed now; refused (Conflict) until IDS is set up for `e`."""
+    if db.session.get(IdsSource, e.id) is None:
+        raise Conflict.because("not_set_up", "Set up IDS for this element first")
     return host().jobs.submit(
         KIND, f"ids:{e.id}", label=f"IDS seeding for {e.name}", triggered_by=who)
 

@@ -9,9 +9,12 @@ from pathlib import Path
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 
+from appliance.host import host
 from appliance.jobs import JobContext, JobFailed, JobKind
+from appliance.validation import Invalid
 
 from . import bulk
+from .bulk_read import DEFAULTS, FORMATS
 from .flow import every
 
 KIND = "network_elements.bulk"
@@ -24,21 +27,40 @@ def folder() -> Path:
     return path
 
 
-def store(upload: FileStorage) -> tuple[str, str]:
-    """Keep an uploaded file (streamed to disk); return (token, format)."""
-    name = (upload.filename or "").lower()
+def store(upload: FileStorage | None) -> tuple[str, str]:
+    """Keep an uploaded file (streamed to disk); return (token, format). Invalid naming the
+    field `file` when there is none, or not a .csv or .ldif file."""
+    if upload is None or not upload.filename:
+        raise Invalid({"file": ("required", "Choose the file to import (the multipart field "
+                                "file)")})
+    name = upload.filename.lower()
     fmt = "ldif" if name.endswith((".ldif", ".ldf")) else "csv" if name.endswith(".csv") \
         else ""
     if not fmt:
-        raise ValueError("Choose a .csv file (the platform's export) or an .ldif file")
+        raise Invalid({"file": ("file", "Choose a .csv file (the platform's export) or an "
+                                ".ldif file")})
     token = secrets.token_hex(12)
     upload.save(folder() / f"{token}.{fmt}")
-    (folder() / f"{token}.name").write_text(upload.filename or "")
+    (folder() / f"{token}.name").write_text(upload.filename)
     return token, fmt
 
 
+def defaults(form) -> dict:
+    """The import options a form names (DEFAULTS: what fills the cells a row leaves empty)."""
+    return {k: form[k] for k in DEFAULTS if form.get(k)}
+
+
+def submit(token: str, fmt: str, options: dict, apply: bool, who: str | None):
+    """Start the preview (or with `apply`, the import) of a stored upload: its job run."""
+    run, _ = host().jobs.submit(
+        KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": options,
+                                "apply": apply, "username": who},
+        label="Bulk import" if apply else "Bulk import preview", triggered_by=who)
+    return run
+
+
 def upload_path(token: str, fmt: str) -> Path:
-    if not token.isalnum() or fmt not in bulk.FORMATS:
+    if not token.isalnum() or fmt not in FORMATS:
         raise ValueError("Unknown upload")
     path = folder() / f"{token}.{fmt}"
     if not path.exists():

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from appliance import audit
 from appliance.db import db
-from appliance.validation import MAX_INT, Invalid
+from appliance.validation import MAX_INT, Invalid, whole
 
 from .models import Licence, User
 from .rules import SERVICES
@@ -29,9 +29,11 @@ def licences() -> list[dict]:
 
 
 def set_licences(available: Mapping) -> None:
-    """Set how many licences of each type named in `available` the site holds: every type at
-    once, or (any of them wrong) none. A count may not fall below what users hold."""
+    """Set how many licences of each type named in `available` the site holds (a count: an
+    int, or its digits as a form sends them): every type at once, or (any of them wrong)
+    none. A count may not fall below what users hold."""
     errors, used = {}, in_use()
+    available = {t: whole(n) if isinstance(n, str) else n for t, n in available.items()}
     for type_, n in available.items():
         if type_ not in SERVICES:
             errors[str(type_)] = ("one_of", f"Unknown licence {type_}: use "

@@ -1,7 +1,7 @@
 """The Users and Services pages' blueprint and what its pages share: the context every
-page gets, a row or 404, the names its forms offer."""
+page gets and the names its forms offer."""
 
-from flask import Blueprint, abort
+from flask import Blueprint
 from sqlalchemy import select
 
 from appliance.db import db
@@ -26,10 +26,6 @@ bp = Blueprint("network_elements", __name__, url_prefix="/network-elements",
 def page_context(**kw) -> dict:
     return {"platforms": PLATFORMS, "methods": METHODS, "labels": METHOD_LABELS,
             "recommended": RECOMMENDED, "formats": FORMATS, "services": service.SERVICES, **kw}
-
-
-def get_or_404(model, row_id):
-    return db.session.get(model, row_id) or abort(404)
 
 
 def form_choices() -> dict:

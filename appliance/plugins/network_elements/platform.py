@@ -1,11 +1,12 @@
 """Provision from the management platform: a MiVoice 5000 / MX-ONE management platform
 creates, updates and removes users carrying a MiCollab role, with the element's own token."""
 
-from flask import g, jsonify, request
+from flask import abort, g, jsonify, request
 from sqlalchemy import func, select
 
-from appliance.api import ApiBlueprint, error, invalid, items, json_object
+from appliance.api import ApiBlueprint, error, json_object, paged
 from appliance.db import db
+from appliance.listing import query_params
 from appliance.validation import Field, Invalid, Schema, max_length
 
 from . import service
@@ -53,39 +54,32 @@ def _user(login: str) -> User | None:
                                                 User.element_id == g.element.id))
 
 
-@platform.op("/users", summary="Users this element provisioned (element token)",
-             response=items(USER), errors=(403,))
+@platform.op("/users", summary="Users this element provisioned (element token; ?q=, ?sort=, "
+             "?dir=, ?page=, ?per_page=)", response=paged(USER),
+             query=query_params(service.USER_COLUMNS), errors=(403,))
 def list_users():
-    rows = db.session.scalars(select(User).where(User.element_id == g.element.id)
-                              .order_by(User.login))
-    return jsonify(items=[service.user_dict(u) for u in rows])
+    return jsonify(service.users(request.args, per_page=100, adjustable=True,
+                                 element_id=g.element.id).json(service.user_dict))
 
 
 @platform.op("/users/<login>", "PUT", body=PLATFORM_USER, summary="Create (201) or update "
              "(200) a user with its MiCollab role (`role`: the name of a role); element token",
              response=USER, status=201, errors=(200, 403))
 def put_user(login):
-    try:
-        data = json_object()
-    except Invalid as exc:
-        return invalid(exc)
-    role = str(data.get("role") or "")
+    data = json_object()
+    PLATFORM_USER.validate(data)
+    role = data["role"].strip()
     found = db.session.scalar(select(Template).where(func.lower(Template.name) == role.lower(),
                                                      Template.kind == "role"))
     if found is None:
-        return invalid(Invalid({"role": ("role", "role must name a MiCollab role defined on "
-                                         "the appliance")}))
+        raise Invalid({"role": ("role", "role must name a MiCollab role defined on the "
+                                "appliance")})
     user = _user(login)
     other = db.session.scalar(select(User).where(func.lower(User.login) == login.lower()))
     if user is None and other is not None:
-        return invalid(Invalid({"login": ("unique", f"{login} belongs to another network "
-                                          "element")}))
+        raise Invalid({"login": ("unique", f"{login} belongs to another network element")})
     body = {**data, "login": login, "element": g.element.name, "template": found.name}
-    try:
-        saved = service.save_user(body, PLATFORM, user, who=_who())
-    except Invalid as exc:
-        db.session.rollback()
-        return invalid(exc)
+    saved = service.save_user(body, PLATFORM, user, who=_who())
     return jsonify(service.user_dict(saved)), 201 if user is None else 200
 
 
@@ -94,6 +88,6 @@ def put_user(login):
 def delete_user(login):
     user = _user(login)
     if user is None:
-        return error(404, "not_found", f"No user {login} on this element")
+        abort(404, f"No user {login} on this element")
     service.delete_user(user, who=_who())
     return "", 204

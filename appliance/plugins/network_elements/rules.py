@@ -27,7 +27,8 @@ ELEMENT = Schema(
     Field("name", "Name", (length(1, 64), valid_characters())),
     Field("platform", "Platform", (one_of(PLATFORMS),)),
     Field("address", "FQDN or IP address", (host_or_ip(),)),
-    Field("port", "Management port", (int_range(1, 65535),), required=False, type="integer"),
+    Field("port", "Management port", (int_range(1, 65535),), required=False, type="integer",
+          help="Empty: the platform's default."),
     Field("username", "Administrator username", (max_length(64), valid_characters()),
           required=False),
     Field("password", "Administrator password", (max_length(128),), required=False,
@@ -35,9 +36,12 @@ ELEMENT = Schema(
     Field("description", "Description", (max_length(255), valid_characters()),
           required=False),
     Field("connector", "Flow-through connector", (max_length(32),), required=False,
-          help="MiVoice Business: what delivers its users' changes (file: the built-in one; "
-          "plugins add others). Empty: keep it, or file."),
+          help="MiVoice Business: what delivers its users' changes. file, the built-in one, "
+          "writes them as import files; plugins add others. Empty: keep it, or file."),
 )
+
+#: A change to an element: the fields it names.
+ELEMENT_UPDATE = ELEMENT.optional()
 
 
 def not_none() -> Rule:

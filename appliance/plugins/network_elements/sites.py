@@ -4,10 +4,27 @@ from sqlalchemy import func, select
 
 from appliance import audit
 from appliance.db import db
-from appliance.validation import Invalid
+from appliance.listing import Column, Page, paginate
+from appliance.validation import Conflict, Invalid
 
 from .models import Location, Template, User
 from .rules import NAMED, by_name
+
+
+def named_columns(model) -> list[Column]:
+    return [Column("name", "Name", model.name), Column("description", "Description",
+                                                      model.description)]
+
+
+def named(model, args, per_page: int, adjustable: bool = False) -> Page:
+    """One page of the locations or departments (`model`), searched and sorted as `args` ask."""
+    return paginate(select(model), named_columns(model), args, "name",
+                    search=(model.name, model.description), per_page=per_page,
+                    tiebreak=model.id, adjustable=adjustable)
+
+
+def named_dict(row) -> dict:
+    return {"id": row.id, "name": row.name, "description": row.description}
 
 
 def save_named(model, data, row=None):
@@ -48,8 +65,8 @@ def used_by(row) -> list[str]:
 def delete_named(row) -> None:
     if users := used_by(row):
         kind = row.__class__.__name__.lower()
-        raise Invalid({"name": ("in_use", f"The {kind} {row.name} is in use by "
-                       f"{'; '.join(users)}")})
+        raise Conflict.because("in_use", f"The {kind} {row.name} is in use by "
+                               f"{'; '.join(users)}")
     audit.record("delete", row.__class__.__name__.lower(), row.id, row.name, commit=False)
     db.session.delete(row)
     db.session.commit()

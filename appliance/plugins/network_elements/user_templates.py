@@ -6,10 +6,25 @@ from sqlalchemy import func, select
 
 from appliance import audit
 from appliance.db import db
-from appliance.validation import Invalid
+from appliance.listing import Column, Page, paginate
+from appliance.validation import Conflict, Invalid
 
 from .models import Department, Element, IdsSource, Location, Template, User
 from .rules import TEMPLATE, _ref, by_name, services_of
+
+TEMPLATE_COLUMNS = [
+    Column("name", "Name", Template.name),
+    Column("kind", "Kind", (Template.kind, Template.name)),
+    Column("services", "Services"),
+    Column("location", "Location"),
+    Column("department", "Department"),
+]
+
+
+def templates(args, per_page: int, adjustable: bool = False) -> Page:
+    """One page of the templates and roles, searched and sorted as `args` ask."""
+    return paginate(select(Template), TEMPLATE_COLUMNS, args, "name", search=(Template.name,),
+                    per_page=per_page, tiebreak=Template.id, adjustable=adjustable)
 
 
 def save_template(data, row: Template | None = None) -> Template:
@@ -66,12 +81,11 @@ def _ids_using(row: Template) -> list[IdsSource]:
 
 def delete_template(row: Template) -> None:
     if n := _users_of(row):
-        raise Invalid({"name": ("in_use", f"The {row.kind} {row.name} is in use by {n} "
-                       "user(s)")})
+        raise Conflict.because("in_use", f"The {row.kind} {row.name} is in use by {n} user(s)")
     if srcs := _ids_using(row):
         names = ", ".join(db.session.get(Element, s.element_id).name for s in srcs)
-        raise Invalid({"name": ("in_use", f"The {row.kind} {row.name} is in use by IDS of "
-                       f"{names}: choose another there first")})
+        raise Conflict.because("in_use", f"The {row.kind} {row.name} is in use by IDS of "
+                               f"{names}: choose another there first")
     audit.record("delete", row.kind, row.id, row.name, commit=False)
     db.session.delete(row)
     db.session.commit()

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from appliance import audit
 from appliance.db import db
-from appliance.listing import Column
+from appliance.listing import Column, Page, paginate
 from appliance.validation import Invalid, id_of
 
 from .licences import Licences
@@ -36,14 +36,18 @@ USER_COLUMNS = [
 ]
 
 
-def users_query(args):
-    """The users a listing shows: all, or those of ?element=<id>; with their element joined
-    (the listing sorts by its name)."""
+def users(args, per_page: int, adjustable: bool = False, element_id: int | None = None) -> Page:
+    """One page of the users, searched and sorted as `args` ask: all, or those of the element
+    `element_id` (else ?element=<id>), with their element joined (the listing sorts by its
+    name)."""
     stmt = select(User).join(Element, Element.id == User.element_id)
-    element_id = args.get("element", type=id_of)
+    if element_id is None:
+        element_id = id_of(args.get("element"))
     if element_id is not None:
         stmt = stmt.where(User.element_id == element_id)
-    return stmt
+    return paginate(stmt, USER_COLUMNS, args, "login",
+                    search=(User.login, User.last_name, User.first_name, User.number),
+                    per_page=per_page, tiebreak=User.id, adjustable=adjustable)
 
 
 class SiteTables:

@@ -3,38 +3,34 @@
 import json
 import secrets
 
-from flask import abort, flash, request, send_file, url_for
+from flask import abort, current_app, flash, request, send_file, url_for
 from sqlalchemy import select
 
 from appliance import limits
 from appliance.auth import username
-from appliance.db import db
+from appliance.db import db, found
 from appliance.host import host
-from appliance.listing import paginate
-from appliance.ui import redirect_to, render
-from appliance.validation import Invalid, id_of
+from appliance.ui import on_invalid, redirect_to, render
+from appliance.validation import id_of
 
-from . import bulk, flow, imports, service
-from .models import Change, Element, User
-from .pages import bp, form_choices, get_or_404, page_context
+from . import bulk_export, flow, imports, service
+from .models import Element, User
+from .pages import bp, form_choices, page_context
 
 # --- users -----------------------------------------------------------------------------------
 
 
 @bp.get("/users")
 def users():
-    page = paginate(service.users_query(request.args), service.USER_COLUMNS, request.args,
-                    "login",
-                    search=(User.login, User.last_name, User.first_name, User.number),
-                    per_page=50, tiebreak=User.id)
     element_id = request.args.get("element", type=id_of)
     return render("network_elements/users.html", block="table", **page_context(
-        page=page, element=db.session.get(Element, element_id) if element_id else None))
+        page=service.users(request.args, per_page=current_app.config["PAGE_SIZE"]),
+        element=db.session.get(Element, element_id) if element_id else None))
 
 
-def _user_page(u, values, errors, status=200):
+def _user_page(u, values, errors) -> str:
     return render("network_elements/user.html", block="form", **page_context(
-        u=u, values=values, errors=errors, **form_choices())), status
+        u=u, values=values, errors=errors, USER=service.USER, **form_choices()))
 
 
 def _user_form() -> dict:
@@ -45,32 +41,26 @@ def _user_form() -> dict:
 def user_new():
     if request.method == "GET":
         return _user_page(None, {}, {})
-    try:
-        u = service.save_user(_user_form(), "manual")
-    except Invalid as exc:
-        db.session.rollback()
-        return _user_page(None, _user_form(), exc.messages(), 422)
+    on_invalid(lambda errors: _user_page(None, _user_form(), errors))
+    u = service.save_user(_user_form(), "manual")
     flash(f"User {u.login} provisioned.", "success")
     return redirect_to(url_for("network_elements.user_edit", user_id=u.id))
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 def user_edit(user_id):
-    u = get_or_404(User, user_id)
+    u = found(User, user_id, "user")
     if request.method == "GET":
         return _user_page(u, service.user_form(u), {})
-    try:
-        service.save_user(_user_form(), "manual", u)
-    except Invalid as exc:
-        db.session.rollback()
-        return _user_page(u, _user_form(), exc.messages(), 422)
+    on_invalid(lambda errors: _user_page(u, _user_form(), errors))
+    service.save_user(_user_form(), "manual", u)
     flash("User saved.", "success")
     return redirect_to(url_for("network_elements.user_edit", user_id=u.id))
 
 
 @bp.post("/users/<int:user_id>/delete")
 def user_delete(user_id):
-    u = get_or_404(User, user_id)
+    u = found(User, user_id, "user")
     login = u.login
     service.delete_user(u)
     flash(f"User {login} deleted.", "success")
@@ -82,10 +72,10 @@ def user_delete(user_id):
 
 @bp.get("/flow")
 def flow_page():
-    changes = db.session.scalars(select(Change).order_by(Change.id.desc()).limit(200)).all()
+    page = flow.changes(request.args, per_page=current_app.config["PAGE_SIZE"])
     names = dict(db.session.execute(select(Element.id, Element.name)).all())
-    return render("network_elements/flow.html", **page_context(changes=changes, names=names,
-                                                       held=flow.held()))
+    return render("network_elements/flow.html", block="table", **page_context(
+        page=page, names=names, held=flow.held()))
 
 
 @bp.post("/flow/retry")
@@ -105,30 +95,23 @@ def flow_discard():
 # --- Bulk User Provisioning ------------------------------------------------------------------
 
 
-def _bulk_defaults(form) -> dict:
-    return {k: form.get(k, "") for k in ("element", "template", "location", "department")
-            if form.get(k)}
+def _bulk_page(values: dict, errors: dict) -> str:
+    return render("network_elements/bulk.html", **page_context(values=values, errors=errors,
+                                                               **form_choices()))
 
 
 @bp.get("/bulk")
 def bulk_page():
-    return render("network_elements/bulk.html", **page_context(values={}, error=None,
-                                                               **form_choices()))
+    return _bulk_page({}, {})
 
 
 @bp.post("/bulk/preview")
 @limits.upload
 def bulk_preview():
-    upload = request.files.get("file")
-    defaults = _bulk_defaults(request.form)
-    try:
-        if upload is None or not upload.filename:
-            raise ValueError("Choose the file to import")
-        token, fmt = imports.store(upload)
-    except ValueError as exc:
-        return render("network_elements/bulk.html", **page_context(
-            values=defaults, error=str(exc), **form_choices())), 422
-    return _start(token, fmt, defaults, apply=False)
+    options = imports.defaults(request.form)
+    on_invalid(lambda errors: _bulk_page(options, errors))
+    token, fmt = imports.store(request.files.get("file"))
+    return _start(token, fmt, options, apply=False)
 
 
 @bp.post("/bulk/apply")
@@ -137,11 +120,8 @@ def bulk_apply():
                   json.loads(request.form.get("defaults") or "{}"), apply=True)
 
 
-def _start(token, fmt, defaults, apply: bool):
-    run, _ = host().jobs.submit(
-        imports.KIND, f"bulk:{token}", {"token": token, "fmt": fmt, "defaults": defaults,
-                                        "apply": apply, "username": username()},
-        label="Bulk import" if apply else "Bulk import preview", triggered_by=username())
+def _start(token, fmt, options, apply: bool):
+    run = imports.submit(token, fmt, options, apply, username())
     return redirect_to(url_for("network_elements.bulk_run", run_id=run.id))
 
 
@@ -150,7 +130,7 @@ def bulk_run(run_id):
     db.session.expire_all()
     run = host().jobs.get(run_id)
     if run is None or run.kind != imports.KIND:
-        abort(404)
+        abort(404, "No such bulk run")
     return render("network_elements/bulk_run.html", block="result", **page_context(
         run=run, params=json.loads(run.params), summary=imports.summary(run.id)))
 
@@ -159,7 +139,7 @@ def bulk_run(run_id):
 def bulk_report(run_id):
     path = imports.report_path(run_id)
     if not path.exists():
-        abort(404)
+        abort(404, "No report for that bulk run")
     return send_file(path, mimetype="text/csv", as_attachment=True,
                      download_name=f"import-report-{run_id}.csv")
 
@@ -169,7 +149,7 @@ def users_export():
     """Every user in the import's CSV format: importing this file changes nothing."""
     path = imports.folder() / f"export-{secrets.token_hex(8)}.csv"
     with path.open("w", newline="", encoding="utf-8") as f:
-        bulk.export_csv(f)
+        bulk_export.export_csv(f)
     resp = send_file(path, mimetype="text/csv", as_attachment=True,
                      download_name="users.csv")
     resp.call_on_close(lambda: path.unlink(missing_ok=True))
