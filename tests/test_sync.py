@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def ca(app, slapd):
 
 def ldap(slapd, **kw):
     """A synchronizer for `slapd`; its CA certificate is in the import directory (ca_into)."""
-    return {"name": "Head office", "servers": "localhost", "port": slapd.ldap_port,
+    return {"name": "Head office", "servers": "localhost", "port": slapd and slapd.ldap_port,
             "security": "starttls", "ca_file": IMPORT_CA, "bind_dn": READER_DN,
             "password": READER_PASSWORD, "base_dn": PEOPLE_DN,
             "filter": "(objectClass=inetOrgPerson)", "scope": "sub", "page_size": 7,
@@ -258,6 +259,24 @@ def test_deleting_a_synchronizer_deletes_exactly_its_accounts(app, api, admin, e
         left = {a.source for a in db.session.scalars(select(Account))}
         assert left == {two["source"], "manual"}
         assert db.session.scalar(select(func.count()).select_from(Account)) == 12
+
+
+def test_a_synchronizer_is_not_deleted_while_it_syncs(app, api, admin, ent):
+    """A Conflict: 409 "busy" in the API; the page goes back with the message flashed."""
+    with socket.socket() as hole:  # accepts connections, never answers: the sync waits
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(8)
+        syn = add_ldap(api, ent, {**ldap(None, port=hole.getsockname()[1]), "ca_file": "",
+                                  "servers": "127.0.0.1", "security": "none"})
+        run = api("POST", f"/api/v1/sync/synchronizers/{syn['id']}/sync").get_json()
+        message = "A sync of Head office is running: delete it once the sync ends"
+        resp = api("DELETE", f"/api/v1/sync/synchronizers/{syn['id']}")
+        assert (resp.status_code, resp.get_json()) == (409, {"error": "busy", "message": message})
+        page = admin.post(f"/sync/{syn['id']}/delete", follow_redirects=True)
+        assert page.status_code == 200 and message in page.get_data(as_text=True)
+    with app.app_context():  # the hole closed: the sync fails, and nothing was deleted
+        assert app.extensions["appliance"].jobs.wait(run["run_id"]).state == "failed"
+    assert detail(api, syn["id"])["name"] == "Head office"
 
 
 def test_two_runs_of_one_synchronizer_never_overlap(app, api, ent, slapd, ca):
