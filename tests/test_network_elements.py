@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from appliance import hookimpl
 from appliance.db import db
 from appliance.plugins.network_elements import flow
 from appliance.plugins.network_elements.models import Change
@@ -22,6 +23,37 @@ PLATFORM_METHODS = {
 
 #: What a form whose hx-target is #main sends (the page's content comes back, not a table).
 MAIN = {"HX-Target": "main"}
+
+
+class Connectors:
+    """A test plugin (EXTRA_PLUGINS) offering the flow-through connectors a test adds."""
+
+    def __init__(self):
+        self.offered = []
+
+    @hookimpl
+    def appliance_flow_connectors(self):
+        return self.offered
+
+
+@pytest.fixture
+def connectors():
+    return Connectors()
+
+
+@pytest.fixture
+def app(make_app, connectors):
+    return make_app(EXTRA_PLUGINS=[("test_connectors", connectors)])
+
+
+def use_connector(api, connectors, connector, element_name="MiVB-1"):
+    """Offer `connector` and have the element deliver through it."""
+    connectors.offered.append(connector)
+    e = next(e for e in api("GET", "/api/v1/network-elements/elements").get_json()["items"]
+             if e["name"] == element_name)
+    resp = api("PUT", f"/api/v1/network-elements/elements/{e['id']}",
+               json={"connector": connector.name})
+    assert resp.status_code == 200, resp.get_json()
 
 
 def element(api, name, platform, address="10.0.0.5"):
@@ -243,21 +275,21 @@ def test_flow_through_failures_are_retried_then_kept_with_the_error(app, api, si
 
 
 def test_flow_through_delivers_in_batches_and_a_refused_batch_holds_back_the_rest(
-        app, api, site, monkeypatch):
+        app, api, site, connectors, monkeypatch):
     for i in range(5):
         add_user(api, login=f"u{i}")
     calls = []
 
     class Flaky:
-        name = "file"
+        name = "flaky"
 
         def deliver(self, element, changes):
             calls.append([c["login"] for c in changes])
             if len(calls) == 2:
                 raise OSError("element busy")
 
+    use_connector(api, connectors, Flaky())
     monkeypatch.setattr(flow, "BATCH", 2)
-    monkeypatch.setattr(flow, "connectors", lambda: {"file": Flaky()})
     with app.test_request_context():
         assert flow.deliver() == {"delivered": 2, "failed": 2}
         assert calls == [["u0", "u1"], ["u2", "u3"]]  # u4 waits behind the refused batch
@@ -644,20 +676,20 @@ def test_flow_through_follows_a_user_between_elements_and_across_a_rename(app, a
         ("add", "ann", ""), ("update", "ann2", "ann"), ("delete", "ann2", "")]
 
 
-def test_a_change_that_failed_for_good_holds_back_the_later_ones(app, api, site, monkeypatch):
+def test_a_change_that_failed_for_good_holds_back_the_later_ones(app, api, site, connectors):
     """Retried later, an add would overtake the delete queued after it: it waits instead,
     until retried or discarded."""
     delivered, down = [], [True]
 
     class Connector:
-        name = "file"
+        name = "down-or-up"
 
         def deliver(self, element, changes):
             if down[0]:
                 raise OSError("element unreachable")
             delivered.extend((c["action"], c["login"]) for c in changes)
 
-    monkeypatch.setattr(flow, "connectors", lambda: {"file": Connector()})
+    use_connector(api, connectors, Connector())
     uid = add_user(api).get_json()["id"]
     with app.test_request_context():
         for _ in range(flow.MAX_ATTEMPTS):
@@ -772,3 +804,73 @@ def test_old_bulk_files_are_removed(app, admin):
         sched = db.session.scalar(select(JobSchedule).where(
             JobSchedule.kind == "network_elements.tidy"))
         assert json.loads(sched.spec) == {"seconds": 86400}
+
+
+def test_lists_are_pages_sorted_and_searched_alike_in_the_api_and_on_the_pages(api, admin, site):
+    elements = api("GET", "/api/v1/network-elements/elements?sort=platform&per_page=1")
+    assert elements.status_code == 200
+    body = elements.get_json()
+    assert ({k: v for k, v in body.items() if k != "items"}, body["items"][0]["name"]) == (
+        {"total": 2, "page": 1, "pages": 2, "per_page": 1}, "MV5000-1")
+    found = api("GET", "/api/v1/network-elements/elements?q=MiVB").get_json()
+    assert [e["name"] for e in found["items"]] == ["MiVB-1"]
+    deps = api("GET", "/api/v1/network-elements/departments?dir=desc").get_json()
+    assert [d["name"] for d in deps["items"]] == ["Support", "Sales"] and deps["total"] == 2
+    roles = api("GET", "/api/v1/network-elements/templates?sort=kind").get_json()
+    assert [t["name"] for t in roles["items"]] == ["Agent", "Sales staff"]  # role, template
+    for i in range(3):
+        add_user(api, login=f"u{i}")
+    queue = api("GET", "/api/v1/network-elements/flow-through").get_json()
+    assert [c["login"] for c in queue["items"]] == ["u2", "u1", "u0"]  # newest first
+    oldest = api("GET", "/api/v1/network-elements/flow-through?sort=id&dir=asc&per_page=2")
+    assert [c["login"] for c in oldest.get_json()["items"]] == ["u0", "u1"]
+    assert api("GET", "/api/v1/network-elements/flow-through?page=0").status_code == 422
+    # The pages' tables go through the same listing: sorted, searched and paged.
+    page = admin.get("/network-elements/?sort=platform", htmx=True,
+                     headers={"HX-Target": "element-table"}).get_data(as_text=True)
+    assert page.index("MV5000-1") < page.index("MiVB-1") and "page 1 of 1" in page
+    page = admin.get("/network-elements/departments?q=supp").get_data(as_text=True)
+    assert "Support" in page and 'value="Sales"' not in page
+    page = admin.get("/network-elements/flow?sort=login&dir=asc").get_data(as_text=True)
+    assert page.index(">u0<") < page.index(">u1<") < page.index(">u2<")
+
+
+def test_a_page_shows_a_refusal_where_the_action_came_from(api, admin, site):
+    add_user(api, department="Support")
+    deps = {d["name"]: d["id"] for d in api("GET", "/api/v1/network-elements/departments")
+            .get_json()["items"]}
+    resp = admin.post(f"/network-elements/departments/{deps['Support']}/delete")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(
+        "/network-elements/departments")
+    page = admin.get("/network-elements/departments").get_data(as_text=True)
+    assert "The department Support is in use by 1 user(s): ann" in page
+    # A rename the rules refuse comes back in its row, with what was typed.
+    bad = admin.post(f"/network-elements/departments/{deps['Sales']}",
+                     data={"name": "Support", "description": "typed"}, htmx=True, headers=MAIN)
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "A department with this name exists" in text
+    assert 'value="typed"' in text
+    # A bulk preview without a file says so next to the file field.
+    none = admin.post("/network-elements/bulk/preview", data={"element": "MiVB-1"},
+                      content_type="multipart/form-data")
+    assert none.status_code == 422 and "Choose the file to import" in none.get_data(as_text=True)
+
+
+def test_forms_state_the_rules_the_api_checks(admin, api, site):
+    """The element form's fields come from the schema the API validates with."""
+    from markupsafe import escape
+
+    from appliance.plugins.network_elements import service
+
+    page = admin.get("/network-elements/elements/new").get_data(as_text=True)
+    name = service.ELEMENT.fields["name"]
+    assert f'maxlength="{name.attrs()["maxlength"]}"' in page
+    assert 'name="port" type="number" min="1" max="65535"' in page
+    assert str(escape(service.ELEMENT.fields["port"].help)) in page
+    spec = api("GET", "/api/v1/openapi.json").get_json()
+    put = spec["paths"]["/api/v1/network-elements/elements/{eid}"]["put"]
+    ref = put["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/NetworkElementUpdate")
+    assert spec["components"]["schemas"]["NetworkElementUpdate"]["required"] == []
+    user_put = spec["paths"]["/api/v1/network-elements/users/{uid}"]["put"]
+    assert user_put["requestBody"]["content"]["application/json"]["schema"]["required"] == []
