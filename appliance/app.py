@@ -23,6 +23,7 @@ from appliance.config import (
     secret_key,
     timezone,
 )
+from appliance.core.client import link as client_link
 from appliance.db import db
 from appliance.host import Host
 from appliance.jobs import Jobs
@@ -94,6 +95,7 @@ def create_app(config: dict | None = None) -> Flask:
     for bp in host.api_blueprints:
         app.register_blueprint(bp)
         csrf.exempt(bp)
+    csrf.exempt(client_link.bp)
     host.tabs = sorted(chain.from_iterable(plugins.hook.appliance_nav_tabs()),
                        key=lambda t: (t.order, t.label))
     host.panels = sorted(chain.from_iterable(plugins.hook.appliance_dashboard_panels()),
@@ -127,6 +129,8 @@ def _wire_requests(app: Flask) -> None:
             return None
         if request.path.startswith(peers.PREFIX + "/"):  # other appliances, by peer key
             return peers.guard() if request.endpoint else None
+        if request.path.startswith(client_link.PREFIX + "/"):  # the local XMPP service
+            return client_link.guard() if request.endpoint else None
         if request.path.startswith(api.PREFIX + "/"):
             own = getattr(app.blueprints.get(request.blueprint or ""), "authenticate", None)
             if own is not None:  # a blueprint for callers that are not administrators

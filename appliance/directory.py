@@ -237,6 +237,8 @@ def _announce(model, enterprise, source, result: ImportResult, gone_rows) -> Non
     hook = host().plugins.hook
     if model is Contact:
         hook.appliance_contacts_imported(enterprise=enterprise, source=source, result=result)
-    elif gone_rows:
+        return
+    hook.appliance_accounts_imported(enterprise=enterprise, source=source, result=result)
+    if gone_rows:
         hook.appliance_accounts_removed(enterprise=enterprise, source=source,
                                         logins=[r.login for r in gone_rows])

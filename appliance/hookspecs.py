@@ -64,6 +64,12 @@ def appliance_contacts_imported(enterprise, source, result):
 
 
 @hookspec
+def appliance_accounts_imported(enterprise, source, result):
+    """Called after a source's accounts were replaced or removed (appliance.directory), with
+    its ImportResult (added/updated/removed). Return nothing."""
+
+
+@hookspec
 def appliance_accounts_removed(enterprise, source, logins):
     """Called after accounts were removed from `enterprise` (by a sync or a deleted
     source). `logins` is the list of removed logins. Return nothing."""
@@ -82,3 +88,12 @@ def appliance_flow_connectors():
     """Return a list of Flow Through Provisioning connectors: objects with a `name` and a
     `deliver(element, changes)` method that sends a network element its queued user changes
     (dicts with action, login and payload) and raises when it could not."""
+
+
+@hookspec(firstresult=True)
+def appliance_account_password(account, password):
+    """Check the XMPP sign-in password of `account` (an appliance.models.Account) if the
+    plugin owns its source and the password lives elsewhere (a directory bound to): return
+    "ok", "wrong" or "unavailable" (the directory cannot be reached: a temporary failure,
+    never "wrong"). Return None for accounts that are not the plugin's; the host then checks
+    the password the admin or user set. The first answer that is not None wins."""

@@ -154,16 +154,18 @@ def watcher():
 def fire_every_runtime_hook(app) -> None:
     """Make the host call the hooks it calls after start-up: events, connectors, migrations."""
     from appliance.core import enterprises
+    from appliance.core.client import service as client_service
     from appliance.plugins.network_elements import flow
     from appliance.plugins.sync import pbxsync
 
     with app.test_request_context():
         migrate.status(app)
-        ent = Enterprise(eid="acme", name="Acme")
+        ent = Enterprise(eid="acme", name="Acme", im_domain="acme.test")
         db.session.add(ent)
         db.session.commit()
         replace_source(Contact, ent, "test:1", "Test", [{"external_id": "1", "last_name": "A"}])
         replace_source(Account, ent, "test:1", "Test", [{"external_id": "1", "login": "a"}])
+        assert client_service.check("acme.test", "a", "pw") == "wrong"  # a sign-in
         replace_source(Account, ent, "test:1", "Test", [], allow_drop=True)
         assert "csv" in pbxsync.connectors() and "file" in flow.connectors()
         enterprises.delete(ent)

@@ -36,6 +36,7 @@ CORE_PLUGINS = (
     "appliance.core.audit",
     "appliance.core.jobs",
     "appliance.core.tokens",
+    "appliance.core.client",
 )
 # Feature plugins a profile or APPLIANCE_DISABLE_PLUGINS may leave out.
 BUILTIN_PLUGINS = (

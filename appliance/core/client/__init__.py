@@ -1,4 +1,27 @@
 """The client service: the accounts sign in to the embedded XMPP service and find the
-corporate directory as their roster (issue 15, being built: not registered yet). It is part
-of the host, not a feature plugin: a profile that leaves federation out still serves its
-users."""
+corporate directory as their roster. Part of the host, not a feature plugin: a profile that
+leaves federation out still serves its users."""
+
+from appliance.hookspecs import hookimpl
+from appliance.plugins import declare
+
+from . import link, service
+
+declare(__name__, title="Client service",
+        description="Sign-in to the XMPP service and the directory as every user's roster.",
+        blueprints=[link.bp])
+
+
+@hookimpl
+def appliance_contacts_imported(enterprise, source, result):
+    service.directory_changed(enterprise)
+
+
+@hookimpl
+def appliance_accounts_imported(enterprise, source, result):
+    service.directory_changed(enterprise)
+
+
+@hookimpl
+def appliance_accounts_removed(enterprise, source, logins):
+    service.sign_out(enterprise, logins)

@@ -1,0 +1,179 @@
+"""What the XMPP service asks of the appliance: may this account sign in, what is this
+enterprise's directory, what changed since. The XMPP service (Prosody, with the modules in
+prosody/) asks over loopback HTTP (link.py); this module answers from the database."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from appliance.db import db, utcnow
+from appliance.host import host
+from appliance.models import Account, Contact, Enterprise, XmppCredential, XmppSignal
+
+from . import scram
+
+#: Answers to a sign-in: right password, wrong password (or no such account), an account
+#: that may not sign in, and a password that cannot be checked now (directory unreachable).
+OK, WRONG, DISABLED, UNAVAILABLE = "ok", "wrong", "disabled", "unavailable"
+#: Signals older than this are deleted (the XMPP service polls every second).
+SIGNAL_KEEP = timedelta(hours=1)
+
+# XEP-0106: the characters a login may hold that an XMPP localpart may not.
+_ESCAPES = {" ": r"\20", '"': r"\22", "&": r"\26", "'": r"\27", "/": r"\2f", ":": r"\3a",
+            "<": r"\3c", ">": r"\3e", "@": r"\40"}
+
+
+def localpart(login: str) -> str:
+    """The XMPP localpart of a login: lower case (as XMPP compares), XEP-0106 escaped, so a
+    UPN login (alice@corp.example) is alice\\40corp.example."""
+    out = login.lower().replace("\\", r"\5c")
+    for ch, esc in _ESCAPES.items():
+        out = out.replace(ch, esc)
+    return out
+
+
+def xmpp_address(account: Account, ent: Enterprise) -> str | None:
+    """`<login>@<im_domain>`, or None while the enterprise has no IM domain."""
+    return f"{localpart(account.login)}@{ent.im_domain}" if ent.im_domain else None
+
+
+def secret() -> str:
+    """The shared secret the XMPP service presents (<data dir>/xmpp/secret, made once)."""
+    path = Path(current_app.config["DATA_DIR"]) / "xmpp" / "secret"
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(32))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_text().strip()
+
+
+def enterprise_of(domain: str) -> Enterprise | None:
+    return db.session.scalar(select(Enterprise).where(Enterprise.im_domain == domain.lower()))
+
+
+def account_of(ent: Enterprise, user: str) -> Account | None:
+    """The account whose localpart is `user` (None when none or, impossibly, two)."""
+    rows = db.session.scalars(select(Account).where(
+        Account.enterprise_id == ent.id,
+        func.lower(Account.login) == _unescape(user))).all()
+    return rows[0] if len(rows) == 1 else None
+
+
+def _unescape(user: str) -> str:
+    out = user
+    for ch, esc in _ESCAPES.items():
+        out = out.replace(esc, ch)
+    return out.replace(r"\5c", "\\")
+
+
+def check(domain: str, user: str, password: str) -> str:
+    """OK, WRONG, DISABLED or UNAVAILABLE for a sign-in of user@domain. A directory-bound
+    account is checked by the plugin that owns its source (appliance_account_password); any
+    other against its stored SCRAM keys. Nothing about the account changes."""
+    ent = enterprise_of(domain)
+    account = account_of(ent, user) if ent is not None and password else None
+    if account is None:
+        return WRONG
+    if not account.enabled:
+        return DISABLED
+    verdict = host().plugins.hook.appliance_account_password(account=account,
+                                                             password=password)
+    if verdict in (OK, WRONG, UNAVAILABLE):
+        return verdict
+    cred = db.session.get(XmppCredential, account.id)
+    return OK if cred is not None and scram.check(scram.Keys.parse(cred.keys), password) \
+        else WRONG
+
+
+def set_password(account: Account, password: str) -> None:
+    """Store `password` for `account` as SCRAM keys (scram.NotSaslprep when it cannot be)."""
+    keys = str(scram.keys(password))
+    cred = db.session.get(XmppCredential, account.id)
+    if cred is None:
+        db.session.add(XmppCredential(account_id=account.id, keys=keys))
+    else:
+        cred.keys, cred.set_at = keys, utcnow()
+
+
+def signal(ent_id: int, kind: str, jid: str = "") -> None:
+    """Tell the XMPP service (at its next poll) that a directory changed or that an account
+    must be signed out; part of the caller's transaction."""
+    db.session.add(XmppSignal(enterprise_id=ent_id, kind=kind, jid=jid))
+
+
+def directory_changed(ent: Enterprise) -> None:
+    """Signal, in a transaction of its own (the change is committed), that `ent`'s
+    directory changed: connected users get the difference as roster pushes."""
+    signal(ent.id, "directory")
+    db.session.commit()
+
+
+def sign_out(ent: Enterprise, logins) -> None:
+    """Signal, in a transaction of its own, that these accounts' sessions end (disabled,
+    deleted, removed by a sync)."""
+    if ent.im_domain:
+        for login in logins:
+            signal(ent.id, "signout", f"{localpart(login)}@{ent.im_domain}")
+    directory_changed(ent)
+
+
+def events(after: int) -> dict:
+    """Signals after the cursor `after`: the sign-outs, and every IM domain's directory
+    version (the id of its last directory signal)."""
+    db.session.execute(delete(XmppSignal).where(XmppSignal.at < utcnow() - SIGNAL_KEEP))
+    db.session.commit()
+    signouts = db.session.execute(select(XmppSignal.id, XmppSignal.jid).where(
+        XmppSignal.id > after, XmppSignal.kind == "signout").order_by(XmppSignal.id)).all()
+    last = db.session.scalar(select(func.max(XmppSignal.id))) or 0
+    versions = dict(db.session.execute(
+        select(XmppSignal.enterprise_id, func.max(XmppSignal.id))
+        .where(XmppSignal.kind == "directory").group_by(XmppSignal.enterprise_id)).all())
+    domains = db.session.execute(select(Enterprise.id, Enterprise.im_domain)
+                                 .where(Enterprise.im_domain.is_not(None))).all()
+    return {"cursor": max(last, after),
+            "signouts": [jid for _, jid in signouts],
+            "directories": {domain: str(versions.get(eid, 0)) for eid, domain in domains}}
+
+
+def directory(ent: Enterprise) -> dict:
+    """The roster every user of `ent` gets: its enabled accounts, and the contacts with an
+    IM address that other servers' users have (peers, external IM servers), grouped."""
+    version = db.session.scalar(select(func.max(XmppSignal.id)).where(
+        XmppSignal.enterprise_id == ent.id, XmppSignal.kind == "directory")) or 0
+    accounts = db.session.execute(select(
+        Account.login, Account.first_name, Account.last_name).where(
+        Account.enterprise_id == ent.id, Account.enabled).order_by(Account.id)).all()
+    users = [localpart(login) for login, _, _ in accounts]
+    group = ent.name or ent.eid
+    contacts = [{"jid": f"{user}@{ent.im_domain}", "name": _name(first, last, login),
+                 "groups": [group]}
+                for user, (login, first, last) in zip(users, accounts, strict=True)]
+    imported = db.session.execute(select(
+        Contact.im_address, Contact.first_name, Contact.last_name, Contact.source_label).where(
+        Contact.enterprise_id == ent.id, Contact.im_address != "").order_by(Contact.id)).all()
+    own = {c["jid"] for c in contacts}
+    for address, first, last, label in imported:
+        jid = address.strip().lower()
+        if "@" in jid and jid not in own:
+            own.add(jid)
+            contacts.append({"jid": jid, "name": _name(first, last, jid),
+                             "groups": [label or "Contacts"]})
+    return {"version": str(version), "users": users, "contacts": contacts}
+
+
+def _name(first: str, last: str, fallback: str) -> str:
+    return " ".join(p for p in (first, last) if p) or fallback
+
+
+def link_token() -> tuple[str, str]:
+    """A new one-time token and the digest stored for it."""
+    token = secrets.token_urlsafe(24)
+    return token, hashlib.sha256(token.encode()).hexdigest()

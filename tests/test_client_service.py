@@ -1,0 +1,178 @@
+"""The XMPP service's link to the appliance (/xmpp/v1): who may call it, how a sign-in is
+answered, and what the directory and the signals hold. The Prosody side of the same
+conversation is tested against a real Prosody in test_client_xmpp.py."""
+
+import pytest
+
+from appliance.core.client import service
+from appliance.db import db
+from appliance.directory import replace_source
+from appliance.hookspecs import hookimpl
+from appliance.models import Account, Contact, Enterprise
+
+
+class Directory:
+    """A plugin that owns the accounts of source "dir:1" and checks their passwords."""
+
+    answer = "ok"
+
+    @hookimpl
+    def appliance_account_password(self, account, password):
+        if account.source != "dir:1":
+            return None
+        return self.answer if password == "directory-pw" or self.answer != "ok" else "wrong"
+
+
+@pytest.fixture
+def plugin():
+    return Directory()
+
+
+@pytest.fixture
+def app(make_app, plugin):
+    return make_app(EXTRA_PLUGINS=[("dirplugin", plugin)])
+
+
+@pytest.fixture
+def ent(app):
+    with app.app_context():
+        ent = Enterprise(eid="acme", name="Acme", im_domain="acme.test")
+        db.session.add(ent)
+        db.session.commit()
+        replace_source(Account, ent, "manual", "Manual", [
+            {"external_id": "1", "login": "Alice", "first_name": "Alice", "last_name": "A"},
+            {"external_id": "2", "login": "carol@corp.example", "first_name": "Carol"}])
+        replace_source(Account, ent, "dir:1", "Directory", [
+            {"external_id": "9", "login": "bob", "first_name": "Bob", "last_name": "B"}])
+        replace_source(Contact, ent, "peering:1", "Peer one", [
+            {"external_id": "x", "first_name": "Xavier", "im_address": "xavier@other.test"}])
+        alice = db.session.scalar(db.select(Account).filter_by(login="Alice"))
+        service.set_password(alice, "alice-pw")
+        db.session.commit()
+        return ent.id
+
+
+@pytest.fixture
+def xmpp(app, client):
+    """Call /xmpp/v1 as the local XMPP service does."""
+    with app.app_context():
+        token = service.secret()
+
+    def call(method, path, **kw):
+        return client.open(f"/xmpp/v1{path}", method=method,
+                           headers={"Authorization": f"Bearer {token}"}, **kw)
+    return call
+
+
+def sign_in(xmpp, user, password, host="acme.test"):
+    resp = xmpp("POST", "/auth", json={"user": user, "host": host, "password": password})
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()["result"]
+
+
+def test_only_the_local_xmpp_service_may_call(app, client, ent, xmpp):
+    body = {"user": "alice", "host": "acme.test", "password": "alice-pw"}
+    assert client.post("/xmpp/v1/auth", json=body).status_code == 403  # no secret
+    wrong = client.post("/xmpp/v1/auth", json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403 and wrong.get_json()["error"] == "forbidden"
+    with app.app_context():
+        token = service.secret()
+    remote = client.post("/xmpp/v1/auth", json=body, headers={"Authorization": f"Bearer {token}"},
+                         environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert remote.status_code == 403  # the right secret, but not from this machine
+    assert sign_in(xmpp, "alice", "alice-pw") == "ok"
+    assert client.get("/xmpp/v1/events").status_code == 403
+
+
+def test_the_secret_is_made_once_and_kept_private(app):
+    with app.app_context():
+        first = service.secret()
+        assert service.secret() == first and len(first) >= 32
+        path = app.config["DATA_DIR"] + "/xmpp/secret"
+    import os
+    assert os.stat(path).st_mode & 0o077 == 0
+
+
+def test_a_local_account_signs_in_with_the_password_set_for_it(ent, xmpp):
+    assert sign_in(xmpp, "alice", "alice-pw") == "ok"  # the login Alice, as XMPP writes it
+    assert sign_in(xmpp, "alice", "alice-PW") == "wrong"
+    assert sign_in(xmpp, "alice", "") == "wrong"
+    assert sign_in(xmpp, "carol\\40corp.example", "anything") == "wrong"  # no password set
+    assert sign_in(xmpp, "nobody", "alice-pw") == "wrong"
+    assert sign_in(xmpp, "alice", "alice-pw", host="other.test") == "wrong"
+
+
+def test_a_directory_account_is_checked_by_the_plugin_that_owns_it(ent, xmpp, plugin):
+    assert sign_in(xmpp, "bob", "directory-pw") == "ok"
+    assert sign_in(xmpp, "bob", "other") == "wrong"
+    plugin.answer = "unavailable"  # the directory server cannot be reached
+    assert sign_in(xmpp, "bob", "directory-pw") == "unavailable"
+
+
+def test_a_disabled_account_cannot_sign_in(app, ent, xmpp):
+    with app.app_context():
+        db.session.execute(db.update(Account).where(Account.login == "Alice")
+                           .values(enabled=False))
+        db.session.commit()
+    assert sign_in(xmpp, "alice", "alice-pw") == "disabled"
+    assert sign_in(xmpp, "alice", "wrong") == "disabled"
+
+
+def test_bad_sign_in_bodies_are_refused_with_a_reason(ent, xmpp):
+    for body in ([], "x", {"user": "alice"}, {"user": 1, "host": "acme.test", "password": "p"},
+                 {"user": "alice", "host": "acme.test", "password": "p" * 1025}):
+        resp = xmpp("POST", "/auth", json=body)
+        assert resp.status_code == 400, body
+        assert "at most 1024" in resp.get_json()["message"]
+
+
+def test_the_directory_is_every_account_and_the_imported_im_contacts(ent, xmpp):
+    resp = xmpp("GET", "/hosts/acme.test/directory")
+    assert resp.status_code == 200
+    data = resp.get_json()
+    assert sorted(data["users"]) == ["alice", "bob", "carol\\40corp.example"]
+    by_jid = {c["jid"]: c for c in data["contacts"]}
+    assert by_jid["alice@acme.test"] == {"jid": "alice@acme.test", "name": "Alice A",
+                                         "groups": ["Acme"]}
+    assert by_jid["carol\\40corp.example@acme.test"]["name"] == "Carol"
+    assert by_jid["xavier@other.test"]["groups"] == ["Peer one"]
+    assert len(by_jid) == 4
+    assert xmpp("GET", "/hosts/nowhere.test/directory").status_code == 404
+
+
+def test_signals_tell_the_xmpp_service_what_changed(app, ent, xmpp):
+    first = xmpp("GET", "/events?after=0").get_json()
+    before = first["directories"]["acme.test"]
+    with app.app_context():
+        ent_row = db.session.get(Enterprise, ent)
+        replace_source(Account, ent_row, "dir:1", "Directory", [], allow_drop=True)
+    later = xmpp("GET", f"/events?after={first['cursor']}").get_json()
+    assert later["signouts"] == ["bob@acme.test"]  # removed by its source: signed out
+    assert later["directories"]["acme.test"] != before
+    assert later["cursor"] > first["cursor"]
+    again = xmpp("GET", f"/events?after={later['cursor']}").get_json()
+    assert again["signouts"] == [] and again["cursor"] == later["cursor"]
+    bad = xmpp("GET", "/events?after=-1")
+    assert bad.status_code == 422 and bad.get_json()["fields"][0]["field"] == "after"
+
+
+def test_hook_appliance_account_password(ent, xmpp, plugin):
+    """The host asks the hook first; None (not the plugin's account) falls back to the
+    password set on the appliance."""
+    plugin.answer = "wrong"
+    assert sign_in(xmpp, "bob", "directory-pw") == "wrong"
+    assert sign_in(xmpp, "alice", "alice-pw") == "ok"  # not dir:1: the stored keys decide
+
+
+def test_hook_appliance_accounts_imported(app, ent, xmpp):
+    """Every merge of a source's accounts moves the enterprise's directory version, so the
+    XMPP service pushes the new roster."""
+    before = xmpp("GET", "/events").get_json()["directories"]["acme.test"]
+    with app.app_context():
+        replace_source(Account, db.session.get(Enterprise, ent), "dir:1", "Directory", [
+            {"external_id": "9", "login": "bob"},
+            {"external_id": "10", "login": "dave", "first_name": "Dave"}])
+    after = xmpp("GET", "/events").get_json()["directories"]["acme.test"]
+    assert int(after) > int(before)
+    users = xmpp("GET", "/hosts/acme.test/directory").get_json()["users"]
+    assert "dave" in users
