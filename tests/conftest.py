@@ -10,6 +10,9 @@ import pytest
 
 from appliance import create_app, migrate
 from appliance.auth import create_admin
+from tests import compiled
+
+compiled.install()
 
 PASSWORD = "correct-horse-battery"
 # scrypt, the appliance's default, costs about 0.1 s per hash or check by design.
