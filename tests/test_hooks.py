@@ -1,6 +1,8 @@
 """One test per hookspec: a small plugin handed to create_app through EXTRA_PLUGINS."""
 
 import json
+import sys
+import types
 from datetime import datetime, timedelta
 
 import click
@@ -9,12 +11,13 @@ from flask import Blueprint, jsonify, render_template_string
 from sqlalchemy import select, text
 
 from appliance import audit, hookimpl, migrate
-from appliance.api import ApiBlueprint, body, invalid
+from appliance.api import ApiBlueprint, body
 from appliance.cli import cli
 from appliance.db import db
 from appliance.directory import SuspiciousImport, replace_source
 from appliance.jobs import JobFailed, JobKind
 from appliance.models import Account, AuditEntry, Contact, Enterprise
+from appliance.plugins import declare
 from appliance.ui import Panel, Tab
 from appliance.validation import Field, Invalid, Schema, length
 from tests.conftest import Browser
@@ -41,10 +44,7 @@ api_bp = ApiBlueprint("hooktest_api", __name__, url_prefix="/hooktest", tag="hoo
 
 @api_bp.op("/things", "POST", summary="Echo a thing", body=THING, status=201)
 def echo_thing():
-    try:
-        return jsonify(body(THING)), 201
-    except Invalid as exc:
-        return invalid(exc)
+    return jsonify(body(THING)), 201  # a broken rule: the host's handler answers 422
 
 
 def login(app) -> Browser:
@@ -522,3 +522,42 @@ def test_hook_appliance_flow_connectors(make_app):
         assert flow.deliver() == {"delivered": 2, "failed": 0}
         assert got == [("MiVB 1", [("add", "ann"), ("delete", "ann")])]
         assert {c.state for c in db.session.scalars(select(Change))} == {"delivered"}
+
+
+# --- hooks declared as data (appliance.plugins.declare) ---------------------------------------
+
+def declared_module(monkeypatch, name="declared_demo", **parts) -> types.ModuleType:
+    module = types.ModuleType(name)
+    monkeypatch.setitem(sys.modules, name, module)
+    declare(name, **parts)
+    return module
+
+
+def test_declared_hooks_are_hookimpls_pluggy_calls_and_blocking_leaves_out(make_app,
+                                                                            monkeypatch):
+    module = declared_module(monkeypatch, title="Demo", description="Declared as data",
+                             blueprints=[pages],
+                             nav_tabs=[Tab("Declared", "hooktest.index", order=990)])
+    assert module.appliance_nav_tabs() == [Tab("Declared", "hooktest.index", order=990)]
+    module.appliance_nav_tabs().clear()  # each caller gets its own list
+    app = make_app(EXTRA_PLUGINS=[("demo", module)])
+    plugins = app.extensions["appliance"].plugins
+    info = plugins.infos["demo"]
+    assert info.enabled and info.title == "Demo" and info.description == "Declared as data"
+    assert info.hooks == ["appliance_blueprints", "appliance_metadata", "appliance_nav_tabs"]
+    assert "demo" in {i.plugin_name for i in plugins.hook.appliance_nav_tabs.get_hookimpls()}
+    assert "Declared" in [t.label for t in app.extensions["appliance"].tabs]
+
+    blocked = make_app(EXTRA_PLUGINS=[("demo", module)], DISABLE_PLUGINS="demo")
+    assert "Declared" not in [t.label for t in blocked.extensions["appliance"].tabs]
+    assert blocked.extensions["appliance"].plugins.infos["demo"].blocked_by
+
+
+def test_declare_refuses_what_is_no_hook_without_arguments(monkeypatch):
+    with pytest.raises(TypeError, match="tabs= names no hook"):
+        declared_module(monkeypatch, tabs=[])
+    with pytest.raises(TypeError, match="enterprise_deleted= names no hook"):
+        declared_module(monkeypatch, enterprise_deleted=None)
+    module = declared_module(monkeypatch, title="Once")
+    with pytest.raises(TypeError, match="both defines and declares appliance_metadata"):
+        declare(module.__name__, title="Twice")
