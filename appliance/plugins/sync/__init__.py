@@ -11,7 +11,7 @@ from appliance.host import host
 from appliance.plugins import declare
 from appliance.ui import Tab
 
-from . import service
+from . import service, signin
 from .api import api
 from .jobs import SYNC
 from .models import Synchronizer
@@ -28,6 +28,12 @@ def appliance_enterprise_deleted(enterprise):
     for syn in db.session.scalars(select(Synchronizer).where(
             Synchronizer.enterprise_id == enterprise.id)):
         jobs.unschedule(service.KIND, syn.source)
+
+
+@hookimpl
+def appliance_account_password(account, password):
+    """An LDAP synchronizer's accounts sign in with their directory password."""
+    return signin.check(account, password)
 
 
 def open_export(path: str):
