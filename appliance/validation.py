@@ -110,6 +110,14 @@ def host_or_ip() -> Rule:
     return Rule("host_or_ip", check, {"maxLength": 253})
 
 
+def dns_name() -> Rule:
+    def check(label, v):
+        if is_ip(v) or not is_hostname(v) or v.endswith("."):
+            return f"{label} must be a DNS name (letters, digits, dashes and dots, e.g. " \
+                   "im.example.com)"
+    return Rule("dns_name", check, {"maxLength": 253})
+
+
 def whole(raw) -> int | None:
     """`raw` as an int: an int, an integral float or ASCII digits (a JSON true is not 1)."""
     if type(raw) is int:

@@ -176,3 +176,37 @@ def test_hook_appliance_accounts_imported(app, ent, xmpp):
     assert int(after) > int(before)
     users = xmpp("GET", "/hosts/acme.test/directory").get_json()["users"]
     assert "dave" in users
+
+
+def test_an_enterprise_has_one_im_domain_of_its_own(api):
+    made = api("POST", "/api/v1/enterprises",
+               json={"name": "Acme", "eid": "acme", "im_domain": "IM.Acme.Example"})
+    assert made.status_code == 201 and made.get_json()["im_domain"] == "im.acme.example"
+    other = api("POST", "/api/v1/enterprises", json={"name": "Other", "eid": "other"})
+    assert other.get_json()["im_domain"] is None  # may be set later
+    oid = other.get_json()["id"]
+    for bad, rule in (("im.acme.example", "unique"), ("IM.ACME.EXAMPLE", "unique"),
+                      ("192.0.2.1", "dns_name"), ("not a domain", "dns_name"),
+                      ("a..b", "dns_name"), ("-x.example", "dns_name"), ("x" * 254, "dns_name")):
+        resp = api("PUT", f"/api/v1/enterprises/{oid}", json={"im_domain": bad})
+        assert resp.status_code == 422, bad
+        assert resp.get_json()["fields"][0] == {
+            "field": "im_domain", "rule": rule, "message": resp.get_json()["fields"][0]["message"]}
+    assert api("GET", f"/api/v1/enterprises/{oid}").get_json()["im_domain"] is None  # kept
+    ok = api("PUT", f"/api/v1/enterprises/{oid}", json={"im_domain": "other.example"})
+    assert ok.status_code == 200 and ok.get_json()["im_domain"] == "other.example"
+    cleared = api("PUT", f"/api/v1/enterprises/{oid}", json={"im_domain": ""})
+    assert cleared.get_json()["im_domain"] is None
+
+
+def test_the_im_domain_on_the_enterprise_page(admin, api):
+    eid = api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()["id"]
+    page = admin.get(f"/enterprises/{eid}").get_data(as_text=True)
+    assert 'name="im_domain"' in page and "IM domain" in page
+    bad = admin.post(f"/enterprises/{eid}", data={"name": "Acme", "eid": "acme",
+                                                  "im_domain": "no way"})
+    assert bad.status_code == 422 and "IM domain must be a DNS name" in bad.get_data(as_text=True)
+    good = admin.post(f"/enterprises/{eid}", data={"name": "Acme", "eid": "acme",
+                                                   "im_domain": "acme.example"})
+    assert good.status_code in (302, 204)
+    assert api("GET", f"/api/v1/enterprises/{eid}").get_json()["im_domain"] == "acme.example"

@@ -11,13 +11,23 @@ from appliance.host import host
 from appliance.listing import Column, Page, paginate
 from appliance.models import Account, Contact, Enterprise
 from appliance.peers import trusted_dict
-from appliance.validation import ENTERPRISE_ID_RULES, Field, Invalid, Schema, length
+from appliance.validation import (
+    ENTERPRISE_ID_RULES,
+    Field,
+    Invalid,
+    Schema,
+    dns_name,
+    length,
+)
 
 ENTERPRISE = Schema(
     "Enterprise",
     Field("name", "Name", (length(1, 128),)),
     Field("eid", "Enterprise ID", ENTERPRISE_ID_RULES,
           help="4 to 32 characters: letters, digits and dashes; no spaces, | , ; :"),
+    Field("im_domain", "IM domain", (dns_name(),), required=False,
+          help="The XMPP domain its users sign in to, as <login>@<IM domain>: a DNS name, "
+               "used by no other enterprise. Empty: its users cannot sign in yet."),
 )
 #: A PUT's body: the fields given are changed, the others kept.
 ENTERPRISE_UPDATE = ENTERPRISE.optional()
@@ -34,7 +44,7 @@ api = ApiBlueprint("enterprises_api", __name__, url_prefix="/enterprises", tag="
 # --- the service: one place for each change, used by pages and API -------------------------
 
 def as_dict(e: Enterprise) -> dict:
-    return {"id": e.id, "eid": e.eid, "name": e.name,
+    return {"id": e.id, "eid": e.eid, "name": e.name, "im_domain": e.im_domain,
             "trusted_servers": [trusted_dict(t) for t in e.trusted_servers]}
 
 
@@ -52,9 +62,22 @@ def _unique_eid(eid: str, own_id: int | None = None) -> None:
         raise Invalid({"eid": ("unique", "Enterprise ID is already in use")})
 
 
+def _unique_domain(data: dict, own_id: int | None = None) -> None:
+    """An IM domain is stored in lower case, None when empty, and used by one enterprise."""
+    if "im_domain" not in data:
+        return
+    domain = data["im_domain"] = (data["im_domain"] or "").lower() or None
+    clash = db.session.scalar(select(Enterprise.id).where(Enterprise.im_domain == domain)) \
+        if domain else None
+    if clash is not None and clash != own_id:
+        raise Invalid({"im_domain": ("unique", "IM domain is already used by another "
+                                                "enterprise")})
+
+
 def create(data: dict) -> Enterprise:
     data = ENTERPRISE.validate(data)
     _unique_eid(data["eid"])
+    _unique_domain(data)
     ent = Enterprise(**data)
     db.session.add(ent)
     db.session.flush()
@@ -68,11 +91,13 @@ def update(ent: Enterprise, data: dict, partial: bool = False) -> Enterprise:
     data = (ENTERPRISE_UPDATE if partial else ENTERPRISE).validate(data)
     if "eid" in data:
         _unique_eid(data["eid"], ent.id)
-    before = {"name": ent.name, "eid": ent.eid}
+    _unique_domain(data, ent.id)
+    before = {"name": ent.name, "eid": ent.eid, "im_domain": ent.im_domain}
     for k, v in data.items():
         setattr(ent, k, v)
     audit.record("update", "enterprise", ent.id, ent.eid, before=before,
-                 after={"name": ent.name, "eid": ent.eid}, commit=False)
+                 after={"name": ent.name, "eid": ent.eid, "im_domain": ent.im_domain},
+                 commit=False)
     db.session.commit()
     return ent
 

@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, jsonify, render_template, request, session, url_for
 
-from appliance.api import INT, STR, array, json_object, obj, paged
+from appliance.api import INT, NULL_STR, STR, array, json_object, obj, paged
 from appliance.listing import query_params
 from appliance.peers import TRUSTED
 from appliance.plugins import declare
@@ -59,7 +59,7 @@ def _edit(ent, values: dict, errors: dict):
 def edit(ent_id):
     ent = enterprise(ent_id)
     if request.method == "GET":
-        return _edit(ent, {"name": ent.name, "eid": ent.eid}, {})
+        return _edit(ent, {"name": ent.name, "eid": ent.eid, "im_domain": ent.im_domain or ""}, {})
     on_invalid(lambda errors: _edit(ent, request.form, errors))
     update(ent, request.form)
     flash("Enterprise saved.", "success")
@@ -109,7 +109,8 @@ def _trigger(resp, event: str):
 
 # --- API -----------------------------------------------------------------------------------
 
-ENTERPRISE_RESPONSE = obj(["id", "eid", "name", "trusted_servers"], id=INT, eid=STR, name=STR,
+ENTERPRISE_RESPONSE = obj(["id", "eid", "name", "im_domain", "trusted_servers"], id=INT,
+                          eid=STR, name=STR, im_domain=NULL_STR,
                           trusted_servers=array(TRUSTED_RESPONSE))
 
 
