@@ -90,3 +90,12 @@ def test_element_location_department_and_a_csv_import(appliance, open_page, tmp_
 
     nav.get_by_role("link", name="Users").click()
     expect(page.locator("#user-table tbody tr")).to_have_count(2)
+
+    # A department in use stays, and the page says who uses it.
+    nav.get_by_role("link", name="Departments").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#site-items tr", has=page.get_by_label("Department name of Sales")) \
+        .get_by_role("button", name="Delete").click()
+    expect(page.locator("#flash")).to_contain_text(
+        "The department Sales is in use by 2 user(s): ann, bo")
+    expect(page.get_by_label("Department name of Sales")).to_have_value("Sales")
