@@ -155,7 +155,8 @@ def test_changes_are_audited_without_secrets(app, admin):
     with app.app_context():
         entry = db.session.scalar(select(AuditEntry).where(AuditEntry.object_type == "enterprise"))
         assert (entry.username, entry.action, entry.object_label) == ("admin", "create", "acme")
-        assert json.loads(entry.summary)["after"] == {"name": "Acme", "eid": "acme", "im_domain": None}
+        after = json.loads(entry.summary)["after"]
+        assert after == {"name": "Acme", "eid": "acme", "im_domain": None}
         setup = db.session.scalar(select(AuditEntry).where(
             AuditEntry.object_type == "administrator"))
         assert setup is None or "password" not in setup.summary
