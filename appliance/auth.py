@@ -33,7 +33,8 @@ from appliance.validation import Field, Invalid, Schema, length, only
 bp = Blueprint("auth", __name__)
 
 # Endpoints reachable without a session.
-PUBLIC = {"auth.login", "auth.setup", "static", "health"}
+PUBLIC = {"auth.login", "auth.setup", "static", "health",
+          "client.link_password"}  # a user with a one-time link sets an XMPP password
 
 ADMIN = Schema(
     "Administrator",

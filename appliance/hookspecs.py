@@ -96,4 +96,6 @@ def appliance_account_password(account, password):
     plugin owns its source and the password lives elsewhere (a directory bound to): return
     "ok", "wrong" or "unavailable" (the directory cannot be reached: a temporary failure,
     never "wrong"). Return None for accounts that are not the plugin's; the host then checks
-    the password the admin or user set. The first answer that is not None wins."""
+    the password the admin or user set. With password=None the host only asks whether the
+    plugin checks this account: answer "directory" (without contacting it) or None. The
+    first answer that is not None wins."""

@@ -20,6 +20,8 @@ class Directory:
     def appliance_account_password(self, account, password):
         if account.source != "dir:1":
             return None
+        if password is None:
+            return "directory"
         return self.answer if password == "directory-pw" or self.answer != "ok" else "wrong"
 
 
@@ -210,3 +212,89 @@ def test_the_im_domain_on_the_enterprise_page(admin, api):
                                                    "im_domain": "acme.example"})
     assert good.status_code in (302, 204)
     assert api("GET", f"/api/v1/enterprises/{eid}").get_json()["im_domain"] == "acme.example"
+
+
+def account_id(app, login):
+    with app.app_context():
+        return db.session.scalar(db.select(Account.id).filter_by(login=login))
+
+
+def test_the_account_api_says_how_it_signs_in(app, ent, api, xmpp):
+    alice, bob = account_id(app, "Alice"), account_id(app, "bob")
+    one = api("GET", f"/api/v1/accounts/{alice}").get_json()
+    assert (one["xmpp_address"], one["sign_in"], one["password_set"], one["enabled"]) == (
+        "alice@acme.test", "password", True, True)
+    assert api("GET", f"/api/v1/accounts/{bob}").get_json()["sign_in"] == "directory"
+    listed = api("GET", f"/api/v1/enterprises/{ent}/accounts").get_json()["items"]
+    assert {a["login"]: a["xmpp_address"] for a in listed}["carol@corp.example"] == \
+        "carol\\40corp.example@acme.test"
+    assert api("GET", "/api/v1/accounts/999999").status_code == 404
+
+
+def test_the_admin_sets_a_password_never_kept_in_clear(app, ent, api, xmpp):
+    carol = account_id(app, "carol@corp.example")
+    short = api("PUT", f"/api/v1/accounts/{carol}/xmpp-password", json={"password": "short"})
+    assert short.status_code == 422 and short.get_json()["fields"][0]["rule"] == "length"
+    assert sign_in(xmpp, "carol\\40corp.example", "long enough pw") == "wrong"
+    ok = api("PUT", f"/api/v1/accounts/{carol}/xmpp-password", json={"password": "long enough pw"})
+    assert ok.status_code == 204
+    assert sign_in(xmpp, "carol\\40corp.example", "long enough pw") == "ok"
+    with app.app_context():
+        from appliance.models import AuditEntry, XmppCredential
+        keys = db.session.get(XmppCredential, carol).keys
+        assert "long enough" not in keys
+        assert all("long enough" not in (e.summary or "") for e in db.session.scalars(
+            db.select(AuditEntry)))
+    bob = account_id(app, "bob")
+    refused = api("PUT", f"/api/v1/accounts/{bob}/xmpp-password", json={"password": "12345678"})
+    assert refused.status_code == 409 and refused.get_json()["error"] == "directory"
+    assert api("POST", f"/api/v1/accounts/{bob}/password-link").status_code == 409
+
+
+def test_disabling_an_account_signs_it_out(app, ent, api, xmpp):
+    alice = account_id(app, "Alice")
+    cursor = xmpp("GET", "/events").get_json()["cursor"]
+    off = api("PUT", f"/api/v1/accounts/{alice}", json={"enabled": False})
+    assert off.status_code == 200 and off.get_json()["enabled"] is False
+    assert sign_in(xmpp, "alice", "alice-pw") == "disabled"
+    events = xmpp("GET", f"/events?after={cursor}").get_json()
+    assert events["signouts"] == ["alice@acme.test"]
+    users = xmpp("GET", "/hosts/acme.test/directory").get_json()["users"]
+    assert "alice" not in users  # nor in anyone's roster
+    on = api("PUT", f"/api/v1/accounts/{alice}", json={"enabled": True})
+    assert on.get_json()["enabled"] is True and sign_in(xmpp, "alice", "alice-pw") == "ok"
+
+
+def test_a_one_time_link_lets_the_user_set_the_password_once(app, ent, api, xmpp, client):
+    import re
+    carol = account_id(app, "carol@corp.example")
+    link = api("POST", f"/api/v1/accounts/{carol}/password-link")
+    assert link.status_code == 201
+    path = "/xmpp-password/" + link.get_json()["url"].rsplit("/xmpp-password/", 1)[1]
+    page = client.get(path)  # no login: the link is the credential
+    assert page.status_code == 200 and "carol\\40corp.example@acme.test" in page.get_data(True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(True)).group(1)
+    short = client.post(path, data={"password": "x", "csrf_token": token})
+    assert short.status_code == 422 and "8 to 1024" in short.get_data(True)
+    done = client.post(path, data={"password": "chosen by carol", "csrf_token": token})
+    assert done.status_code == 200 and "Your password is set" in done.get_data(True)
+    assert sign_in(xmpp, "carol\\40corp.example", "chosen by carol") == "ok"
+    assert client.get(path).status_code == 404  # spent
+    assert client.get("/xmpp-password/forged").status_code == 404
+
+
+def test_the_account_page(app, ent, admin):
+    alice = account_id(app, "Alice")
+    listing = admin.get("/accounts").get_data(True)
+    assert f'href="/accounts/{alice}"' in listing
+    page = admin.get(f"/accounts/{alice}").get_data(True)
+    assert "alice@acme.test" in page and "Set password" in page
+    bad = admin.post(f"/accounts/{alice}/password", data={"password": "short"})
+    assert bad.status_code == 422 and "8 to 1024 characters" in bad.get_data(True)
+    link = admin.post(f"/accounts/{alice}/password-link").get_data(True)
+    assert "/xmpp-password/" in link
+    off = admin.post(f"/accounts/{alice}/enabled", data={})
+    assert off.status_code in (302, 204)
+    assert "may no longer sign in" in admin.get(f"/accounts/{alice}").get_data(True)
+    bob = account_id(app, "bob")
+    assert "password of the directory" in admin.get(f"/accounts/{bob}").get_data(True)

@@ -5,11 +5,12 @@ leaves federation out still serves its users."""
 from appliance.hookspecs import hookimpl
 from appliance.plugins import declare
 
-from . import link, service
+from . import link, service, views
+from .api import api
 
 declare(__name__, title="Client service",
         description="Sign-in to the XMPP service and the directory as every user's roster.",
-        blueprints=[link.bp])
+        blueprints=[link.bp, views.bp], api_blueprints=[api])
 
 
 @hookimpl

@@ -20,12 +20,15 @@ _dns: dict[tuple[int, str], str] = {}
 
 
 def check(account, password: str) -> str | None:
-    """"ok", "wrong" or "unavailable" for an account of an LDAP synchronizer; None for any
-    other account (a PBX node's accounts sign in with a password set on the appliance)."""
+    """"ok", "wrong" or "unavailable" for an account of an LDAP synchronizer ("directory"
+    when `password` is None); None for any other account (a PBX node's accounts sign in with
+    a password set on the appliance)."""
     source, _, sid = account.source.partition(":")
     syn = db.session.get(Synchronizer, int(sid)) if source == "sync" and sid.isdigit() else None
     if syn is None or syn.kind != LDAP:
         return None
+    if password is None:
+        return "directory"  # the host asks only whose password this is
     if not password:
         return "wrong"  # an empty password would be an unauthenticated bind: always refused
     try:
