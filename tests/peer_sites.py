@@ -7,19 +7,20 @@ through APPLIANCE_PEER_HOSTS, as a site without DNS would configure it.
 
 import json
 import os
-import subprocess
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
 
-from appliance import create_app, migrate
+from appliance.cli import cli
 from appliance.db import db
 from appliance.directory import replace_source
 from appliance.models import Contact, Enterprise
-from tests.servers import ApplianceProcess, Gate, Nginx, appliance_command
+from tests.conftest import build
+from tests.servers import ApplianceProcess, Gate, Nginx
 
 PASSWORD = "correct-horse-battery"
 NAMES = {"a.test": "127.0.0.1", "b.test": "127.0.0.2", "wrong.test": "127.0.0.2"}
@@ -77,23 +78,33 @@ class Site:
 
 
 def prepare(data_dir: Path) -> str:
-    """Create the site's administrator and return an API token (before it serves)."""
+    """Create the site's administrator and return an API token (before it serves).
+
+    The `appliance create-admin` and `create-token` commands run in this process, through
+    Flask's CLI runner, on the site's data dir: the same commands as from a shell, without
+    two more Python start-ups.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = _env(data_dir)
-    subprocess.run([appliance_command(), "create-admin", "--username", "admin",
-                    "--password-stdin"], input=PASSWORD, env=env, check=True, text=True,
-                   capture_output=True)
-    out = subprocess.run([appliance_command(), "create-token", "--username", "admin"], env=env,
-                         check=True, text=True, capture_output=True).stdout
-    return out.strip().splitlines()[-1]
+    app = build(data_dir, SECRET_KEY="test-secret")
+    try:
+        runner = app.test_cli_runner()
+        made = runner.invoke(cli, ["create-admin", "--username", "admin", "--password-stdin"],
+                             input=PASSWORD + "\n")
+        assert made.exit_code == 0, made.output
+        made = runner.invoke(cli, ["create-token", "--username", "admin"])
+        assert made.exit_code == 0, made.output
+        return made.output.strip().splitlines()[-1]
+    finally:
+        app.extensions["appliance"].jobs.shutdown()
 
 
 def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = (),
-          gate: bool = False) -> Site:
+          gate: bool = False, token: str | None = None) -> Site:
     """Start the site `name` (its data kept in root/name) behind TLS; with `gate`, nginx
-    reaches the appliance through a Gate (Site.gate) that can hold a request."""
+    reaches the appliance through a Gate (Site.gate) that can hold a request. `token` is
+    the one prepare() gave, when the caller prepared the site already."""
     data_dir = root / name
-    token = prepare(data_dir)
+    token = token or prepare(data_dir)
     ca_file = root / "ca.pem"
     if not ca_file.exists():
         ca.cert_pem.write_to_path(str(ca_file))
@@ -121,16 +132,32 @@ def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = (
     return Site(name, data_dir, app, tls, token, relay)
 
 
-def run_pair(root: Path, ca: trustme.CA, bravo_contacts: int):
-    """Yield (A, B): a.test, and b.test whose enterprise bravo has `bravo_contacts` contacts
-    of its own; both stopped afterwards. `yield from` it in a fixture."""
+def start_pair(root: Path, ca: trustme.CA, bravo_contacts: int,
+               gate: bool = False) -> tuple[Site, Site]:
+    """(A, B) started: a.test, and b.test whose enterprise bravo has `bravo_contacts`
+    contacts of its own (with `gate`, B behind a Gate). The caller stops them.
+
+    Both are prepared here, then their processes start at the same time (a start mostly
+    waits for its process)."""
     seed(root / "b.test", "bravo", bravo_contacts)
-    a = start(root, "a.test", ca)
-    try:
-        b = start(root, "b.test", ca)
-    except Exception:
-        a.stop()
-        raise
+    ca.cert_pem.write_to_path(str(root / "ca.pem"))
+    tokens = {name: prepare(root / name) for name in ("a.test", "b.test")}
+    with ThreadPoolExecutor(2) as pool:
+        starting = [pool.submit(start, root, name, ca, gate=gate and name == "b.test",
+                                token=token) for name, token in tokens.items()]
+    failed = [f.exception() for f in starting if f.exception() is not None]
+    if failed:
+        for f in starting:
+            if f.exception() is None:
+                f.result().stop()
+        raise failed[0]
+    a, b = (f.result() for f in starting)
+    return a, b
+
+
+def run_pair(root: Path, ca: trustme.CA, bravo_contacts: int):
+    """Yield (A, B) of start_pair(); both stopped afterwards. `yield from` it in a fixture."""
+    a, b = start_pair(root, ca, bravo_contacts)
     try:
         yield a, b
     finally:
@@ -140,8 +167,7 @@ def run_pair(root: Path, ca: trustme.CA, bravo_contacts: int):
 
 def seed(data_dir, eid: str, n: int) -> None:
     """Give a site's database (before it serves) an enterprise with n contacts of its own."""
-    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret"})
-    migrate.upgrade(app)
+    app = build(data_dir, SECRET_KEY="test-secret")
     with app.app_context():
         ent = Enterprise(eid=eid, name=eid.title())
         db.session.add(ent)

@@ -4,7 +4,7 @@ import pytest
 import trustme
 
 from tests import peer_sites
-from tests.peer_sites import ent_id, peer_body, seed, trust
+from tests.peer_sites import ent_id, peer_body, trust
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +135,7 @@ def test_peering_two_enterprises_on_the_same_appliance(sites):
 
 
 def test_peer_stopped_mid_sync_removes_nothing(tmp_path, ca):
-    root = tmp_path
-    seed(root / "b.test", "bravo", 5_000)
-    a = peer_sites.start(root, "a.test", ca)
-    b = peer_sites.start(root, "b.test", ca, gate=True)
+    a, b = peer_sites.start_pair(tmp_path, ca, 5_000, gate=True)
     try:
         key = trust(b, "bravo", "a.test")
         alpha = ent_id(a, "alpha")
