@@ -50,9 +50,59 @@ def build(tmp_path, **config):
     return app
 
 
+# The order xdist hands test files to its workers (`--dist loadfile`, one whole file at a time,
+# and --no-loadscope-reorder so it keeps this order): the longest first, so the short ones
+# fill in at the end and both workers finish together. xdist's own order (most tests first)
+# left the one-test files, the longest of all, for last. A file's length is what it took
+# last time (kept in pytest's cache), else its seconds here (measured on an idle 2-core
+# machine), else 0.1 s a test.
+SECONDS = {
+    "tests/security/test_api_fuzz_valid.py": 14,
+    "tests/security/test_api_fuzz_invalid.py": 14,
+    "tests/e2e/test_peering_browser.py": 14,
+    "tests/test_peer_link.py": 14,
+    "tests/e2e/test_browser.py": 10,
+    "tests/e2e/test_network_elements_browser.py": 10,
+    "tests/test_partner_plugin.py": 10,
+    "tests/e2e/test_sync_browser.py": 8,
+    "tests/e2e/test_federation_browser.py": 8,
+    "tests/test_pbx_rules.py": 8,
+    "tests/test_xmpp_service.py": 8,
+}
+_CACHE_KEY = "appliance/file-seconds"
+_took: dict[str, float] = {}
+
+
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order the files longest first (see SECONDS); a file's own tests keep their order."""
+    cache = getattr(config, "cache", None)
+    took = cache.get(_CACHE_KEY, {}) if cache is not None else {}
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[_file(item.nodeid)] = counts.get(_file(item.nodeid), 0) + 1
+    first = {f: i for i, f in enumerate(counts)}
+
+    def seconds(f: str) -> float:
+        return took.get(f) or SECONDS.get(f) or 0.1 * counts[f]
+    items.sort(key=lambda item: (-seconds(_file(item.nodeid)), first[_file(item.nodeid)]))
+
+
+def pytest_runtest_logreport(report):
+    """Add up what each file takes (on the xdist controller, every worker's reports)."""
+    _took[_file(report.nodeid)] = _took.get(_file(report.nodeid), 0.0) + report.duration
+
+
 def pytest_sessionfinish(session):
-    """Remove the template databases."""
+    """Remove the template databases; remember what each file took, for the next run."""
     shutil.rmtree(_TEMPLATE_DIR, ignore_errors=True)
+    cache = getattr(session.config, "cache", None)
+    if cache is not None and _took and not hasattr(session.config, "workerinput"):
+        cache.set(_CACHE_KEY, {**cache.get(_CACHE_KEY, {}),
+                               **{f: round(s, 1) for f, s in _took.items()}})
 
 
 @pytest.hookimpl(wrapper=True)
