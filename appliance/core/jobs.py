@@ -31,6 +31,7 @@ KEEP_RUNS_DAYS = 90
 bp = Blueprint("jobs", __name__)
 api = ApiBlueprint("jobs_api", __name__, url_prefix="/jobs", tag="jobs")
 
+
 def as_dict(r: JobRun) -> dict:
     return {"id": r.id, "kind": r.kind, "target": r.target, "label": r.label, "state": r.state,
             "progress": r.progress, "counts": json.loads(r.counts or "{}"),
@@ -38,8 +39,10 @@ def as_dict(r: JobRun) -> dict:
             "created_at": _iso(r.created_at), "started_at": _iso(r.started_at),
             "finished_at": _iso(r.finished_at)}
 
+
 def _iso(t: datetime | None) -> str | None:
     return t.isoformat() + "Z" if t else None
+
 
 def _page(args, per_page, adjustable=False):
     args = {"sort": "created", "dir": "desc", **dict(args.items())}
@@ -47,28 +50,34 @@ def _page(args, per_page, adjustable=False):
                     JobRun.message), per_page=per_page, tiebreak=JobRun.id,
                     adjustable=adjustable)
 
+
 def _run(run_id: int) -> JobRun:
     db.session.expire_all()
     return found(JobRun, run_id, "job run")
+
 
 @bp.get("/jobs")
 def index():
     return render("jobs/index.html", block="table", page=_page(request.args,
                   current_app.config["PAGE_SIZE"]))
 
+
 @bp.get("/jobs/<int:run_id>")
 def show(run_id):
     return render("jobs/show.html", block="progress", run=_run(run_id))
+
 
 @bp.get("/jobs/<int:run_id>/progress")
 def progress(run_id):
     """The polling partial: it stops polling once the run has ended."""
     return render_block("jobs/show.html", "progress", run=_run(run_id))
 
+
 @bp.get("/jobs/panel")
 def panel():
     runs = db.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(5)).all()
     return render_block("jobs/index.html", "panel", runs=runs)
+
 
 RUN = obj(["id", "kind", "state"], id=INT, kind=STR, target=NULL_STR, label=NULL_STR,
           state=STR, progress=INT, counts={"type": "object"}, message=NULL_STR,
@@ -80,9 +89,11 @@ RUN = obj(["id", "kind", "state"], id=INT, kind=STR, target=NULL_STR, label=NULL
 def api_list():
     return jsonify(_page(request.args, 100, adjustable=True).json(as_dict))
 
+
 @api.op("/<int:run_id>", summary="One job run, with its progress", response=RUN)
 def api_get(run_id):
     return jsonify(as_dict(_run(run_id)))
+
 
 def housekeeping(ctx) -> None:
     """Forget old failed logins and job runs older than KEEP_RUNS_DAYS."""
@@ -94,14 +105,17 @@ def housekeeping(ctx) -> None:
     db.session.commit()
     ctx.count(runs_removed=n)
 
+
 def daily(spec: dict, now: datetime) -> datetime:
     hour = int(spec.get("hour", 3))
     nxt = now.replace(hour=hour, minute=0, second=0, microsecond=0)
     return nxt if nxt > now else nxt + timedelta(days=1)
 
+
 @click.group("jobs")
 def jobs_cli():
     """Background jobs."""
+
 
 @jobs_cli.command("list")
 @click.option("--limit", default=20, show_default=True)
@@ -110,6 +124,7 @@ def jobs_list(limit):
     """Show recent job runs."""
     for r in db.session.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(limit)):
         click.echo(f"#{r.id:<5} {r.state:<11} {r.progress:>3}% {r.kind:<20} {r.label} {r.message}")
+
 
 @jobs_cli.command("run")
 @click.argument("kind")
