@@ -23,7 +23,6 @@ from appliance.config import (
     secret_key,
     timezone,
 )
-from appliance.core.client import link as client_link
 from appliance.db import db
 from appliance.host import Host
 from appliance.jobs import Jobs
@@ -95,7 +94,9 @@ def create_app(config: dict | None = None) -> Flask:
     for bp in host.api_blueprints:
         app.register_blueprint(bp)
         csrf.exempt(bp)
-    csrf.exempt(client_link.bp)
+    for bp in app.blueprints.values():
+        if getattr(bp, "authenticate", None) is not None:  # callers with their own credential
+            csrf.exempt(bp)
     host.tabs = sorted(chain.from_iterable(plugins.hook.appliance_nav_tabs()),
                        key=lambda t: (t.order, t.label))
     host.panels = sorted(chain.from_iterable(plugins.hook.appliance_dashboard_panels()),
@@ -129,12 +130,10 @@ def _wire_requests(app: Flask) -> None:
             return None
         if request.path.startswith(peers.PREFIX + "/"):  # other appliances, by peer key
             return peers.guard() if request.endpoint else None
-        if request.path.startswith(client_link.PREFIX + "/"):  # the local XMPP service
-            return client_link.guard() if request.endpoint else None
+        own = getattr(app.blueprints.get(request.blueprint or ""), "authenticate", None)
+        if own is not None:  # a blueprint for callers that are not administrators
+            return own()
         if request.path.startswith(api.PREFIX + "/"):
-            own = getattr(app.blueprints.get(request.blueprint or ""), "authenticate", None)
-            if own is not None:  # a blueprint for callers that are not administrators
-                return own()
             auth.load_user()
             return auth.api_guard()
         auth.load_user()
