@@ -45,3 +45,40 @@ def test_no_module_is_over_400_lines():
         if lines > MAX_LINES:
             over.append(f"{path.relative_to(PACKAGE)}: {lines}")
     assert over == [], f"split by concern: no module over {MAX_LINES} lines"
+
+
+def _catches_invalid(handler: ast.ExceptHandler) -> bool:
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any((isinstance(k, ast.Name) and k.id in ("Invalid", "Conflict"))
+               or (isinstance(k, ast.Attribute) and k.attr in ("Invalid", "Conflict"))
+               for k in kinds if k is not None)
+
+
+def _route_modules():
+    """Modules that define pages or API operations (they use a blueprint's decorators)."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        routes = any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute)
+                     and d.func.attr in ("route", "get", "post", "put", "delete", "op")
+                     for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+                     for d in node.decorator_list)
+        if routes:
+            yield path, tree
+
+
+def test_views_and_api_leave_broken_rules_to_the_one_handler():
+    """Views and API operations do not catch Invalid: the host's handler answers 422/409 or
+    shows the form again (appliance.ui.on_invalid)."""
+    found = [path for path, _ in _route_modules()]
+    assert len(found) > 15  # the check sees the route modules
+    offenders = [f"{path.relative_to(PACKAGE)}:{node.lineno}" for path, tree in _route_modules()
+                 for node in ast.walk(tree)
+                 if isinstance(node, ast.ExceptHandler) and node.type is not None
+                 and _catches_invalid(node)]
+    assert offenders == [], "let Invalid reach the host's handler (ui.on_invalid for forms)"
+
+
+def test_the_invalid_check_sees_a_catch():
+    tree = ast.parse("try:\n    pass\nexcept (ValueError, validation.Invalid):\n    pass\n")
+    handler = next(n for n in ast.walk(tree) if isinstance(n, ast.ExceptHandler))
+    assert _catches_invalid(handler)
