@@ -3,7 +3,7 @@
 import json
 from dataclasses import dataclass
 
-from flask import current_app, g, render_template, request
+from flask import abort, current_app, g, render_template, request
 from flask import redirect as flask_redirect
 
 
@@ -47,6 +47,14 @@ def on_invalid(render) -> None:
 def current_enterprise():
     """The enterprise chosen in the header list box, or None."""
     return g.get("enterprise")
+
+
+def selected_enterprise():
+    """The enterprise chosen in the header list box, or a 404 that says to choose one."""
+    ent = g.get("enterprise")
+    if ent is None:
+        abort(404, "Select or add an enterprise first")
+    return ent
 
 
 def _oob_flashes() -> str:

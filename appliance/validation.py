@@ -53,6 +53,16 @@ class Conflict(Invalid):
         return next(iter(self.errors.values()))[0]
 
 
+def gather(errors: dict, check: Callable, *args):
+    """`check(*args)` (a Schema's validate, say), or None with its broken rules added to
+    `errors`: a form of several parts reports every part's errors at once."""
+    try:
+        return check(*args)
+    except Invalid as exc:
+        errors.update(exc.errors)
+        return None
+
+
 def length(lo: int, hi: int) -> Rule:
     def check(label, v):
         if not lo <= len(v) <= hi:

@@ -29,6 +29,7 @@ from appliance.validation import (
     Field,
     Invalid,
     Schema,
+    gather,
     host_or_ip,
     int_range,
     length,
@@ -154,33 +155,33 @@ def form_values(peer: Peer) -> dict:
 def _validate(data, peer: Peer | None) -> tuple[dict, dict]:
     """Validate a whole page or API body; return (common, type-specific) values."""
     errors = {}
-    try:
-        common = COMMON.validate(data)
-    except Invalid as exc:
-        errors.update(exc.errors)
-        common = {}
+    common = gather(errors, COMMON.validate, data) or {}
     kind = common.get("kind") or (data.get("kind") if hasattr(data, "get") else None)
-    specific = {}
-    try:
-        if kind == MCS:
-            specific = MCS_FIELDS.validate(data)
-            specific["port"] = specific.get("port") or 443
-            specific["key"] = key_for(peer, specific["hostname"], specific["port"],
-                                      specific.get("key"))
-            if not specific["key"]:
-                errors["key"] = ("required", "Peer key is required: the peer's administrator "
-                                 "gets it when they add this appliance to Trusted Servers")
-        elif kind == EXTERNAL:
-            specific = ldapform.SCHEMA.validate(ldap_input(data))
-            kept = peer is not None and peer.kind == EXTERNAL
-            specific["password"] = ldapform.password_for(
-                specific, peer.ldap_settings if kept else None,
-                peer.ldap_password_sealed if kept else "")
-    except Invalid as exc:
-        errors.update(exc.errors)
+    specific = gather(errors, _specific, kind, data, peer, errors) or {}
     if errors:
         raise Invalid(errors)
     return common, specific
+
+
+def _specific(kind: str | None, data, peer: Peer | None, errors: dict) -> dict:
+    """The values of the peer's type: an MCS peer's link, or an external directory."""
+    if kind == MCS:
+        specific = MCS_FIELDS.validate(data)
+        specific["port"] = specific.get("port") or 443
+        specific["key"] = key_for(peer, specific["hostname"], specific["port"],
+                                  specific.get("key"))
+        if not specific["key"]:
+            errors["key"] = ("required", "Peer key is required: the peer's administrator "
+                             "gets it when they add this appliance to Trusted Servers")
+        return specific
+    if kind == EXTERNAL:
+        specific = ldapform.SCHEMA.validate(ldap_input(data))
+        kept = peer is not None and peer.kind == EXTERNAL
+        specific["password"] = ldapform.password_for(
+            specific, peer.ldap_settings if kept else None,
+            peer.ldap_password_sealed if kept else "")
+        return specific
+    return {}
 
 
 def key_for(peer: Peer | None, hostname: str, port: int | None, typed: str | None) -> str:

@@ -1,6 +1,6 @@
 """The Peering tab and the Peer Server Details page."""
 
-from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask import Blueprint, current_app, flash, request, url_for
 
 from appliance import ldapdir, ldapform
 from appliance.auth import username
@@ -8,7 +8,14 @@ from appliance.db import db, found
 from appliance.host import host
 from appliance.jobs import Run
 from appliance.peers import STATUSES, PeerError
-from appliance.ui import current_enterprise, on_invalid, redirect_to, render, render_block
+from appliance.ui import (
+    current_enterprise,
+    on_invalid,
+    redirect_to,
+    render,
+    render_block,
+    selected_enterprise,
+)
 from appliance.validation import id_of
 
 from . import service
@@ -16,15 +23,9 @@ from .models import MCS, TYPES, Peer
 
 bp = Blueprint("peering", __name__, url_prefix="/peering", template_folder="templates")
 
-def _ent():
-    ent = current_enterprise()
-    if ent is None:
-        abort(404, "Select or add an enterprise first")
-    return ent
-
-
 def _peer(peer_id: int) -> Peer:
-    return found(Peer, peer_id, "peer in the selected enterprise", enterprise_id=_ent().id)
+    return found(Peer, peer_id, "peer in the selected enterprise",
+                 enterprise_id=selected_enterprise().id)
 
 
 def _status_run(ent_id: int) -> Run | None:
@@ -49,7 +50,7 @@ def index():
 @bp.post("/check")
 def check_now():
     """Poll this enterprise's MiCollab peers now; the table refreshes itself meanwhile."""
-    ent = _ent()
+    ent = selected_enterprise()
     host().jobs.submit(
         service.STATUS_KIND, f"peering-status:{ent.id}", label=f"Peer status of {ent.eid}",
         triggered_by=username())
@@ -74,7 +75,7 @@ def _defaults(kind: str) -> dict:
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
-    ent = _ent()
+    ent = selected_enterprise()
     if request.method == "GET":
         kind = request.args.get("kind") if request.args.get("kind") in TYPES else MCS
         return _form(None, {**_defaults(kind), **request.args.to_dict()}, {})
@@ -95,7 +96,7 @@ def edit(peer_id):
             values = {**_defaults(request.args["kind"]), **request.args.to_dict()}
         return _form(peer, values, {})
     on_invalid(lambda errors: _form(peer, request.form.to_dict(), errors))
-    peer, notes = service.save(_ent(), request.form, peer)
+    peer, notes = service.save(selected_enterprise(), request.form, peer)
     flash("Peer server saved.", "success")
     for note in notes:
         flash(note, "warning")

@@ -1,12 +1,19 @@
 """The Synchronization tab: the enterprise's synchronization type, AD/LDAP synchronizers,
 PBX nodes, and each one's details page."""
 
-from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask import Blueprint, current_app, flash, request, url_for
 
 from appliance import ldapdir, ldapform
 from appliance.db import db, found
 from appliance.host import host
-from appliance.ui import current_enterprise, on_invalid, redirect_to, render, render_block
+from appliance.ui import (
+    current_enterprise,
+    on_invalid,
+    redirect_to,
+    render,
+    render_block,
+    selected_enterprise,
+)
 from appliance.validation import id_of
 
 from . import service
@@ -15,16 +22,9 @@ from .models import LDAP, MODES, PBX, PLATFORMS, Synchronizer
 bp = Blueprint("sync", __name__, url_prefix="/sync", template_folder="templates")
 
 
-def _ent():
-    ent = current_enterprise()
-    if ent is None:
-        abort(404, "Select or add an enterprise first")
-    return ent
-
-
 def _syn(syn_id: int) -> Synchronizer:
     return found(Synchronizer, syn_id, "synchronizer in the selected enterprise",
-                 enterprise_id=_ent().id)
+                 enterprise_id=selected_enterprise().id)
 
 
 def _common() -> dict:
@@ -57,7 +57,7 @@ def index():
 
 @bp.post("/settings")
 def save_settings():
-    ent = _ent()
+    ent = selected_enterprise()
     on_invalid(lambda errors: _index(request.form.to_dict(), errors))
     service.save_settings(ent, request.form)
     flash("Synchronization settings saved.", "success")
@@ -82,7 +82,7 @@ def _defaults(kind: str) -> dict:
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
-    ent = _ent()
+    ent = selected_enterprise()
     kind = request.args.get("kind") if request.args.get("kind") in (LDAP, PBX) else LDAP
     if request.method == "GET":
         return _page(None, kind, _defaults(kind), {})
@@ -98,7 +98,7 @@ def edit(syn_id):
     if request.method == "GET":
         return _page(syn, syn.kind, service.form_values(syn), {})
     on_invalid(lambda errors: _page(syn, syn.kind, request.form.to_dict(), errors))
-    service.save(_ent(), syn.kind, request.form, syn)
+    service.save(selected_enterprise(), syn.kind, request.form, syn)
     flash("Saved.", "success")
     return redirect_to(url_for("sync.edit", syn_id=syn.id))
 
