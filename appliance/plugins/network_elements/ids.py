@@ -9,7 +9,15 @@ from appliance.directory import SourceImport, SuspiciousImport, remove_source
 from appliance.host import host
 from appliance.jobs import JobContext, JobFailed, JobKind
 from appliance.models import Contact, Enterprise
-from appliance.validation import Conflict, Field, Invalid, Schema, int_range, max_length
+from appliance.validation import (
+    Conflict,
+    Field,
+    Invalid,
+    Schema,
+    gather,
+    int_range,
+    max_length,
+)
 
 from . import service
 from .models import IDS as METHOD
@@ -44,6 +52,13 @@ def password(e: Element, values: dict) -> str:
                                  src.password_sealed if src else "")
 
 
+def _directory(e: Element, data) -> dict:
+    """The directory settings, with the bind password given or kept."""
+    values = ldapform.SCHEMA.validate(data)
+    values["password"] = password(e, values)
+    return values
+
+
 def save(e: Element, data) -> IdsSource:
     """Set up (or change) IDS for `e`. Moving a contacts set-up to another enterprise takes
     the contacts it seeded out of the old one's Corporate Directory, in the same commit."""
@@ -51,17 +66,8 @@ def save(e: Element, data) -> IdsSource:
         raise Invalid({"element": ("method", f"{e.platform} does not offer IDS")})
     service.not_seeding(e, "save its settings")
     errors = {}
-    try:
-        values = ldapform.SCHEMA.validate(data)
-        values["password"] = password(e, values)
-    except Invalid as exc:
-        errors.update(exc.errors)
-        values = {}
-    try:
-        target = TARGET.validate(data)
-    except Invalid as exc:
-        errors.update(exc.errors)
-        target = {}
+    values = gather(errors, _directory, e, data) or {}
+    target = gather(errors, TARGET.validate, data) or {}
     template = service.by_name(Template, target["template"]) \
         if seeds_users(e) and target.get("template") else None
     if seeds_users(e) and target.get("template") and template is None:
