@@ -13,8 +13,8 @@ from pathlib import Path
 
 import trustme
 
-from appliance.plugins.federation.prosody import XmppService
-from appliance.plugins.federation.prosody_config import XmppConfig, render
+from appliance.xmpp.config import XmppConfig, render
+from appliance.xmpp.prosody import XmppService
 from tests.servers import ServerProcess
 
 

@@ -18,8 +18,8 @@ import pytest
 import trustme
 
 from appliance.plugins.federation.probe import classify_error, probe
-from appliance.plugins.federation.prosody import XmppError, XmppService
-from appliance.plugins.federation.prosody_config import XmppConfig, lua_string, render
+from appliance.xmpp.config import XmppConfig, lua_string, render
+from appliance.xmpp.prosody import XmppError, XmppService
 from tests.prosody_server import Prosody, closed_port, free_port, prosody_available
 from tests.xmpp_clients import XmppClient
 

@@ -22,11 +22,11 @@ from appliance.validation import (
     is_hostname,
     max_length,
 )
+from appliance.xmpp.config import XmppConfig
+from appliance.xmpp.prosody import XmppError, XmppService
 
 from .models import Server, Settings
 from .probe import probe
-from .prosody import XmppError, XmppService
-from .prosody_config import XmppConfig
 
 PROBE_USER = "appliance-probe"
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .prosody_config import CERTS_DIR, STATE_FILE, XmppConfig, read_option, render
+from .config import CERTS_DIR, STATE_FILE, XmppConfig, read_option, render
 
 log = logging.getLogger(__name__)
 

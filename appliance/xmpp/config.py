@@ -16,8 +16,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-#: The directory holding mod_appliance_federation.lua (Prosody's plugin_paths).
-MODULE_DIR = Path(__file__).resolve().parent / "prosody"
+#: The directory holding the Prosody modules (its plugin_paths).
+MODULE_DIR = Path(__file__).resolve().parent / "modules"
 #: Written by the module into data_path once a (re)loaded config is in force.
 STATE_FILE = "appliance_federation.applied"
 PIDFILE = "prosody.pid"
