@@ -99,3 +99,11 @@ def appliance_account_password(account, password):
     the password the admin or user set. With password=None the host only asks whether the
     plugin checks this account: answer "directory" (without contacting it) or None. The
     first answer that is not None wins."""
+
+
+@hookspec(firstresult=True)
+def appliance_xmpp_policy():
+    """Return the server-to-server policy of the embedded XMPP service: a dict with
+    "enabled" (bool), "domains" (remote domains allowed to federate) and "routes"
+    ({domain: (host, port)} for domains not in DNS), or None. The first answer wins;
+    without one the service talks to no other server."""

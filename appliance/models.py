@@ -158,6 +158,22 @@ class Account(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class XmppSettings(db.Model):
+    """One row: how the embedded XMPP service is set up (appliance.xmpp.service)."""
+
+    __tablename__ = "xmpp_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), default="")
+    c2s_port: Mapped[int] = mapped_column(default=5222)
+    s2s_port: Mapped[int] = mapped_column(default=5269)
+    interfaces: Mapped[str] = mapped_column(String(255), default="*")
+    cert_file: Mapped[str] = mapped_column(String(1024), default="")
+    key_file: Mapped[str] = mapped_column(String(1024), default="")
+    ca_file: Mapped[str] = mapped_column(String(1024), default="")
+    applied_at: Mapped[datetime | None]
+    apply_message: Mapped[str] = mapped_column(Text, default="")
+
+
 class XmppCredential(db.Model):
     """The XMPP password of an account that is not bound to a directory: SCRAM keys only
     (appliance.core.client.scram), never the password."""

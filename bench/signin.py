@@ -33,6 +33,7 @@ from appliance.core.client import service as client  # noqa: E402
 from appliance.db import db  # noqa: E402
 from appliance.directory import replace_source  # noqa: E402
 from appliance.models import Account, Enterprise  # noqa: E402
+from appliance.xmpp import service as xmpp_service  # noqa: E402
 from tests.ldap_server import PEOPLE_DN, READER_DN, READER_PASSWORD, Slapd  # noqa: E402
 
 
@@ -80,7 +81,7 @@ def main() -> None:
                 for acc in db.session.scalars(db.select(Account).filter_by(source="manual")):
                     client.set_password(acc, f"pw-{acc.login}")
                 db.session.commit()
-                secret = client.secret()
+                secret = xmpp_service.secret()
             server = create_server(app, host="127.0.0.1", port=0, threads=8, ident="bench")
             import threading
             threading.Thread(target=server.run, daemon=True).start()

@@ -9,6 +9,7 @@ from appliance.db import db
 from appliance.directory import replace_source
 from appliance.hookspecs import hookimpl
 from appliance.models import Account, Contact, Enterprise
+from appliance.xmpp import service as xmpp_service
 
 
 class Directory:
@@ -58,7 +59,7 @@ def ent(app):
 def xmpp(app, client):
     """Call /xmpp/v1 as the local XMPP service does."""
     with app.app_context():
-        token = service.secret()
+        token = xmpp_service.secret()
 
     def call(method, path, **kw):
         return client.open(f"/xmpp/v1{path}", method=method,
@@ -78,7 +79,7 @@ def test_only_the_local_xmpp_service_may_call(app, client, ent, xmpp):
     wrong = client.post("/xmpp/v1/auth", json=body, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 403 and wrong.get_json()["error"] == "forbidden"
     with app.app_context():
-        token = service.secret()
+        token = xmpp_service.secret()
     remote = client.post("/xmpp/v1/auth", json=body, headers={"Authorization": f"Bearer {token}"},
                          environ_base={"REMOTE_ADDR": "192.0.2.7"})
     assert remote.status_code == 403  # the right secret, but not from this machine
@@ -88,8 +89,8 @@ def test_only_the_local_xmpp_service_may_call(app, client, ent, xmpp):
 
 def test_the_secret_is_made_once_and_kept_private(app):
     with app.app_context():
-        first = service.secret()
-        assert service.secret() == first and len(first) >= 32
+        first = xmpp_service.secret()
+        assert xmpp_service.secret() == first and len(first) >= 32
         path = app.config["DATA_DIR"] + "/xmpp/secret"
     import os
     assert os.stat(path).st_mode & 0o077 == 0
@@ -298,3 +299,34 @@ def test_the_account_page(app, ent, admin):
     assert "may no longer sign in" in admin.get(f"/accounts/{alice}").get_data(True)
     bob = account_id(app, "bob")
     assert "password of the directory" in admin.get(f"/accounts/{bob}").get_data(True)
+
+
+class Policy:
+    @hookimpl
+    def appliance_xmpp_policy(self):
+        return {"enabled": True, "domains": ["partner.example"],
+                "routes": {"hub.example": ("192.0.2.7", 5270)}}
+
+
+def test_hook_appliance_xmpp_policy(make_app):
+    """The XMPP service federates only as a plugin's policy says: with federation left out
+    (the GCP profile's case) and no other policy, it talks to no other server."""
+    from appliance.xmpp import service as xmpp
+    from appliance.xmpp.config import render
+    alone = make_app(DISABLE_PLUGINS="federation,peering")
+    with alone.test_request_context():
+        db.session.add(Enterprise(eid="acme", name="Acme", im_domain="acme.test"))
+        db.session.commit()
+        cfg = xmpp.config()
+        assert (cfg.federation_enabled, cfg.domains, cfg.routes) == (False, [], {})
+        assert cfg.hosts == ["acme.test"]  # its users are served all the same
+    policed = make_app(DISABLE_PLUGINS="federation,peering",
+                       EXTRA_PLUGINS=[("policy", Policy())],
+                       XMPP_LINK_URL="http://127.0.0.1:8080")
+    with policed.test_request_context():
+        cfg = xmpp.config()
+        assert cfg.federation_enabled and cfg.domains == ["partner.example"]
+        text = render(cfg)
+    assert '["hub.example"] = { host = "192.0.2.7", port = 5270 }' in text
+    assert 'VirtualHost "acme.test"\n    authentication = "appliance"' in text
+    assert 'appliance_url = "http://127.0.0.1:8080"' in text and "appliance_client" in text

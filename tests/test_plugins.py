@@ -157,6 +157,7 @@ def fire_every_runtime_hook(app) -> None:
     from appliance.core.client import service as client_service
     from appliance.plugins.network_elements import flow
     from appliance.plugins.sync import pbxsync
+    from appliance.xmpp import service as xmpp_service
 
     with app.test_request_context():
         migrate.status(app)
@@ -168,6 +169,8 @@ def fire_every_runtime_hook(app) -> None:
         assert client_service.check("acme.test", "a", "pw") == "wrong"  # a sign-in
         replace_source(Account, ent, "test:1", "Test", [], allow_drop=True)
         assert "csv" in pbxsync.connectors() and "file" in flow.connectors()
+        xmpp_service.config()  # the XMPP service's configuration asks for a policy
+        db.session.commit()
         enterprises.delete(ent)
 
 

@@ -19,6 +19,7 @@ from appliance.validation import (
     dns_name,
     length,
 )
+from appliance.xmpp import service as xmpp
 
 ENTERPRISE = Schema(
     "Enterprise",
@@ -83,6 +84,8 @@ def create(data: dict) -> Enterprise:
     db.session.flush()
     audit.record("create", "enterprise", ent.id, ent.eid, after=data, commit=False)
     db.session.commit()
+    if ent.im_domain:
+        xmpp.apply()  # a new virtual host for its users
     return ent
 
 
@@ -99,6 +102,8 @@ def update(ent: Enterprise, data: dict, partial: bool = False) -> Enterprise:
                  after={"name": ent.name, "eid": ent.eid, "im_domain": ent.im_domain},
                  commit=False)
     db.session.commit()
+    if ent.im_domain != before["im_domain"]:
+        xmpp.apply()  # the virtual hosts follow the IM domains
     return ent
 
 
@@ -116,8 +121,11 @@ def delete(ent: Enterprise) -> None:
     before = {"name": ent.name, "eid": ent.eid, **impact(ent)}
     host().plugins.hook.appliance_enterprise_deleted(enterprise=ent)
     audit.record("delete", "enterprise", ent.id, ent.eid, before=before, commit=False)
+    domain = ent.im_domain
     db.session.delete(ent)
     db.session.commit()
+    if domain:
+        xmpp.apply()  # its virtual host goes, and its users' sessions with it
 
 
 def enterprise(ent_id: int) -> Enterprise:

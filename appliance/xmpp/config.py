@@ -45,6 +45,12 @@ class XmppConfig:
     routes: dict[str, tuple[str, int]] = field(default_factory=dict)
     admin_shell: bool = True
     run_as_root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    # The client service: the enterprises' IM domains, whose users sign in through the
+    # appliance at link_url (mod_auth_appliance) and get its directory as their roster
+    # (mod_appliance_client); none without a link.
+    hosts: list[str] = field(default_factory=list)
+    link_url: str = ""
+    link_secret: str = field(default="", repr=False)
 
 
 def lua_string(value: str) -> str:
@@ -64,7 +70,7 @@ def lua_string(value: str) -> str:
     return "".join(out)
 
 
-def _lua_unstring(literal: str) -> str:
+def lua_unstring(literal: str) -> str:
     """Inverse of `lua_string` (only what it produces)."""
     return re.sub(r'\\(\d{3}|.)',
                   lambda m: chr(int(m[1])) if m[1].isdigit() else m[1], literal[1:-1])
@@ -98,7 +104,9 @@ def render(cfg: XmppConfig) -> str:
         ssl.append(f"key = {lua_string(cfg.key_file)}")
     if cfg.ca_file:
         ssl.append(f"cafile = {lua_string(cfg.ca_file)}")
-    modules = [*MODULES, *(["admin_shell"] if cfg.admin_shell else []), "appliance_federation"]
+    client = bool(cfg.link_url)
+    modules = [*MODULES, *(["admin_shell"] if cfg.admin_shell else []), "appliance_federation",
+               *(["appliance_client"] if client else [])]
     routes = "".join(
         f" [{lua_string(domain)}] = {{ host = {lua_string(host)}, port = {_lua_port(port)} }};"
         for domain, (host, port) in sorted(cfg.routes.items()))
@@ -133,14 +141,19 @@ def render(cfg: XmppConfig) -> str:
         f"appliance_federation_domains = {_lua_list(cfg.domains)}",
         f"appliance_federation_routes = {{{routes} }}",
         "",
+        *([f"appliance_url = {lua_string(cfg.link_url)}",
+           f"appliance_secret = {lua_string(cfg.link_secret)}",
+           f"appliance_hosts = {_lua_list(cfg.hosts)}", ""] if client else []),
     ])
     digest = hashlib.sha256(body.encode()).hexdigest()
+    hosts = "".join(f'\nVirtualHost {lua_string(h)}\n    authentication = "appliance"\n'
+                    for h in (cfg.hosts if client else []))
     return (f"{body}appliance_config_digest = {lua_string(digest)}\n\n"
-            f"VirtualHost {lua_string(cfg.domain)}\n")
+            f"VirtualHost {lua_string(cfg.domain)}\n{hosts}")
 
 
 def read_option(text: str, name: str) -> str | None:
     """A top-level string option of a config written by `render()`."""
     m = re.search(rf'^{name} = ("(?:[^"\\]|\\.)*")$', text, re.MULTILINE)
-    return _lua_unstring(m[1]) if m else None
+    return lua_unstring(m[1]) if m else None
 

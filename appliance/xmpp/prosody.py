@@ -13,7 +13,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from .config import CERTS_DIR, STATE_FILE, XmppConfig, read_option, render
+from .config import (
+    CERTS_DIR,
+    STATE_FILE,
+    XmppConfig,
+    lua_string,
+    lua_unstring,
+    read_option,
+    render,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +135,33 @@ class XmppService:
         except ProcessLookupError as exc:
             raise XmppError("The XMPP service stopped before it could be reloaded") from exc
 
+    def hosts(self) -> list[str]:
+        """The client service's virtual hosts in the config file as it is now."""
+        m = re.search(r'^appliance_hosts = \{(.*)\}$', self._text(), re.MULTILINE)
+        return [lua_unstring(v) for v in re.findall(r'"(?:[^"\\]|\\.)*"', m[1])] if m else []
+
     def apply(self, cfg: XmppConfig) -> bool:
         """Write `cfg` and reload a running service if it changed; True if it was reloaded.
 
         The reload is asynchronous: `wait_applied()` tells when the new policy is in force.
+        A reload does not start or stop virtual hosts: once it is in force, the hosts added
+        are activated and those gone deactivated (their users' sessions end) through the
+        admin shell.
         """
+        before = set(self.hosts())
         changed = self.write(cfg)
-        if changed and self.running():
-            self.reload()
-            return True
-        return False
+        if not (changed and self.running()):
+            return False
+        self.reload()
+        after = set(cfg.hosts) if cfg.link_url else set()
+        if before != after:
+            if not self.wait_applied():
+                raise XmppError("The XMPP service did not load its new configuration in time")
+            for name in sorted(after - before):
+                self._ctl(["shell", f"host:activate({lua_string(name)})"], timeout=15)
+            for name in sorted(before - after):
+                self._ctl(["shell", f"host:deactivate({lua_string(name)})"], timeout=15)
+        return True
 
     def applied(self) -> bool:
         """Whether the running Prosody has loaded the config file as it is now."""

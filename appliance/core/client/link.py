@@ -10,6 +10,7 @@ from flask import Blueprint, abort, jsonify, request
 
 from appliance.listing import number
 from appliance.validation import MAX_ID, Invalid
+from appliance.xmpp import service as xmpp
 
 from . import service
 
@@ -24,7 +25,7 @@ def guard():
     except ValueError:
         loopback = False
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not loopback or not hmac.compare_digest(token.encode(), service.secret().encode()):
+    if not loopback or not hmac.compare_digest(token.encode(), xmpp.secret().encode()):
         return jsonify(error="forbidden", message="Only the local XMPP service may call this"), 403
     return None
 

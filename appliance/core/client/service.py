@@ -7,9 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
-from flask import current_app
 from sqlalchemy import delete, func, select
 
 from appliance.db import db, utcnow
@@ -41,18 +39,6 @@ def localpart(login: str) -> str:
 def xmpp_address(account: Account, ent: Enterprise) -> str | None:
     """`<login>@<im_domain>`, or None while the enterprise has no IM domain."""
     return f"{localpart(account.login)}@{ent.im_domain}" if ent.im_domain else None
-
-
-def secret() -> str:
-    """The shared secret the XMPP service presents (<data dir>/xmpp/secret, made once)."""
-    path = Path(current_app.config["DATA_DIR"]) / "xmpp" / "secret"
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_urlsafe(32))
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    return path.read_text().strip()
 
 
 def enterprise_of(domain: str) -> Enterprise | None:

@@ -20,5 +20,11 @@ declare(__name__, title=TITLE, description="IM and presence federation with exte
 
 
 @hookimpl
+def appliance_xmpp_policy():
+    """The federated domains, their routes, and whether federation is on."""
+    return service.policy()
+
+
+@hookimpl
 def appliance_contacts_imported(enterprise, source, result):
     service.contacts_imported(enterprise, source)

@@ -18,6 +18,7 @@ from appliance.api import (
 from appliance.db import db, found
 from appliance.listing import query_params
 from appliance.validation import Invalid
+from appliance.xmpp import service as xmpp
 
 from . import service, table
 from .models import Server
@@ -31,7 +32,7 @@ SERVER_BODY = obj(["domain"], id=ID, domain=STR, nextplane=BOOL,
 SWITCHED = obj(["enabled", "message"], enabled=BOOL, message=STR)
 SETTINGS = obj(["enabled"], enabled=BOOL, **{
     n: {"type": ["integer", "null"]} if f.type == "integer" else NULL_STR
-    for n, f in service.SETTINGS.fields.items()})
+    for n, f in xmpp.SETTINGS.fields.items()})
 
 
 def _server(s: Server) -> dict:
@@ -40,7 +41,8 @@ def _server(s: Server) -> dict:
 
 
 def _settings(s) -> dict:
-    return {k: getattr(s, k) for k in service.SETTINGS.fields} | {"enabled": s.enabled}
+    return {k: getattr(s, k) for k in xmpp.SETTINGS.fields} | {
+        "enabled": service.settings().enabled}
 
 
 @api.op("", summary="Federation state and the XMPP service panel (the federated servers: "
@@ -67,17 +69,17 @@ def disable():
 
 @api.op("/settings", summary="The XMPP service settings", response=SETTINGS)
 def get_settings():
-    s = service.settings()
+    s = xmpp.settings()
     db.session.commit()
     return jsonify(_settings(s))
 
 
-@api.op("/settings", "PUT", body=service.SETTINGS, summary="Change the XMPP service settings "
+@api.op("/settings", "PUT", body=xmpp.SETTINGS, summary="Change the XMPP service settings "
         "and apply them", response={**SETTINGS, "properties": {
             **SETTINGS["properties"], "message": STR}})
 def put_settings():
-    s = service.save_settings(json_object())
-    return jsonify({**_settings(s), "message": service.apply(s)})
+    s = xmpp.save_settings(json_object())
+    return jsonify({**_settings(s), "message": xmpp.apply(s)})
 
 
 @api.op("/servers", summary="The Federated Servers table (?q= searches the domains, "

@@ -10,9 +10,10 @@ from appliance import audit
 from appliance.db import db
 from appliance.listing import Column, Page, paginate
 from appliance.validation import Field, Invalid, Schema, int_range, is_hostname, is_ip, max_length
+from appliance.xmpp.service import apply
 
 from .models import Server
-from .service import apply, servers
+from .service import servers
 
 ROW_API = Schema(
     "FederatedServer",

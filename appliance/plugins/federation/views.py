@@ -7,6 +7,7 @@ from markupsafe import escape
 
 from appliance.db import db
 from appliance.ui import on_invalid, redirect_to, render, render_block
+from appliance.xmpp import service as xmpp
 
 from . import service, table
 from .table import Row
@@ -15,17 +16,17 @@ bp = Blueprint("federation", __name__, url_prefix="/federation", template_folder
 
 
 def _page(rows=None, settings_values=None, settings_errors=None, editing=None, failed=False):
-    s = service.settings()
-    db.session.commit()  # the settings row, created on first visit
+    s, x = service.settings(), xmpp.settings()
+    db.session.commit()  # the settings rows, created on first visit
     rows = table.saved_rows() if rows is None else rows
     return render("federation/index.html", block="table", s=s, rows=rows,
                   pending=table.pending(rows), editing=editing, failed=failed,
-                  values=settings_values or _settings_values(s), errors=settings_errors or {},
-                  schema=service.SETTINGS)
+                  values=settings_values or _settings_values(x), errors=settings_errors or {},
+                  schema=xmpp.SETTINGS)
 
 
-def _settings_values(s) -> dict:
-    return {k: getattr(s, k) for k in service.SETTINGS.fields}
+def _settings_values(x) -> dict:
+    return {k: getattr(x, k) for k in xmpp.SETTINGS.fields}
 
 
 @bp.get("/")
@@ -100,8 +101,8 @@ def disable():
 def save_settings():
     on_invalid(lambda errors: _page(settings_values=request.form.to_dict(),
                                     settings_errors=errors))
-    s = service.save_settings(request.form)
-    flash(f"XMPP service settings saved. {service.apply(s)}", "success")
+    s = xmpp.save_settings(request.form)
+    flash(f"XMPP service settings saved. {xmpp.apply(s)}", "success")
     return redirect_to(url_for("federation.index"))
 
 

@@ -1,0 +1,170 @@
+"""The XMPP service's settings and state: one place renders its configuration from the
+database (the settings, every enterprise's IM domain as a virtual host, the plugins'
+server-to-server policy) and applies it. Pages that edit the settings (the Federation tab)
+call these functions."""
+
+from __future__ import annotations
+
+import secrets as tokens
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from appliance import audit, files
+from appliance.db import db, utcnow
+from appliance.host import host
+from appliance.models import Enterprise, XmppSettings
+from appliance.validation import Field, Invalid, Schema, host_or_ip, int_range, max_length
+
+from .config import XmppConfig
+from .prosody import XmppError, XmppService
+
+SETTINGS = Schema(
+    "XmppServiceSettings",
+    Field("domain", "XMPP domain", (host_or_ip(),),
+          help="The appliance's own XMPP domain (its test account lives there); each "
+               "enterprise's users sign in to the enterprise's IM domain."),
+    Field("c2s_port", "Client port", (int_range(1, 65535),), type="integer"),
+    Field("s2s_port", "Server-to-server port", (int_range(1, 65535),), type="integer",
+          help="5269 unless a firewall or MBG forwards another port."),
+    Field("interfaces", "Listen on", (max_length(255),), required=False,
+          help="Addresses to listen on, separated by commas; * for all."),
+    Field("cert_file", "Certificate", (max_length(1024), files.inside_import_dir("Certificate")),
+          required=False, help="PEM certificate (with its chain) valid for the XMPP domain, in "
+                               "the import directory (a relative path is taken there)."),
+    Field("key_file", "Private key", (max_length(1024), files.inside_import_dir("Private key")),
+          required=False, help="PEM private key, in the import directory."),
+    Field("ca_file", "CA certificates",
+          (max_length(1024), files.inside_import_dir("CA certificates")), required=False,
+          help="CAs remote servers' certificates are checked with, in the import directory; "
+               "empty: the system's."),
+)
+TLS_FILES = {"cert_file": "Certificate", "key_file": "Private key", "ca_file": "CA certificates"}
+
+
+def xmpp() -> XmppService:
+    """The local Prosody, as this app's settings place it."""
+    cfg = current_app.config
+    path = cfg.get("XMPP_CONFIG") or str(Path(cfg["DATA_DIR"]) / "xmpp" / "prosody.cfg.lua")
+    return XmppService(Path(path), cfg.get("XMPP_PROSODYCTL") or "prosodyctl",
+                       cfg.get("XMPP_PROSODY") or "prosody")
+
+
+def secret() -> str:
+    """The shared secret the XMPP service presents to the appliance (<data dir>/xmpp/secret,
+    made once, readable by the appliance's user only)."""
+    path = Path(current_app.config["DATA_DIR"]) / "xmpp" / "secret"
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(tokens.token_urlsafe(32))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_text().strip()
+
+
+def settings() -> XmppSettings:
+    """The settings row, created with defaults on first use."""
+    row = db.session.scalar(select(XmppSettings).limit(1))
+    if row is None:
+        name = current_app.config.get("HOSTNAME") or "appliance.local"
+        row = XmppSettings(domain=current_app.config.get("XMPP_DOMAIN") or name)
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def static_hosts() -> dict[str, tuple[str, int]]:
+    """XMPP_HOSTS ("domain=address:port,..."): where to reach remote domains not in DNS."""
+    out = {}
+    for item in (current_app.config.get("XMPP_HOSTS") or "").split(","):
+        name, _, where = item.strip().partition("=")
+        address, _, port = where.rpartition(":")
+        if name and address and port.isdigit():
+            out[name.strip().lower()] = (address.strip(), int(port))
+    return out
+
+
+def tls_file(s: XmppSettings, name: str) -> str:
+    """The real path of a TLS file setting ("" when unset), checked again inside the import
+    directory: a file swapped for a symlink out of it since the save raises Invalid."""
+    raw = getattr(s, name) or ""
+    return str(files.admin_path(raw, TLS_FILES[name], name)) if raw else ""
+
+
+def interfaces(s: XmppSettings) -> list[str]:
+    return [i.strip() for i in (s.interfaces or "*").split(",") if i.strip()] or ["*"]
+
+
+def config(s: XmppSettings | None = None) -> XmppConfig:
+    """The service's configuration; Invalid when a TLS file is outside the import directory.
+    Server-to-server traffic follows the policy a plugin gives (appliance_xmpp_policy):
+    none without one."""
+    s = s or settings()
+    policy = host().plugins.hook.appliance_xmpp_policy() or {}
+    domains = db.session.scalars(select(Enterprise.im_domain).where(
+        Enterprise.im_domain.is_not(None)).order_by(Enterprise.im_domain)).all()
+    return XmppConfig(
+        domain=s.domain, c2s_port=s.c2s_port, s2s_port=s.s2s_port, interfaces=interfaces(s),
+        **{name: tls_file(s, name) for name in TLS_FILES},
+        data_dir=str(Path(current_app.config["DATA_DIR"]) / "xmpp"),
+        federation_enabled=bool(policy.get("enabled")), domains=list(policy.get("domains", [])),
+        routes=dict(policy.get("routes", {})),
+        hosts=[d for d in domains if d != s.domain.lower()],
+        link_url=current_app.config.get("XMPP_LINK_URL") or "",
+        link_secret=secret() if current_app.config.get("XMPP_LINK_URL") else "")
+
+
+def apply(s: XmppSettings | None = None) -> str:
+    """Render the XMPP service's configuration and reload it; return what happened."""
+    s = s or settings()
+    service = xmpp()
+    try:
+        if not service.installed():
+            service.write(config(s))
+            msg = ("Saved. The XMPP service (Prosody) is not installed on this appliance; its "
+                   f"configuration is kept in {service.config_path}.")
+        elif service.apply(config(s)):
+            msg = "Saved and applied to the running XMPP service."
+        else:
+            msg = "Saved. The XMPP service is not running; it uses this when it starts."
+    except Invalid as exc:
+        msg = f"Saved, but the XMPP service configuration was not written: {exc}"
+    except (XmppError, OSError) as exc:
+        msg = f"Saved, but the XMPP service could not be reloaded: {exc}"
+    s.applied_at, s.apply_message = utcnow(), msg
+    db.session.commit()
+    return msg
+
+
+def status() -> dict:
+    """The service panel: installed, running, version, s2s port, federated connections."""
+    s, service = settings(), xmpp()
+    out = {"installed": service.installed(), "running": False, "version": None,
+           "s2s_port": s.s2s_port, "domain": s.domain, "connections": [],
+           "config_path": str(service.config_path),
+           "applied_at": s.applied_at.isoformat() + "Z" if s.applied_at else None,
+           "apply_message": s.apply_message}
+    if out["installed"]:
+        out["version"] = service.version()
+        out["running"] = service.running()
+        if out["running"]:
+            try:
+                out["connections"] = service.s2s_sessions()
+            except (XmppError, OSError):
+                out["connections"] = []
+    return out
+
+
+def save_settings(data) -> XmppSettings:
+    values = SETTINGS.validate(data)
+    s = settings()
+    before = {k: getattr(s, k) for k in values}
+    for k, v in values.items():
+        setattr(s, k, v if v is not None else "")
+    s.interfaces = s.interfaces or "*"
+    audit.record("update", "xmpp service", s.id, s.domain, before=before, after=values,
+                 commit=False)
+    db.session.commit()
+    return s
