@@ -8,7 +8,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, func, select
 
 from appliance.db import db, utcnow
 from appliance.host import host
@@ -131,7 +131,8 @@ def events(after: int) -> dict:
 
 def directory(ent: Enterprise) -> dict:
     """The roster every user of `ent` gets: its enabled accounts, and the contacts with an
-    IM address that other servers' users have (peers, external IM servers), grouped."""
+    IM address that other servers' users have (peers, external IM servers), grouped. A
+    contact that is one of the accounts (a synchronizer brings both) is the account."""
     version = db.session.scalar(select(func.max(XmppSignal.id)).where(
         XmppSignal.enterprise_id == ent.id, XmppSignal.kind == "directory")) or 0
     accounts = db.session.execute(select(
@@ -142,9 +143,13 @@ def directory(ent: Enterprise) -> dict:
     contacts = [{"jid": f"{user}@{ent.im_domain}", "name": _name(first, last, login),
                  "groups": [group]}
                 for user, (login, first, last) in zip(users, accounts, strict=True)]
+    is_account = exists().where(Account.enterprise_id == Contact.enterprise_id,
+                                Account.source == Contact.source,
+                                Account.external_id == Contact.external_id)
     imported = db.session.execute(select(
         Contact.im_address, Contact.first_name, Contact.last_name, Contact.source_label).where(
-        Contact.enterprise_id == ent.id, Contact.im_address != "").order_by(Contact.id)).all()
+        Contact.enterprise_id == ent.id, Contact.im_address != "", ~is_account)
+        .order_by(Contact.id)).all()
     own = {c["jid"] for c in contacts}
     for address, first, last, label in imported:
         jid = address.strip().lower()

@@ -1,0 +1,173 @@
+"""The client service end to end: a real Prosody, configured by the appliance, signs the
+accounts of an LDAP synchronizer in with their directory passwords (checked by the appliance
+against a real slapd), gives them the directory as their roster, pushes its changes, and
+ends the sessions of an account that is disabled. Real slixmpp clients."""
+
+import json
+import time
+
+import pytest
+import trustme
+
+from appliance.api_tokens import new_token
+from appliance.db import db
+from appliance.models import Account, Enterprise, User
+from appliance.xmpp import service as xmpp
+from tests.ldap_server import PEOPLE_DN, Slapd, person
+from tests.prosody_server import Prosody, prosody_available
+from tests.security.served import Served
+from tests.test_sync import ldap
+from tests.xmpp_clients import XmppClient
+
+pytestmark = pytest.mark.skipif(not prosody_available(), reason="Prosody is not installed "
+                                "(make system-deps installs it)")
+DOMAIN = "acme.test"
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory):
+    with Slapd(tmp_path_factory.mktemp("slapd"), people=4) as server:
+        for i in range(4):
+            server.modify(f"uid=user{i},{PEOPLE_DN}", {"userPassword": f"secret-{i}"})
+        yield server
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, slapd):
+    """The appliance (waitress), its enterprise synced from slapd, and its Prosody."""
+    tmp = tmp_path_factory.mktemp("client")
+    served = Served(tmp / "app")
+    app = served.app
+    app.config["XMPP_LINK_URL"] = f"http://127.0.0.1:{served.port}"
+    api = served.agent()
+    token = _token(app)
+    with app.test_request_context():
+        ent = Enterprise(eid="acme", name="Acme", im_domain=DOMAIN)
+        db.session.add(ent)
+        db.session.commit()
+        ent_id = ent.id
+    slapd.ca_into(app.config["IMPORT_DIR"])
+    status, _, body = api.request("POST", f"/api/v1/sync/enterprises/{ent_id}/ldap",
+                                  headers=token, json_body=ldap(slapd))
+    assert status == 201, body
+    syn_id = json.loads(body)["id"]
+    world = {"app": app, "api": api, "token": token, "syn": syn_id, "ent": ent_id}
+    sync(world)
+    ca = trustme.CA()
+    server = Prosody(tmp / "prosody", ca, "svc.test")
+    ca.issue_cert("svc.test", DOMAIN).private_key_and_cert_chain_pem.write_to_path(
+        server.config.cert_file)
+    with app.test_request_context():
+        own = xmpp.config()
+    server.config = server.reconfigure(hosts=own.hosts, link_url=own.link_url,
+                                       link_secret=own.link_secret)
+    server.service.write(server.config)
+    with server:
+        world["prosody"] = server
+        yield world
+    served.close()
+
+
+def _token(app) -> dict:
+    with app.app_context():
+        user = db.session.scalar(db.select(User))
+        return {"Authorization": f"Bearer {new_token(user, 'test')}"}
+
+
+def sync(world) -> None:
+    status, _, body = world["api"].request(
+        "POST", f"/api/v1/sync/synchronizers/{world['syn']}/sync", headers=world["token"])
+    assert status == 202, body
+    run = json.loads(body)["run_id"]
+    with world["app"].app_context():
+        done = world["app"].extensions["appliance"].jobs.wait(run, timeout=60)
+    assert done.state == "succeeded", done.message
+
+
+def client(world, user: str, password: str) -> XmppClient:
+    c = XmppClient(f"{user}@{DOMAIN}", password, world["prosody"].c2s,
+                   world["prosody"].ca_file)
+    c.failures = []
+    c.xmpp.add_event_handler(
+        "failed_auth", lambda stanza: c.failures.append(stanza.get_condition()))
+    return c
+
+
+def roster(c: XmppClient) -> dict:
+    async def get():
+        await c.xmpp.get_roster()
+        r = c.xmpp.client_roster
+        return {str(j): (r[j]["name"], r[j]["subscription"], sorted(r[j]["groups"]))
+                for j in r if str(j) != c.jid}
+    return c._run(get())
+
+
+def wait(predicate, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_synced_user_signs_in_and_finds_the_directory(world):
+    alice = client(world, "user0", "secret-0").connect()
+    try:
+        got = roster(alice)
+        assert got[f"user1@{DOMAIN}"] == ("First1 Last1", "both", ["Acme"])
+        assert set(got) == {f"user{i}@{DOMAIN}" for i in (1, 2, 3)}
+        bob = client(world, "user1", "secret-1").connect()
+        try:
+            assert alice.wait_presence(f"user1@{DOMAIN}")  # the shared roster carries presence
+            bob.send_message(f"user0@{DOMAIN}", "hello from the directory")
+            assert alice.wait_message() == (f"user1@{DOMAIN}", "hello from the directory")
+        finally:
+            bob.disconnect()
+    finally:
+        alice.disconnect()
+
+
+def test_a_wrong_password_is_refused(world):
+    c = client(world, "user2", "not-it")
+    with pytest.raises(RuntimeError, match="authentication failed"):
+        c.connect()
+    assert c.failures and c.failures[0] == "not-authorized"
+
+
+def test_a_second_sync_reaches_connected_users_as_roster_pushes(world, slapd):
+    alice = client(world, "user0", "secret-0").connect()
+    assert f"user7@{DOMAIN}" not in roster(alice)
+    dn, attrs = person(7)
+    slapd.add(dn, attrs)
+    sync(world)
+    assert wait(lambda: f"user7@{DOMAIN}" in {str(j) for j in alice.xmpp.client_roster})
+    assert alice.xmpp.client_roster[f"user7@{DOMAIN}"]["name"] == "First7 Last7"
+
+
+def test_disabling_an_account_ends_its_session_within_5_seconds(world):
+    carol = client(world, "user3", "secret-3").connect()
+    with world["app"].app_context():
+        acc = db.session.scalar(db.select(Account).filter_by(login="user3"))
+    status, _, _ = world["api"].request("PUT", f"/api/v1/accounts/{acc.id}",
+                                        headers=world["token"], json_body={"enabled": False})
+    assert status == 200
+    t0 = time.monotonic()
+    assert wait(lambda: not carol.connected, timeout=5)
+    print(f"[client] signed out {time.monotonic() - t0:.2f} s after the API call")
+    again = client(world, "user3", "secret-3")
+    with pytest.raises(RuntimeError):
+        again.connect()
+    assert again.failures[0] == "account-disabled"
+
+
+def test_an_unreachable_directory_is_a_temporary_failure(world, slapd):
+    slapd.pause()
+    try:
+        c = client(world, "user2", "secret-2")
+        with pytest.raises(RuntimeError):
+            c.connect(timeout=20)
+    finally:
+        slapd.resume()
+    assert c.failures[0] == "temporary-auth-failure"
+    client(world, "user2", "secret-2").connect()  # and it works again, unchanged
