@@ -7,10 +7,15 @@ PORT ?= 8080
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: run test install install-test assets system-deps lint bench clean
+.PHONY: run run-deps test install install-test assets system-deps lint bench clean
 
-run: install
+run: install run-deps
 	$(BIN)/appliance serve --host $(HOST) --port $(PORT)
+
+# The XMPP service the appliance runs as its child (APPLIANCE_XMPP_SUPERVISE=0: not here).
+run-deps:
+	@dpkg -s prosody >/dev/null 2>&1 || { echo "installing: prosody"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq prosody >/dev/null; }
 
 # The tests start many Python processes (xdist workers, appliances, CLI runs): they share
 # compiled bytecode, kept in the venv, even where the environment turns writing it off.

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import sys
 
 import click
@@ -16,6 +17,7 @@ from appliance.host import host
 from appliance.models import ApiToken, User
 from appliance.plugins import PluginError
 from appliance.validation import Invalid
+from appliance.xmpp import service as xmpp
 
 
 def _profile(ctx, _param, value):
@@ -51,7 +53,8 @@ cli = FlaskGroup(
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 def serve(host, port, threads):
-    """Upgrade the database, then serve the appliance with waitress."""
+    """Upgrade the database, then serve the appliance with waitress, and run the XMPP
+    service (Prosody) as its child unless APPLIANCE_XMPP_SUPERVISE is off."""
     from waitress import create_server
 
     app = current_app._get_current_object()
@@ -71,12 +74,16 @@ def serve(host, port, threads):
     server = create_server(app, host=host, port=port, threads=threads, ident="appliance",
                            max_request_body_size=limits.upload_bytes(app.config))
     jobs.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind: stop the XMPP service
+    click.echo(xmpp.supervise(app, host, server.effective_port))
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Appliance serving on http://{shown}:{server.effective_port}/", err=False)
     sys.stdout.flush()
     try:
         server.run()
     finally:
+        if app.extensions["appliance"].xmpp is not None:
+            app.extensions["appliance"].xmpp.stop()
         jobs.shutdown()
 
 

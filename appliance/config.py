@@ -28,6 +28,10 @@ DEFAULTS = {
     "XMPP_PROSODY": "prosody",
     "XMPP_DOMAIN": "",  # the first XMPP domain; default: HOSTNAME
     "XMPP_HOSTS": "",  # "domain=address:port,..." for federated domains not in DNS
+    "XMPP_SUPERVISE": True,  # `appliance serve` runs Prosody as its child (off: a unit does)
+    "XMPP_INTERFACE": "",  # where Prosody listens ("*": all); set, it overrides the tab's
+    "XMPP_C2S_PORT": 0,  # the client port; set, it overrides the Federation tab's
+    "XMPP_S2S_PORT": 0,  # the server-to-server port; set, it overrides the Federation tab's
     "MAX_BODY_MB": 4,  # any request body: forms and API calls
     "MAX_UPLOAD_MB": 256,  # a file upload (bulk import), streamed to disk
     "DB_BUSY_SECONDS": 5,  # how long a request waits for a locked database, then 503
@@ -45,6 +49,8 @@ NUMBERS = {
     "DB_BUSY_SECONDS": (float, 0, 600),
     "SESSION_IDLE_MINUTES": (float, 1, 1440),
     "SESSION_MAX_HOURS": (float, 0.1, 720),
+    "XMPP_C2S_PORT": (int, 1, 65535),
+    "XMPP_S2S_PORT": (int, 1, 65535),
 }
 
 
@@ -106,7 +112,8 @@ def from_env(env=os.environ) -> dict:
     cfg["DATA_DIR"] = env.get("APPLIANCE_DATA_DIR", "instance")
     for key in ("DATABASE_URL", "PROFILE", "DISABLE_PLUGINS", "SECRET_KEY", "TRUSTED_PROXIES",
                 "HOSTNAME", "TIMEZONE", "PEER_CA_FILE", "PEER_HOSTS", "XMPP_CONFIG",
-                "XMPP_PROSODYCTL", "XMPP_PROSODY", "XMPP_DOMAIN", "XMPP_HOSTS", "IMPORT_DIR"):
+                "XMPP_PROSODYCTL", "XMPP_PROSODY", "XMPP_DOMAIN", "XMPP_HOSTS", "IMPORT_DIR",
+                "XMPP_INTERFACE"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"]
     for key, (kind, lo, hi) in NUMBERS.items():
@@ -121,7 +128,7 @@ def from_env(env=os.environ) -> dict:
             raise SettingError(f"APPLIANCE_{key} must be a number from {lo} to {hi}, "
                                f"not {raw[:20]!r}")
         cfg[key] = value
-    for key in ("BEHIND_TLS", "TRACE_HOOKS"):
+    for key in ("BEHIND_TLS", "TRACE_HOOKS", "XMPP_SUPERVISE"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"].lower() in ("1", "true", "yes")
     return cfg

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from appliance.db import db
+from appliance.host import host
 from appliance.version import __version__
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,19 @@ def database() -> str:
 
 
 def view():
-    """The health answer: 200 when every check is ok, else 503 with Retry-After."""
+    """The health answer: 200 when the database answers (status "degraded" while the XMPP
+    service this process runs is restarting), else 503 with Retry-After."""
     checks = {"database": database()}
-    ok = all(v == "ok" for v in checks.values())
-    resp = jsonify(status="ok" if ok else "unavailable", version=__version__, checks=checks)
+    runner = host().xmpp
+    if runner is not None:  # this process runs the XMPP service
+        st = runner.status
+        checks["xmpp"] = "ok" if st.state == "running" else (
+            f"{st.state}: {st.last_exit}" + (f"; next try in {st.next_try_in} s"
+                                             if st.next_try_in else ""))
+    ok = checks["database"] == "ok"
+    degraded = any(v != "ok" for v in checks.values())
+    resp = jsonify(status="degraded" if ok and degraded else "ok" if ok else "unavailable",
+                   version=__version__, checks=checks)
     if ok:
         return resp
     current_app.logger.warning("health: %s", checks)

@@ -28,6 +28,7 @@ class Host:
     panels: list[Panel] = field(default_factory=list)
     api_blueprints: list = field(default_factory=list)
     jobs: Jobs | None = None
+    xmpp: object = None  # appliance.xmpp.supervisor.Supervisor while `serve` runs Prosody
 
     @property
     def flags(self) -> dict:

@@ -85,8 +85,9 @@ class ApplianceProcess(ServerProcess):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         base = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+        # No XMPP service unless a test asks for one (on ports of its own).
         base.update(APPLIANCE_DATA_DIR=str(self.data_dir), APPLIANCE_SECRET_KEY="test-secret",
-                    PYTHONUNBUFFERED="1")
+                    PYTHONUNBUFFERED="1", APPLIANCE_XMPP_SUPERVISE="0")
         base.update(env or {})
         super().__init__([appliance_command(), "serve", "--host", host, "--port", "0"], base)
 

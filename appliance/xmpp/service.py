@@ -19,6 +19,7 @@ from appliance.validation import Field, Invalid, Schema, host_or_ip, int_range, 
 
 from .config import XmppConfig
 from .prosody import XmppError, XmppService
+from .supervisor import Supervisor
 
 SETTINGS = Schema(
     "XmppServiceSettings",
@@ -93,8 +94,10 @@ def tls_file(s: XmppSettings, name: str) -> str:
     return str(files.admin_path(raw, TLS_FILES[name], name)) if raw else ""
 
 
-def interfaces(s: XmppSettings) -> list[str]:
-    return [i.strip() for i in (s.interfaces or "*").split(",") if i.strip()] or ["*"]
+def interfaces(s: XmppSettings, override: str | None = None) -> list[str]:
+    """Where the service listens: APPLIANCE_XMPP_INTERFACE when set, else the settings'."""
+    raw = override or s.interfaces or "*"
+    return [i.strip() for i in raw.split(",") if i.strip()] or ["*"]
 
 
 def config(s: XmppSettings | None = None) -> XmppConfig:
@@ -105,10 +108,13 @@ def config(s: XmppSettings | None = None) -> XmppConfig:
     policy = host().plugins.hook.appliance_xmpp_policy() or {}
     domains = db.session.scalars(select(Enterprise.im_domain).where(
         Enterprise.im_domain.is_not(None)).order_by(Enterprise.im_domain)).all()
+    app = current_app.config
     return XmppConfig(
-        domain=s.domain, c2s_port=s.c2s_port, s2s_port=s.s2s_port, interfaces=interfaces(s),
+        domain=s.domain, c2s_port=app.get("XMPP_C2S_PORT") or s.c2s_port,
+        s2s_port=app.get("XMPP_S2S_PORT") or s.s2s_port,
+        interfaces=interfaces(s, app.get("XMPP_INTERFACE")),
         **{name: tls_file(s, name) for name in TLS_FILES},
-        data_dir=str(Path(current_app.config["DATA_DIR"]) / "xmpp"),
+        data_dir=str((Path(current_app.config["DATA_DIR"]) / "xmpp").resolve()),
         federation_enabled=bool(policy.get("enabled")), domains=list(policy.get("domains", [])),
         routes=dict(policy.get("routes", {})),
         hosts=[d for d in domains if d != s.domain.lower()],
@@ -138,10 +144,38 @@ def apply(s: XmppSettings | None = None) -> str:
     return msg
 
 
+def supervise(app, listen: str, port: int) -> str:
+    """Run the XMPP service as a child of `appliance serve` (listening on `listen`:`port`)
+    unless APPLIANCE_XMPP_SUPERVISE is off or Prosody is not installed; return what
+    happened. The service asks this process about sign-ins over loopback."""
+    if not app.config["XMPP_SUPERVISE"]:
+        return "XMPP service: not supervised here (APPLIANCE_XMPP_SUPERVISE is off)"
+    if listen not in ("127.0.0.1", "0.0.0.0", "::", "localhost", ""):
+        return (f"XMPP service: not started: the appliance listens on {listen} only, and the "
+                "XMPP service asks it about sign-ins on 127.0.0.1 (serve on 127.0.0.1 or "
+                "0.0.0.0, behind a proxy)")
+    app.config["XMPP_LINK_URL"] = f"http://127.0.0.1:{port}"
+    with app.app_context():
+        service = xmpp()
+        if not service.installed():
+            return "XMPP service: Prosody is not installed (apt-get install prosody)"
+        if service.running():
+            return (f"XMPP service: a Prosody already runs on {service.config_path} "
+                    f"(pid {service.pid()}); not starting another")
+        message = apply()
+        runner = Supervisor(service)
+        host().xmpp = runner
+        runner.start()
+        return f"XMPP service: started ({message})"
+
+
 def status() -> dict:
-    """The service panel: installed, running, version, s2s port, federated connections."""
+    """The service panel: installed, running, version, s2s port, federated connections, and
+    the supervisor's state when this process runs the service."""
     s, service = settings(), xmpp()
+    runner = host().xmpp
     out = {"installed": service.installed(), "running": False, "version": None,
+           "supervised": runner.status.as_dict() if runner is not None else None,
            "s2s_port": s.s2s_port, "domain": s.domain, "connections": [],
            "config_path": str(service.config_path),
            "applied_at": s.applied_at.isoformat() + "Z" if s.applied_at else None,

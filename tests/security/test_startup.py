@@ -14,6 +14,7 @@ from tests.servers import ApplianceProcess, appliance_command
 def _serve(data_dir, wrap: list[str] | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
     env["APPLIANCE_DATA_DIR"] = str(data_dir)
+    env["APPLIANCE_XMPP_SUPERVISE"] = "0"
     cmd = [appliance_command(), "serve", "--port", "0"]
     if wrap:  # the last word of `wrap` is a shell script the command is appended to
         cmd = [*wrap[:-1], f"{wrap[-1]} {' '.join(cmd)}"]

@@ -49,7 +49,9 @@ def _settings(s) -> dict:
         "/federation/servers)", response=obj(
             ["enabled", "service"], enabled=BOOL, service=obj(
                 ["installed", "running"], installed=BOOL, running=BOOL, version=NULL_STR,
-                s2s_port=INT, domain=STR, connections=array({}), enabled=BOOL)))
+                s2s_port=INT, domain=STR, connections=array({}), enabled=BOOL,
+                supervised={"type": ["object", "null"], "description": "While this process "
+                            "runs the service: state, pid, restarts, last_exit, next_try_in"})))
 def state():
     st = service.status()
     return jsonify(enabled=st["enabled"], service=st)
