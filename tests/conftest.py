@@ -26,7 +26,8 @@ def build(tmp_path, **config):
     """An app on a SQLite file in tmp_path, migrated like `appliance db upgrade` does.
 
     The first app of each set of migration owners (plugins) is migrated for real and its
-    database kept as a template; the next ones start from a copy of it, already at head.
+    database kept as a template; the next ones start from a copy of it, already at head
+    (so upgrading it would find nothing to do: that check is left out).
     """
     cfg = {"DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret", "LOGIN_FAIL_DELAY": 0,
            "PASSWORD_HASH": CHEAP_HASH, "TESTING": True, **config}
@@ -37,6 +38,7 @@ def build(tmp_path, **config):
         key = tuple(migrate.owners(app))
         if key in _TEMPLATES:
             shutil.copyfile(_TEMPLATES[key], db_file)
+            return app
     migrate.upgrade(app)
     if key is not None and key not in _TEMPLATES:
         template = _TEMPLATE_DIR / f"{len(_TEMPLATES)}.db"
