@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from appliance import create_app
@@ -18,8 +18,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "correct-horse-battery"
 
 ACME = [("Ada", "Lovelace", "+1 555 0101"), ("Alan", "Turing", "+1 555 0102"),
@@ -30,44 +28,35 @@ GLOBEX = [("Hank", "Scorpio", "+44 20 7946 0001"), ("Homer", "Simpson", "+44 20 
           ("Frank", "Grimes", "+44 20 7946 0003")]
 
 
-def chromium_path() -> str:
-    """Debian's Chromium binary; fail (never skip) when it is not installed."""
-    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium")):
-        if candidate and Path(candidate).exists():
-            return candidate
-    pytest.fail("Chromium is not installed: run `make test`, which installs it.")
-
-
 @pytest.fixture
 def appliance(tmp_path):
     yield from run_appliance(tmp_path / "data")
 
 
 @pytest.fixture
-def open_page():
-    """Open a page on a base URL in a fresh headless Chromium, closed after the test."""
-    with sync_playwright() as pw:
-        browsers = []
+def open_page(chromium):
+    """Open a page on a base URL in a fresh context of the headless Chromium, closed after
+    the test."""
+    contexts = []
 
-        def open_(base_url: str) -> Page:
-            # Called from the test, so a missing Chromium fails the test itself.
-            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            browsers.append(browser)
-            context = browser.new_context(viewport={"width": 1280, "height": 800},
-                                          base_url=base_url)
-            context.set_default_timeout(10_000)
-            page = context.new_page()
-            # A log of the conversation, shown by pytest when the test fails.
-            page.on("response", lambda r: print("HTTP", r.request.method, r.url, r.status,
-                                                r.headers.get("hx-trigger", "")))
-            page.on("console", lambda m: print("CONSOLE", m.type, m.text))
-            return page
+    def open_(base_url: str) -> Page:
+        # Called from the test, so a missing Chromium fails the test itself.
+        context = chromium.new_context(viewport={"width": 1280, "height": 800},
+                                       base_url=base_url)
+        contexts.append(context)
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        # A log of the conversation, shown by pytest when the test fails.
+        page.on("response", lambda r: print("HTTP", r.request.method, r.url, r.status,
+                                            r.headers.get("hx-trigger", "")))
+        page.on("console", lambda m: print("CONSOLE", m.type, m.text))
+        return page
 
-        try:
-            yield open_
-        finally:
-            for browser in browsers:
-                browser.close()
+    try:
+        yield open_
+    finally:
+        for context in contexts:
+            context.close()
 
 
 def shot(page: Page, name: str) -> Path:
