@@ -11,9 +11,9 @@
 --    "contacts": [{"jid": "bob@host", "name": "Bob", "groups": ["Sales"]}, ...]}
 --   and the difference is pushed to the host's connected users (roster pushes);
 -- * every session of a signed-out account (disabled, deleted, removed by a sync) is closed.
--- The contacts are added to each user's roster when it loads, as shared items (subscription
--- both, not stored); an item the user added personally is never replaced, and a shared
--- item the user edits becomes personal (mod_roster stores it as any other).
+-- Every user's roster sees the contacts as shared items (subscription both, never stored;
+-- see attach()); an item the user added personally is never replaced, and a shared item
+-- the user edits becomes personal (mod_roster stores it as any other).
 
 module:set_global();
 
@@ -21,6 +21,8 @@ local http = require "net.http";
 local json = require "util.json";
 local rostermanager = require "core.rostermanager";
 local jid_split = require "util.jid".split;
+local jid_bare = require "util.jid".bare;
+local bare_sessions = prosody.bare_sessions;
 
 local base = module:get_option_string("appliance_url");
 local secret = module:get_option_string("appliance_secret");
@@ -49,7 +51,7 @@ end
 local function shared(contact)
 	local groups = {};
 	for _, group in ipairs(contact.groups or {}) do groups[group] = true; end
-	return { name = contact.name; groups = groups };
+	return { subscription = "both"; name = contact.name; groups = groups; appliance = true };
 end
 
 local function same(a, b)
@@ -59,25 +61,48 @@ local function same(a, b)
 	return true;
 end
 
--- Put the directory into one roster; returns the jids whose item changed.
-local function merge(roster, own_jid, contacts)
-	local changed = {};
-	for jid, item in pairs(roster) do
-		if jid and type(item) == "table" and item.appliance and not contacts[jid] then
-			roster[jid] = nil;
-			changed[#changed + 1] = jid;
-		end
-	end
-	for jid, contact in pairs(contacts) do
-		local item = roster[jid];
-		if jid ~= own_jid and (not item or item.appliance) and not same(item, contact) then
-			roster[jid] = { subscription = "both"; name = contact.name; groups = contact.groups;
-				persist = false; appliance = true };
-			changed[#changed + 1] = jid;
-		end
+local function copy(item)
+	local groups = {};
+	for g in pairs(item.groups) do groups[g] = true; end
+	return { subscription = item.subscription; name = item.name; groups = groups;
+		appliance = true };
+end
+
+-- Make `roster` (of own_jid on host) see the host's directory without copying it: a
+-- lookup of a directory contact the user has no item of answers a copy of the shared item
+-- (so a change to it changes nothing shared), and iterating the roster yields the user's
+-- own items, then the directory's. Storage serializes raw tables: shared items are never
+-- stored. Loading a roster is O(1) in the directory's size.
+local function attach(roster, own_jid, host)
+	for jid, item in pairs(roster) do -- items of older versions, stored: not the user's
+		if jid and type(item) == "table" and item.appliance then roster[jid] = nil; end
 	end
 	if roster[false] then roster[false].version = true; end -- shared items: no versioning
-	return changed;
+	setmetatable(roster, {
+		__index = function(_, jid)
+			local dir = directories[host];
+			local item = jid and jid ~= own_jid and dir and dir.contacts[jid];
+			return item and copy(item) or nil;
+		end;
+		__pairs = function(t)
+			local dir = directories[host];
+			local contacts = dir and dir.contacts or {};
+			local own_done, key = false, nil;
+			return function()
+				if not own_done then
+					local k, v = next(t, key);
+					if k ~= nil then key = k; return k, v; end
+					own_done, key = true, nil;
+				end
+				repeat
+					local k, v = next(contacts, key);
+					key = k;
+					if k ~= nil and k ~= own_jid and rawget(t, k) == nil then return k, v; end
+				until k == nil
+				return nil;
+			end, t, nil;
+		end;
+	});
 end
 
 local function load(host, data)
@@ -86,18 +111,29 @@ local function load(host, data)
 		if type(contact.jid) == "string" then contacts[contact.jid] = shared(contact); end
 	end
 	for _, name in ipairs(data.users or {}) do users[name] = true; end
+	local before = directories[host] and directories[host].contacts or {};
 	directories[host] = { version = data.version; contacts = contacts; users = users };
+	local changed = {};
+	for jid, item in pairs(contacts) do
+		if not same(before[jid], item) then changed[#changed + 1] = jid; end
+	end
+	for jid in pairs(before) do
+		if not contacts[jid] then changed[#changed + 1] = jid; end
+	end
 	local host_session = hosts[host];
-	if not host_session then return; end
-	for username, user in pairs(host_session.sessions or {}) do
-		if user.roster then
-			for _, jid in ipairs(merge(user.roster, username .. "@" .. host, contacts)) do
-				rostermanager.roster_push(username, host, jid);
+	if host_session and #changed > 0 then
+		for username, user in pairs(host_session.sessions or {}) do
+			if user.roster then
+				for _, jid in ipairs(changed) do
+					if rawget(user.roster, jid) == nil then
+						rostermanager.roster_push(username, host, jid);
+					end
+				end
 			end
 		end
 	end
-	module:log("info", "Directory of %s: %d contacts (version %s)", host,
-		#(data.contacts or {}), tostring(data.version));
+	module:log("info", "Directory of %s: %d contacts, %d changed (version %s)", host,
+		#(data.contacts or {}), #changed, tostring(data.version));
 end
 
 local function sign_out(jid)
@@ -134,9 +170,21 @@ end
 function module.add_host(host_module)
 	local host = host_module.host;
 	host_module:hook("roster-load", function(event)
-		local dir = directories[host];
-		if dir then merge(event.roster, event.username .. "@" .. host, dir.contacts); end
+		attach(event.roster, event.username .. "@" .. host, host);
 	end);
+	-- A probe between two people of the directory, to one who is offline, needs no answer:
+	-- a client takes a contact it has no presence of as offline. Without this, every
+	-- sign-in gets one "unavailable" per directory contact (and the server loads each
+	-- contact's roster to send it): seconds for thousands of contacts.
+	host_module:hook("presence/bare", function(event)
+		local stanza = event.stanza;
+		if stanza.attr.type ~= "probe" then return; end
+		local to, from = jid_bare(stanza.attr.to), jid_bare(stanza.attr.from);
+		local dir = directories[host];
+		if dir and dir.contacts[to] and dir.contacts[from] and not bare_sessions[to] then
+			return true;
+		end
+	end, 10);
 	host_module:hook("appliance/user-exists", function(event)
 		local dir = directories[host];
 		if dir then return dir.users[event.username] == true; end
