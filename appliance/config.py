@@ -29,6 +29,7 @@ DEFAULTS = {
     "XMPP_DOMAIN": "",  # the first XMPP domain; default: HOSTNAME
     "XMPP_HOSTS": "",  # "domain=address:port,..." for federated domains not in DNS
     "XMPP_SUPERVISE": True,  # `appliance serve` runs Prosody as its child (off: a unit does)
+    "XMPP_LINK_URL": "",  # where Prosody asks about sign-ins; `serve` sets it when supervising
     "XMPP_INTERFACE": "",  # where Prosody listens ("*": all); set, it overrides the tab's
     "XMPP_C2S_PORT": 0,  # the client port; set, it overrides the Federation tab's
     "XMPP_S2S_PORT": 0,  # the server-to-server port; set, it overrides the Federation tab's
@@ -113,7 +114,7 @@ def from_env(env=os.environ) -> dict:
     for key in ("DATABASE_URL", "PROFILE", "DISABLE_PLUGINS", "SECRET_KEY", "TRUSTED_PROXIES",
                 "HOSTNAME", "TIMEZONE", "PEER_CA_FILE", "PEER_HOSTS", "XMPP_CONFIG",
                 "XMPP_PROSODYCTL", "XMPP_PROSODY", "XMPP_DOMAIN", "XMPP_HOSTS", "IMPORT_DIR",
-                "XMPP_INTERFACE"):
+                "XMPP_INTERFACE", "XMPP_LINK_URL"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"]
     for key, (kind, lo, hi) in NUMBERS.items():
