@@ -63,7 +63,7 @@ def world(tmp_path_factory, slapd):
                                        link_secret=own.link_secret)
     server.service.write(server.config)
     with server:
-        world["prosody"] = server
+        world["prosody"], world["ca"], world["tmp"] = server, ca, tmp
         yield world
     served.close()
 
@@ -171,3 +171,34 @@ def test_an_unreachable_directory_is_a_temporary_failure(world, slapd):
         slapd.resume()
     assert c.failures[0] == "temporary-auth-failure"
     client(world, "user2", "secret-2").connect()  # and it works again, unchanged
+
+
+def test_a_directory_user_and_a_federated_user_see_each_other_and_chat(world):
+    """With a second real Prosody on 127.0.0.2 (remote.test), routed both ways."""
+    ours = world["prosody"]
+    remote = Prosody(world["tmp"] / "remote", world["ca"], "remote.test", "127.0.0.2",
+                     domains=[DOMAIN], routes={DOMAIN: ours.s2s}).start()
+    try:
+        assert ours.apply(federation_enabled=True, domains=["remote.test"],
+                          routes={"remote.test": remote.s2s})
+        assert ours.service.wait_applied()
+        rita = XmppClient(remote.register("rita", "rita-password"), "rita-password",
+                          remote.c2s, remote.ca_file).connect()
+        dave = client(world, "user0", "secret-0").connect()
+        try:
+            rita.subscribe(f"user0@{DOMAIN}")
+            dave.subscribe("rita@remote.test")
+            assert rita.wait_subscription(f"user0@{DOMAIN}", "both", timeout=20)
+            assert dave.wait_subscription("rita@remote.test", "both", timeout=20)
+            assert rita.wait_presence(f"user0@{DOMAIN}", timeout=15)
+            dave.send_message("rita@remote.test", "hello across servers")
+            assert rita.wait_message(15) == (f"user0@{DOMAIN}", "hello across servers")
+            rita.send_message(f"user0@{DOMAIN}", "and back")
+            assert dave.wait_message(15) == ("rita@remote.test", "and back")
+            assert f"user1@{DOMAIN}" in roster(dave)  # the directory is still there
+        finally:
+            rita.disconnect()
+            dave.disconnect()
+    finally:
+        ours.apply(federation_enabled=False, domains=[], routes={})
+        remote.stop()
