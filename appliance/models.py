@@ -172,6 +172,7 @@ class XmppSettings(db.Model):
     ca_file: Mapped[str] = mapped_column(String(1024), default="")
     applied_at: Mapped[datetime | None]
     apply_message: Mapped[str] = mapped_column(Text, default="")
+    sessions_reported_at: Mapped[datetime | None]  # the service's last report of who is in
 
 
 class XmppCredential(db.Model):
@@ -195,6 +196,20 @@ class XmppPasswordLink(db.Model):
     digest: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the link's token
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class XmppSession(db.Model):
+    """A resource signed in to the XMPP service, as it last reported (the whole set is
+    replaced at each report; `reported_at` tells how fresh it is)."""
+
+    __tablename__ = "xmpp_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"),
+                                               index=True)
+    jid: Mapped[str] = mapped_column(String(520), index=True)  # bare
+    resource: Mapped[str] = mapped_column(String(255), default="")
+    since: Mapped[datetime | None]
+    reported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class XmppSignal(db.Model):

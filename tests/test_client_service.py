@@ -330,3 +330,33 @@ def test_hook_appliance_xmpp_policy(make_app):
     assert '["hub.example"] = { host = "192.0.2.7", port = 5270 }' in text
     assert 'VirtualHost "acme.test"\n    authentication = "appliance"' in text
     assert 'appliance_url = "http://127.0.0.1:8080"' in text and "appliance_client" in text
+
+
+def test_the_xmpp_service_reports_who_is_signed_in(app, ent, api, xmpp, admin):
+    alice, bob = account_id(app, "Alice"), account_id(app, "bob")
+    assert api("GET", f"/api/v1/accounts/{alice}").get_json()["online"] is None  # not known
+    report = {"hosts": {"acme.test": [{"user": "alice", "resource": "laptop", "since": 1},
+                                      {"user": "alice", "resource": "phone"}],
+                        "unknown.test": [{"user": "x", "resource": "y"}]}}
+    assert xmpp("POST", "/sessions", json=report).status_code == 204
+    assert api("GET", f"/api/v1/accounts/{alice}").get_json()["online"] is True
+    assert api("GET", f"/api/v1/accounts/{bob}").get_json()["online"] is False
+    summary = api("GET", "/api/v1/accounts/online").get_json()
+    assert summary["fresh"] and summary["users_online"] == {str(ent): 1}  # users, not devices
+    panel = admin.get("/client-service/panel").get_data(True)
+    assert "acme.test" in panel and "<td>1</td>" in panel
+    for bad in ({}, {"hosts": []}, {"hosts": {"acme.test": [{"user": 5}]}},
+                {"hosts": {"acme.test": [{"user": "a", "since": "yesterday"}]}}):
+        resp = xmpp("POST", "/sessions", json=bad)
+        assert resp.status_code == 422, bad
+    assert api("GET", f"/api/v1/accounts/{alice}").get_json()["online"] is True  # kept
+    assert xmpp("POST", "/sessions", json={"hosts": {"acme.test": []}}).status_code == 204
+    assert api("GET", f"/api/v1/accounts/{alice}").get_json()["online"] is False
+    with app.app_context():
+        from datetime import timedelta
+
+        from appliance.db import utcnow
+        from appliance.xmpp import service as xmpp_service
+        xmpp_service.settings().sessions_reported_at = utcnow() - timedelta(minutes=5)
+        db.session.commit()
+    assert api("GET", f"/api/v1/accounts/{alice}").get_json()["online"] is None  # stale

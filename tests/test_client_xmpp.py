@@ -84,6 +84,17 @@ def sync(world) -> None:
     assert done.state == "succeeded", done.message
 
 
+def _account(world, login: str) -> int:
+    with world["app"].app_context():
+        return db.session.scalar(db.select(Account.id).filter_by(login=login))
+
+
+def _get(world, path: str) -> dict:
+    status, _, body = world["api"].request("GET", path, headers=world["token"])
+    assert status == 200, body
+    return json.loads(body)
+
+
 def client(world, user: str, password: str) -> XmppClient:
     c = XmppClient(f"{user}@{DOMAIN}", password, world["prosody"].c2s,
                    world["prosody"].ca_file)
@@ -114,6 +125,8 @@ def wait(predicate, timeout: float = 10) -> bool:
 def test_a_synced_user_signs_in_and_finds_the_directory(world):
     alice = client(world, "user0", "secret-0").connect()
     try:
+        account = _account(world, "user0")
+        assert wait(lambda: _get(world, f"/api/v1/accounts/{account}")["online"] is True)
         got = roster(alice)
         assert got[f"user1@{DOMAIN}"] == ("First1 Last1", "both", ["Acme"])
         assert set(got) == {f"user{i}@{DOMAIN}" for i in (1, 2, 3)}
@@ -126,6 +139,7 @@ def test_a_synced_user_signs_in_and_finds_the_directory(world):
             bob.disconnect()
     finally:
         alice.disconnect()
+    assert wait(lambda: _get(world, f"/api/v1/accounts/{account}")["online"] is False)
 
 
 def test_a_wrong_password_is_refused(world):

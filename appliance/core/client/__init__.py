@@ -4,13 +4,15 @@ leaves federation out still serves its users."""
 
 from appliance.hookspecs import hookimpl
 from appliance.plugins import declare
+from appliance.ui import Panel
 
 from . import link, service, views
 from .api import api
 
 declare(__name__, title="Client service",
         description="Sign-in to the XMPP service and the directory as every user's roster.",
-        blueprints=[link.bp, views.bp], api_blueprints=[api])
+        blueprints=[link.bp, views.bp], api_blueprints=[api],
+        dashboard_panels=[Panel("Client service", "client.panel", order=5)])
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from appliance.db import db, found, utcnow
 from appliance.host import host
 from appliance.models import Account, Enterprise, XmppCredential, XmppPasswordLink
 from appliance.validation import Conflict, Field, Invalid, Schema, length
+from appliance.xmpp import service as xmpp
 
 from . import scram, service
 
@@ -43,10 +44,11 @@ def directory_bound(acc: Account) -> bool:
 def as_dict(acc: Account) -> dict:
     ent = db.session.get(Enterprise, acc.enterprise_id)
     bound = directory_bound(acc)
+    address = service.xmpp_address(acc, ent)
     return {"id": acc.id, "enterprise_id": acc.enterprise_id, "login": acc.login,
             "first_name": acc.first_name, "last_name": acc.last_name, "email": acc.email,
             "phone": acc.phone, "source": acc.source, "source_label": acc.source_label,
-            "enabled": acc.enabled, "xmpp_address": service.xmpp_address(acc, ent),
+            "enabled": acc.enabled, "xmpp_address": address, "online": service.online(address),
             "sign_in": "directory" if bound else "password",
             "password_set": not bound and db.session.get(XmppCredential, acc.id) is not None}
 
@@ -110,3 +112,12 @@ def link_account(token: str) -> Account | None:
         return None
     acc = db.session.get(Account, row.account_id)
     return acc if acc is not None and acc.enabled else None
+
+
+def online_summary() -> dict:
+    """The home panel's and API's picture: the XMPP service and who is signed in."""
+    at = xmpp.settings().sessions_reported_at
+    return {"fresh": service.sessions_fresh(),
+            "reported_at": at.isoformat() + "Z" if at else None,
+            "users_online": {str(k): v for k, v in service.online_counts().items()},
+            "service": xmpp.status()}

@@ -2,7 +2,7 @@
 
 from flask import jsonify
 
-from appliance.api import BOOL, INT, NULL_STR, STR, ApiBlueprint, json_object, obj
+from appliance.api import BOOL, INT, NULL_STR, STR, TIME, ApiBlueprint, json_object, obj
 
 from . import accounts
 
@@ -12,7 +12,10 @@ ACCOUNT = obj(["id", "login", "enabled", "xmpp_address", "sign_in"], id=INT,
               enterprise_id=INT, login=STR, first_name=STR, last_name=STR, email=STR,
               phone=STR, source=STR, source_label=STR, enabled=BOOL, xmpp_address=NULL_STR,
               sign_in={"type": "string", "enum": ["directory", "password"]},
-              password_set=BOOL)
+              password_set=BOOL,
+              online={"type": ["boolean", "null"],
+                      "description": "Signed in now; null when the XMPP service has not "
+                                     "reported lately"})
 LINK = obj(["url", "expires_at"], url=STR, expires_at={"type": "string", "format": "date-time"})
 
 
@@ -42,3 +45,13 @@ def put_password(account_id):
         "(replaces earlier links; valid 72 hours)")
 def post_link(account_id):
     return jsonify(accounts.make_link(accounts.account(account_id))), 201
+
+
+SESSIONS = obj(["fresh", "users_online"], fresh=BOOL, reported_at=TIME,
+               users_online=obj(), service=obj())
+
+
+@api.op("/online", summary="The XMPP service: its state, when it last reported who is signed "
+        "in (fresh: within 90 s), and users signed in per enterprise id", response=SESSIONS)
+def online():
+    return jsonify(accounts.online_summary())

@@ -54,6 +54,13 @@ def auth():
     return jsonify(result=service.check(data["host"], data["user"], data["password"]))
 
 
+@bp.post("/sessions")
+def sessions():
+    """Who is signed in now: {"hosts": {domain: [{"user", "resource", "since"}]}}."""
+    service.record_sessions(request.get_json(silent=True))
+    return "", 204
+
+
 @bp.get("/events")
 def events():
     return jsonify(service.events(number(request.args, "after", 0, 0, MAX_ID)))

@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, exists, func, select
 
 from appliance.db import db, utcnow
 from appliance.host import host
-from appliance.models import Account, Contact, Enterprise, XmppCredential, XmppSignal
+from appliance.models import (
+    Account,
+    Contact,
+    Enterprise,
+    XmppCredential,
+    XmppSession,
+    XmppSignal,
+)
+from appliance.validation import Invalid
+from appliance.xmpp import service as xmpp
 
 from . import scram
 
@@ -168,3 +177,58 @@ def link_token() -> tuple[str, str]:
     """A new one-time token and the digest stored for it."""
     token = secrets.token_urlsafe(24)
     return token, hashlib.sha256(token.encode()).hexdigest()
+
+
+#: A report of who is signed in older than this is not believed (the service reports at
+#: least every 30 s while it runs).
+FRESH = timedelta(seconds=90)
+MAX_SESSIONS = 200_000
+
+
+def record_sessions(report) -> None:
+    """Replace who is signed in with the XMPP service's report:
+    {"hosts": {"<domain>": [{"user", "resource", "since"}, ...]}} (Invalid otherwise)."""
+    hosts = report.get("hosts") if isinstance(report, dict) else None
+    entries = [(h, e) for h, lst in hosts.items() if isinstance(lst, list) for e in lst] \
+        if isinstance(hosts, dict) else None
+    if entries is None or len(entries) > MAX_SESSIONS or not all(
+            isinstance(e, dict) and isinstance(e.get("user"), str) and len(e["user"]) < 256
+            and isinstance(e.get("resource", ""), str) and len(e.get("resource", "")) < 256
+            and (e.get("since") is None or type(e.get("since")) is int)
+            for _, e in entries):
+        raise Invalid({"hosts": ("shape", "Send {hosts: {domain: [{user, resource, since}]}}")})
+    ents = dict(db.session.execute(select(Enterprise.im_domain, Enterprise.id).where(
+        Enterprise.im_domain.in_([h.lower() for h in hosts]))).all())
+    now = utcnow()
+    db.session.execute(delete(XmppSession))
+    db.session.add_all(
+        XmppSession(enterprise_id=ents[h.lower()], jid=f"{e['user']}@{h.lower()}",
+                    resource=e.get("resource", ""), reported_at=now,
+                    since=datetime.fromtimestamp(e["since"], UTC).replace(tzinfo=None)
+                    if e.get("since") is not None and 0 <= e["since"] < 2**33 else None)
+        for h, e in entries if h.lower() in ents)
+    xmpp.settings().sessions_reported_at = now
+    db.session.commit()
+
+
+def sessions_fresh() -> bool:
+    """Whether the XMPP service reported who is signed in lately."""
+    at = xmpp.settings().sessions_reported_at
+    return at is not None and utcnow() - at < FRESH
+
+
+def online(address: str | None) -> bool | None:
+    """Whether `address` is signed in now; None when that is not known (no recent report)."""
+    if not address or not sessions_fresh():
+        return None
+    return db.session.scalar(select(XmppSession.id).where(XmppSession.jid == address)
+                             .limit(1)) is not None
+
+
+def online_counts() -> dict[int, int]:
+    """Signed-in users (not resources) per enterprise id, from the last fresh report."""
+    if not sessions_fresh():
+        return {}
+    return dict(db.session.execute(select(XmppSession.enterprise_id,
+                                          func.count(func.distinct(XmppSession.jid)))
+                                   .group_by(XmppSession.enterprise_id)).all())

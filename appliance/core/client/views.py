@@ -19,6 +19,13 @@ def _page(acc, errors=None, link=None):
                   enabled=accounts.ACCOUNT.fields["enabled"])
 
 
+@bp.get("/client-service/panel")
+def panel():
+    """The home page's panel: the XMPP service and who is signed in, per enterprise."""
+    ents = db.session.scalars(db.select(Enterprise).order_by(Enterprise.name)).all()
+    return render_template("client/panel.html", summary=accounts.online_summary(), ents=ents)
+
+
 @bp.get("/accounts/<int:account_id>")
 def account(account_id):
     return _page(accounts.account(account_id))

@@ -10,7 +10,8 @@
 --   {"version": "...", "users": ["alice", ...],
 --    "contacts": [{"jid": "bob@host", "name": "Bob", "groups": ["Sales"]}, ...]}
 --   and the difference is pushed to the host's connected users (roster pushes);
--- * every session of a signed-out account (disabled, deleted, removed by a sync) is closed.
+-- * every session of a signed-out account (disabled, deleted, removed by a sync) is closed;
+-- and it tells the appliance who is signed in (POST /xmpp/v1/sessions) when that changes.
 -- Every user's roster sees the contacts as shared items (subscription both, never stored;
 -- see attach()); an item the user added personally is never replaced, and a shared item
 -- the user edits becomes personal (mod_roster stores it as any other).
@@ -34,6 +35,39 @@ local hosts = prosody.hosts;
 local directories = module:shared("directories");
 local cursor = 0;
 local polling = false;
+
+-- Who is signed in: sent to the appliance (POST /xmpp/v1/sessions) when it changed, and at
+-- least every REPORT_EVERY seconds, so the appliance can tell a fresh picture from a stale one.
+local REPORT_EVERY = 30;
+local sessions_dirty, reported_at = true, 0;
+
+local function report_sessions()
+	local out = {};
+	for name, host_session in pairs(hosts) do
+		if directories[name] ~= nil or host_session.sessions then
+			local list = {};
+			for username, user in pairs(host_session.sessions or {}) do
+				for resource, session in pairs(user.sessions or {}) do
+					list[#list + 1] = { user = username; resource = resource;
+						since = session.conntime and math.floor(session.conntime) or nil };
+				end
+			end
+			out[name] = list;
+		end
+	end
+	sessions_dirty, reported_at = false, os.time();
+	client:request(base .. "/xmpp/v1/sessions", {
+		method = "POST";
+		headers = { ["Content-Type"] = "application/json";
+			["Authorization"] = "Bearer " .. secret };
+		body = json.encode({ hosts = out });
+	}, function(_, code)
+		if code ~= 204 then
+			sessions_dirty = true;
+			module:log("warn", "POST /xmpp/v1/sessions: the appliance answered %s", tostring(code));
+		end
+	end);
+end
 
 local function get(path, callback)
 	client:request(base .. path, {
@@ -148,6 +182,7 @@ local function sign_out(jid)
 end
 
 local function poll()
+	if sessions_dirty or os.time() - reported_at >= REPORT_EVERY then report_sessions(); end
 	if polling then return interval; end
 	polling = true;
 	get("/xmpp/v1/events?after=" .. tostring(cursor), function(data)
@@ -185,6 +220,8 @@ function module.add_host(host_module)
 			return true;
 		end
 	end, 10);
+	host_module:hook("resource-bind", function() sessions_dirty = true; end);
+	host_module:hook("resource-unbind", function() sessions_dirty = true; end);
 	host_module:hook("appliance/user-exists", function(event)
 		local dir = directories[host];
 		if dir then return dir.users[event.username] == true; end
