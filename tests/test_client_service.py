@@ -360,3 +360,10 @@ def test_the_xmpp_service_reports_who_is_signed_in(app, ent, api, xmpp, admin):
         xmpp_service.settings().sessions_reported_at = utcnow() - timedelta(minutes=5)
         db.session.commit()
     assert api("GET", f"/api/v1/accounts/{alice}").get_json()["online"] is None  # stale
+
+
+def test_the_im_domain_changes_when_the_service_is_not_running(api):
+    made = api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme",
+                                                   "im_domain": "old.example"}).get_json()
+    moved = api("PUT", f"/api/v1/enterprises/{made['id']}", json={"im_domain": "new.example"})
+    assert moved.status_code == 200 and moved.get_json()["im_domain"] == "new.example"

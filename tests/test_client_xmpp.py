@@ -62,6 +62,7 @@ def world(tmp_path_factory, slapd):
     server.config = server.reconfigure(hosts=own.hosts, link_url=own.link_url,
                                        link_secret=own.link_secret)
     server.service.write(server.config)
+    app.config["XMPP_CONFIG"] = str(server.config_path)  # the appliance sees it running
     with server:
         world["prosody"], world["ca"], world["tmp"] = server, ca, tmp
         yield world
@@ -216,3 +217,19 @@ def test_a_directory_user_and_a_federated_user_see_each_other_and_chat(world):
     finally:
         ours.apply(federation_enabled=False, domains=[], routes={})
         remote.stop()
+
+
+def test_the_im_domain_does_not_change_under_signed_in_users(world):
+    alice = client(world, "user0", "secret-0").connect()
+    try:
+        account = _account(world, "user0")
+        assert wait(lambda: _get(world, f"/api/v1/accounts/{account}")["online"] is True)
+        status, _, body = world["api"].request(
+            "PUT", f"/api/v1/enterprises/{world['ent']}", headers=world["token"],
+            json_body={"im_domain": "renamed.test"})
+        assert status == 409 and json.loads(body)["error"] == "signed_in", body
+        assert "signed in to acme.test" in json.loads(body)["message"]
+        assert _get(world, f"/api/v1/enterprises/{world['ent']}")["im_domain"] == DOMAIN
+        assert alice.connected
+    finally:
+        alice.disconnect()

@@ -9,10 +9,11 @@ from appliance.api import ApiBlueprint
 from appliance.db import db, found
 from appliance.host import host
 from appliance.listing import Column, Page, paginate
-from appliance.models import Account, Contact, Enterprise
+from appliance.models import Account, Contact, Enterprise, XmppSession
 from appliance.peers import trusted_dict
 from appliance.validation import (
     ENTERPRISE_ID_RULES,
+    Conflict,
     Field,
     Invalid,
     Schema,
@@ -20,6 +21,8 @@ from appliance.validation import (
     length,
 )
 from appliance.xmpp import service as xmpp
+
+from .client import service as client
 
 ENTERPRISE = Schema(
     "Enterprise",
@@ -75,6 +78,19 @@ def _unique_domain(data: dict, own_id: int | None = None) -> None:
                                                 "enterprise")})
 
 
+def _nobody_signed_in(ent: Enterprise) -> None:
+    """An IM domain does not change under signed-in users (their sessions and the rosters
+    their clients hold are the old domain's): Conflict while the XMPP service reports any,
+    or cannot say (it runs but has not reported lately)."""
+    online = db.session.scalar(select(func.count()).select_from(XmppSession).where(
+        XmppSession.enterprise_id == ent.id))
+    if xmpp.xmpp().running() and (online or not client.sessions_fresh()):
+        why = (f"{online} of its users are signed in to {ent.im_domain}" if online else
+               "the XMPP service has not said lately who is signed in")
+        raise Conflict.because("signed_in", f"IM domain cannot change now: {why}. Change it "
+                                            "when nobody is signed in (disable sign-in first).")
+
+
 def create(data: dict) -> Enterprise:
     data = ENTERPRISE.validate(data)
     _unique_eid(data["eid"])
@@ -95,6 +111,8 @@ def update(ent: Enterprise, data: dict, partial: bool = False) -> Enterprise:
     if "eid" in data:
         _unique_eid(data["eid"], ent.id)
     _unique_domain(data, ent.id)
+    if "im_domain" in data and ent.im_domain and data["im_domain"] != ent.im_domain:
+        _nobody_signed_in(ent)
     before = {"name": ent.name, "eid": ent.eid, "im_domain": ent.im_domain}
     for k, v in data.items():
         setattr(ent, k, v)
