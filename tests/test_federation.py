@@ -203,3 +203,21 @@ def test_contacts_from_peers_are_federated_when_federation_is_on(app, api):
     # A synchronizer's contacts are this appliance's own users: never federated.
     assert _import(app, "sync:1", ["dee@acme.test"]) == {"dee@acme.test": False}
     assert [s[0] for s in saved(app)] == ["ocs.com", "sametime.example"]
+
+
+def test_any_federated_server_may_have_a_route(app, api):
+    """Not only NextPlane: a server that is not in DNS gets its address and port too."""
+    cfg_path = api("GET", "/api/v1/federation").get_json()["service"]["config_path"]
+    ok = api("PUT", "/api/v1/federation/servers", json={"servers": [
+        {"domain": "ocs.com", "server": "10.9.8.7", "port": 5270}, {"domain": "plain.example"}]})
+    assert ok.status_code == 200, ok.get_json()
+    text = open(cfg_path).read()
+    assert '["ocs.com"] = { host = "10.9.8.7", port = 5270 }' in text
+    assert '["plain.example"]' not in text  # no route: found in DNS
+    half = api("PUT", "/api/v1/federation/servers", json={"servers": [
+        {"domain": "ocs.com", "server": "10.9.8.7"}, {"domain": "x.example", "port": 5269}]})
+    assert half.status_code == 422
+    assert {f["field"]: f["message"] for f in half.get_json()["fields"]} == {
+        "servers[0].port": "Port must be 1 to 65535",
+        "servers[1].server": "Server is required with a port"}
+    assert saved(app)[0][2:] == ("10.9.8.7", 5270)  # nothing changed

@@ -25,7 +25,7 @@ class Server(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(253), unique=True)  # lower case
     nextplane: Mapped[bool] = mapped_column(default=False)
-    server: Mapped[str] = mapped_column(String(253), default="")  # NextPlane only
-    port: Mapped[int | None]  # NextPlane only
+    server: Mapped[str] = mapped_column(String(253), default="")  # a route (NextPlane: needed)
+    port: Mapped[int | None]
     origin: Mapped[str] = mapped_column(String(64), default="")  # "" or "peering:<id>"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

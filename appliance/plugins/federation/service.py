@@ -39,11 +39,11 @@ def servers() -> list[Server]:
 
 def policy() -> dict:
     """The server-to-server policy the XMPP service enforces: on or off, the federated
-    domains, and routes for those not in DNS (NextPlane's, or XMPP_HOSTS)."""
+    domains, and routes for those not in DNS (a row's server and port, else XMPP_HOSTS)."""
     rows, fixed = servers(), xmpp.static_hosts()
     return {"enabled": settings().enabled, "domains": [r.domain for r in rows],
-            "routes": {r.domain: (r.server, r.port) if r.nextplane else fixed[r.domain]
-                       for r in rows if r.nextplane or r.domain in fixed}}
+            "routes": {r.domain: (r.server, r.port) if r.server else fixed[r.domain]
+                       for r in rows if r.server or r.domain in fixed}}
 
 
 def status() -> dict:

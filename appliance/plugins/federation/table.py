@@ -81,12 +81,13 @@ def pending(rows: list[Row]) -> int:
 
 
 def _values(r: Row) -> tuple:
-    return (r.domain.lower(), r.nextplane, r.server if r.nextplane else "",
-            r.port if r.nextplane else "")
+    return (r.domain.lower(), r.nextplane, r.server, r.port)
 
 
 def validate(rows: list[Row]) -> bool:
-    """Check every row (domain syntax, duplicates, NextPlane server and port); mark errors."""
+    """Check every row (domain syntax, duplicates, server and port); mark errors. A NextPlane
+    row needs its server and port; any other row may have them too (a route, for a server
+    that is not in DNS), both or neither."""
     seen: dict[str, str] = {}
     for r in rows:
         r.errors = {}
@@ -99,9 +100,10 @@ def validate(rows: list[Row]) -> bool:
             r.errors["domain"] = f"{d} is already in the table"
         else:
             seen[d] = r.key
-        if r.nextplane:
+        if r.nextplane or r.server or r.port:
             if not r.server:
-                r.errors["server"] = "Server is required for a NextPlane server"
+                r.errors["server"] = ("Server is required for a NextPlane server" if r.nextplane
+                                      else "Server is required with a port")
             elif not (is_ip(r.server) or is_hostname(r.server)):
                 r.errors["server"] = "Server must be an IP address or a hostname"
             if not r.port.isdigit() or not 1 <= int(r.port) <= 65535:
@@ -129,8 +131,8 @@ def save_rows(rows: list[Row]) -> str:
             srv = Server(domain="")
             db.session.add(srv)
         srv.domain, srv.nextplane = r.domain.lower().rstrip("."), r.nextplane
-        srv.server = r.server if r.nextplane else ""
-        srv.port = int(r.port) if r.nextplane else None
+        srv.server = r.server
+        srv.port = int(r.port) if r.port else None
         db.session.flush()
         keep.add(srv.id)
     for sid, srv in existing.items():
