@@ -173,8 +173,13 @@ def test_the_test_action_reports_ok_or_why_not(net):
 
     ok = test("ocs.test")
     assert ok["ok"] is True, ok
+    out = [link for link in ok["links"] if link["direction"] == "out"]
+    assert out and out[0]["authenticated"] and out[0]["by"] == "certificate", ok
+    assert out[0]["tls"] and out[0]["tls"].startswith("TLS"), ok
+    assert "our stream to it: authenticated by certificate" in ok["directions"], ok
     bad = test("bad.test")
     assert bad["ok"] is False and bad["reason"] == "certificate", bad
     down = test("down.test")
     assert down["ok"] is False and down["reason"] in ("not_found", "timeout"), down
     assert down["message"]
+    assert "our stream to it: not established" in down["directions"], down

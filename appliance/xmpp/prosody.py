@@ -220,11 +220,13 @@ class XmppService:
                  "{title='Type';key='type';width=16};"
                  "{title='Local';key='host';width=256};"
                  "{title='From';key='from_host';width=256};"
-                 "{title='To';key='to_host';width=256}})")
+                 "{title='To';key='to_host';width=256};"
+                 "'secure';'cert';'dialback'})")
 
     def s2s_sessions(self) -> list[dict]:
         """Active federated connections: dicts with direction ("in"/"out"), local and remote
-        domain and whether the stream is authenticated; [] when not running.
+        domain, whether the stream is authenticated and how (certificate or dialback), and
+        its TLS version; [] when not running.
         """
         if not self.running():
             return []
@@ -232,15 +234,20 @@ class XmppService:
         sessions = []
         for line in out.splitlines():
             cells = [c.strip() for c in line.split(" | ")]
-            if len(cells) != 5 or cells[0] == "Dir":
+            if len(cells) != 8 or cells[0] == "Dir":
                 continue
-            direction, kind, local, from_host, to_host = cells
+            direction, kind, local, from_host, to_host, tls, cert, dialback = cells
             outgoing = direction == "outgoing"
+            authenticated = kind in ("s2sin", "s2sout")
             sessions.append({
                 "direction": "out" if outgoing else "in",
                 "local": local,
                 "remote": to_host if outgoing else from_host,
-                "authenticated": kind in ("s2sin", "s2sout"),
+                "authenticated": authenticated,
+                "by": None if not authenticated else "dialback" if dialback == "Completed"
+                else "certificate" if cert == "Valid" else "other",
+                "tls": tls if tls not in ("", "insecure") else None,
+                "certificate": cert or None,
             })
         return sessions
 

@@ -127,7 +127,12 @@ def delete_server(sid):
 
 @api.op("/servers/<int:sid>/test", "POST", summary="Test: can the embedded XMPP service reach "
         "this domain (XMPP ping)? ok, or the reason (policy, certificate, not_found, timeout)",
-        response=obj(["domain", "ok"], domain=STR, ok=BOOL, reason=NULL_STR, message=NULL_STR))
+        response=obj(["domain", "ok"], domain=STR, ok=BOOL, reason=NULL_STR, message=NULL_STR,
+                     directions={"type": "string", "description": "Each direction in words: "
+                                 "our stream out, theirs in, and how each authenticated"},
+                     links=array(obj(["direction", "authenticated"], direction=STR,
+                                     authenticated=BOOL, by=NULL_STR, tls=NULL_STR,
+                                     certificate=NULL_STR))))
 def test_server(sid):
     srv = found(Server, sid, "federated server")
     return jsonify(domain=srv.domain, **service.test_domain(srv.domain))

@@ -16,6 +16,7 @@ from appliance.db import db
 from appliance.models import Contact
 from appliance.validation import Invalid, is_hostname
 from appliance.xmpp import service as xmpp
+from appliance.xmpp.prosody import XmppError
 
 from .models import Server, Settings
 from .probe import probe
@@ -93,7 +94,23 @@ def test_domain(domain: str) -> dict:
         service.register(PROBE_USER, x.domain, password)
         result = probe(f"{PROBE_USER}@{x.domain}", password, (host, x.c2s_port), domain,
                        ca_file or None)
-    return result
+    return {**result, **links(service, domain)}
+
+
+def links(service, domain: str) -> dict:
+    """Each direction of the link with `domain` as the service has it now: our stream out
+    and theirs in, whether each is authenticated and how; and what is missing, in words."""
+    try:
+        found = [s for s in service.s2s_sessions() if s["remote"] == domain.lower()]
+    except (XmppError, OSError):
+        return {"links": []}
+    words = []
+    for way, name in (("out", "our stream to it"), ("in", "its stream to us")):
+        ups = [s for s in found if s["direction"] == way and s["authenticated"]]
+        words.append(f"{name}: authenticated by {ups[0]['by']}"
+                     + (f" over {ups[0]['tls']}" if ups[0]["tls"] else "") if ups else
+                     f"{name}: not established")
+    return {"links": found, "directions": "; ".join(words)}
 
 
 # --- contacts imported from peers ----------------------------------------------------------

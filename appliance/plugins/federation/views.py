@@ -115,8 +115,9 @@ def status():
 def test():
     domain = request.args.get("domain", "")
     result = service.test_domain(domain)
+    ways = f" ({result['directions']})" if result.get("directions") else ""
     if result.get("ok"):
-        text = f"{domain} answered in {result.get('ms', 0):.0f} ms"
+        text = f"{domain} answered in {result.get('ms', 0):.0f} ms{ways}"
         return f'<span class="state state-succeeded" role="status">{escape(text)}</span>'
     return (f'<span class="error" role="status">{escape(domain)}: '
-            f'{escape(result.get("message", "failed"))}</span>')
+            f'{escape(result.get("message", "failed"))}{escape(ways)}</span>')
