@@ -125,6 +125,22 @@ def test_chat_and_presence_reach_the_federated_server(net):
     assert net.prosody.pid == pid
 
 
+def test_the_admin_sees_each_link_and_can_disconnect_it(net):
+    assert delivered(net, net.bob, "bob@ocs.test", "open the link")
+    links = net.api("GET", "/api/v1/federation")[1]["service"]["connections"]
+    ours = [c for c in links if c["remote"] == "ocs.test" and c["direction"] == "out"]
+    assert ours and ours[0]["local"] == "appliance.test" and ours[0]["by"] == "certificate"
+    status, body = net.api("POST", "/api/v1/federation/links/disconnect",
+                           {"local": "appliance.test", "remote": "ocs.test"})
+    assert status == 200 and "Disconnected ocs.test" in body["message"], body
+    assert not [c for c in net.api("GET", "/api/v1/federation")[1]["service"]["connections"]
+                if c["remote"] == "ocs.test"]
+    missing = net.api("POST", "/api/v1/federation/links/disconnect",
+                      {"local": "appliance.test", "remote": "ocs.test"})
+    assert missing[0] == 404
+    assert delivered(net, net.bob, "bob@ocs.test", "and it opens again on the next message")
+
+
 def test_removing_the_domain_or_disabling_stops_delivery_without_a_restart(net):
     pid = net.prosody.pid
     t0 = time.monotonic()

@@ -223,6 +223,12 @@ class XmppService:
                  "{title='To';key='to_host';width=256};"
                  "'secure';'cert';'dialback'})")
 
+    def close_s2s(self, local: str, remote: str) -> None:
+        """Close every stream between `local` and `remote`, both ways (the remote server may
+        connect again if policy lets it)."""
+        for a, b in ((local, remote), (remote, local)):
+            self._ctl(["shell", f"s2s:close({lua_string(a)}, {lua_string(b)})"], timeout=15)
+
     def s2s_sessions(self) -> list[dict]:
         """Active federated connections: dicts with direction ("in"/"out"), local and remote
         domain, whether the stream is authenticated and how (certificate or dialback), and

@@ -17,7 +17,7 @@ from appliance.api import (
 )
 from appliance.db import db, found
 from appliance.listing import query_params
-from appliance.validation import Invalid
+from appliance.validation import Field, Invalid, Schema, max_length
 from appliance.xmpp import service as xmpp
 
 from . import service, table
@@ -136,3 +136,15 @@ def delete_server(sid):
 def test_server(sid):
     srv = found(Server, sid, "federated server")
     return jsonify(domain=srv.domain, **service.test_domain(srv.domain))
+
+
+LINK = Schema("FederatedLink", Field("local", "Local domain", (max_length(253),)),
+              Field("remote", "Remote domain", (max_length(253),)))
+
+
+@api.op("/links/disconnect", "POST", body=LINK, response=obj(["message"], message=STR),
+        summary="Disconnect the server-to-server link between a local and a remote domain "
+                "(404 when no such link is up)")
+def disconnect():
+    data = LINK.validate(json_object())
+    return jsonify(message=service.disconnect(data["local"], data["remote"]))

@@ -8,7 +8,7 @@ connected clients stay connected.
 
 import secrets
 
-from flask import current_app
+from flask import abort, current_app
 from sqlalchemy import select, update
 
 from appliance import audit, vault
@@ -147,3 +147,15 @@ def contacts_imported(enterprise, source: str) -> None:
         audit.record("create", "federated servers", "", source,
                      after={"domains": ", ".join(added)})
         xmpp.apply()
+
+
+def disconnect(local: str, remote: str) -> str:
+    """Disconnect: close the link between `local` and `remote` (404 unless it is up)."""
+    service = xmpp.xmpp()
+    if not any(s["local"] == local and s["remote"] == remote
+               for s in service.s2s_sessions()):
+        abort(404, f"No link between {local} and {remote}")
+    service.close_s2s(local, remote)
+    audit.record("update", "federated link", "", remote, after={"disconnected": local})
+    return (f"Disconnected {remote}. It may connect again while it is federated; delete it "
+            "from the table to refuse it.")

@@ -121,3 +121,11 @@ def test():
         return f'<span class="state state-succeeded" role="status">{escape(text)}</span>'
     return (f'<span class="error" role="status">{escape(domain)}: '
             f'{escape(result.get("message", "failed"))}{escape(ways)}</span>')
+
+
+@bp.post("/links/disconnect")
+def disconnect():
+    """Disconnect one server-to-server link (from the XMPP service panel)."""
+    flash(service.disconnect(request.form.get("local", "")[:253],
+                             request.form.get("remote", "")[:253]), "success")
+    return redirect_to(url_for("federation.index"))
