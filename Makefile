@@ -48,7 +48,7 @@ appliance/static/vendor/htmx.min.js: package.json package-lock.json
 # Real servers the tests start: OpenLDAP, Prosody, nginx (TLS in front of appliances) and
 # Chromium from Debian.
 system-deps:
-	@missing=""; for p in slapd ldap-utils prosody nginx-light chromium; do \
+	@missing=""; for p in slapd ldap-utils prosody ejabberd nginx-light chromium; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi

@@ -13,6 +13,7 @@ from appliance.api_tokens import new_token
 from appliance.db import db
 from appliance.models import Account, Enterprise, User
 from appliance.xmpp import service as xmpp
+from tests.ejabberd_server import Ejabberd, ejabberd_available
 from tests.ldap_server import PEOPLE_DN, Slapd, person
 from tests.prosody_server import Prosody, prosody_available
 from tests.security.served import Served
@@ -217,6 +218,43 @@ def test_a_directory_user_and_a_federated_user_see_each_other_and_chat(world):
     finally:
         ours.apply(federation_enabled=False, domains=[], routes={})
         remote.stop()
+
+
+@pytest.mark.skipif(not ejabberd_available(), reason="ejabberd is not installed "
+                    "(make system-deps installs it)")
+def test_a_directory_user_and_an_ejabberd_user_see_each_other_and_chat(world):
+    """With a real ejabberd 23.01 on 127.0.0.3 (ejabberd.test), routed both ways: it finds
+    acme.test through an /etc/hosts of its own and dials our s2s port."""
+    ours = world["prosody"]
+    t0 = time.monotonic()
+    other = Ejabberd(world["ca"], "ejabberd.test", "127.0.0.3",
+                     hosts={DOMAIN: ours.s2s[0]}, s2s_port=ours.s2s[1]).start()
+    try:
+        erin_jid = other.register("erin", "erin-password")
+        print(f"[ejabberd] started and registered a user in {time.monotonic() - t0:.2f} s")
+        assert ours.apply(federation_enabled=True, domains=["ejabberd.test"],
+                          routes={"ejabberd.test": other.s2s})
+        assert ours.service.wait_applied()
+        erin = XmppClient(erin_jid, "erin-password", other.c2s, other.ca_file).connect()
+        dave = client(world, "user0", "secret-0").connect()
+        try:
+            erin.subscribe(f"user0@{DOMAIN}")
+            dave.subscribe(erin_jid)
+            assert erin.wait_subscription(f"user0@{DOMAIN}", "both", timeout=20)
+            assert dave.wait_subscription(erin_jid, "both", timeout=20)
+            assert erin.wait_presence(f"user0@{DOMAIN}", timeout=15)
+            assert dave.wait_presence(erin_jid, timeout=15)
+            dave.send_message(erin_jid, "hello, ejabberd")
+            assert erin.wait_message(15) == (f"user0@{DOMAIN}", "hello, ejabberd")
+            erin.send_message(f"user0@{DOMAIN}", "hello, prosody")
+            assert dave.wait_message(15) == (erin_jid, "hello, prosody")
+            assert f"user1@{DOMAIN}" in roster(dave)  # the directory is still there
+        finally:
+            erin.disconnect()
+            dave.disconnect()
+    finally:
+        ours.apply(federation_enabled=False, domains=[], routes={})
+        other.stop()
 
 
 def test_the_im_domain_does_not_change_under_signed_in_users(world):
