@@ -874,3 +874,11 @@ def test_forms_state_the_rules_the_api_checks(admin, api, site):
     assert spec["components"]["schemas"]["NetworkElementUpdate"]["required"] == []
     user_put = spec["paths"]["/api/v1/network-elements/users/{uid}"]["put"]
     assert user_put["requestBody"]["content"]["application/json"]["schema"]["required"] == []
+
+
+@pytest.mark.parametrize("services", [5, [5], {"a": 1}, True])
+def test_services_that_are_not_names_are_refused(api, services):
+    resp = api("POST", "/api/v1/network-elements/templates",
+               json={"name": "Odd", "kind": "template", "services": services})
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["fields"][0]["field"] == "services"

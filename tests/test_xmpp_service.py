@@ -247,8 +247,9 @@ def test_chat_and_presence_subscription_both_ways(net):
     assert net.alice.wait_presence("bob@ocs.test")
     assert net.bob.wait_presence("alice@appliance.test")
     sessions = net.app.service.s2s_sessions()
-    assert {"direction": "out", "local": "appliance.test", "remote": "ocs.test",
-            "authenticated": True} in sessions
+    out = [s for s in sessions if (s["direction"], s["remote"]) == ("out", "ocs.test")]
+    assert out and out[0]["local"] == "appliance.test" and out[0]["authenticated"]
+    assert out[0]["by"] == "certificate" and out[0]["tls"].startswith("TLS")
     assert {(s["direction"], s["remote"]) for s in sessions} >= {("out", "ocs.test"),
                                                                 ("in", "ocs.test")}
 

@@ -143,6 +143,7 @@ LINK = Schema("FederatedLink", Field("local", "Local domain", (max_length(253),)
 
 
 @api.op("/links/disconnect", "POST", body=LINK, response=obj(["message"], message=STR),
+        errors=(404,),
         summary="Disconnect the server-to-server link between a local and a remote domain "
                 "(404 when no such link is up)")
 def disconnect():

@@ -109,8 +109,15 @@ def import_cells(location: str | None, department: str | None, template: str | N
 
 def services_of(text_or_list) -> list[str]:
     """Service names from 'A;B' or a list (NONE: no services); unknown names raise Invalid."""
-    items = text_or_list if isinstance(text_or_list, list) else \
-        [s.strip() for s in (text_or_list or "").split(";")]
+    if isinstance(text_or_list, list):
+        items = text_or_list
+    elif text_or_list is None or isinstance(text_or_list, str):
+        items = [s.strip() for s in (text_or_list or "").split(";")]
+    else:
+        items = [text_or_list]
+    if not all(isinstance(s, str) for s in items):
+        raise Invalid({"services": ("services", "Services must be service names: a list, "
+                                                "or text separated by semicolons")})
     items = [s for s in items if s]
     if NONE in (s.lower() for s in items):
         if len(items) > 1:
