@@ -34,6 +34,9 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	# Compile the installed packages once, where the test processes look for bytecode.
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache \
+	  $(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
 	touch $@
 
 # htmx comes from the npm registry (pinned with a lockfile) and is served by the appliance.
