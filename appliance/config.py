@@ -30,6 +30,7 @@ DEFAULTS = {
     "XMPP_HOSTS": "",  # "domain=address:port,..." for federated domains not in DNS
     "XMPP_SUPERVISE": True,  # `appliance serve` runs Prosody as its child (off: a unit does)
     "XMPP_LINK_URL": "",  # where Prosody asks about sign-ins; `serve` sets it when supervising
+    "XMPP_SIGNIN_TIMEOUT": 5,  # seconds a sign-in waits for a directory server
     "XMPP_INTERFACE": "",  # where Prosody listens ("*": all); set, it overrides the tab's
     "XMPP_C2S_PORT": 0,  # the client port; set, it overrides the Federation tab's
     "XMPP_S2S_PORT": 0,  # the server-to-server port; set, it overrides the Federation tab's
@@ -51,6 +52,7 @@ NUMBERS = {
     "SESSION_IDLE_MINUTES": (float, 1, 1440),
     "SESSION_MAX_HOURS": (float, 0.1, 720),
     "XMPP_C2S_PORT": (int, 1, 65535),
+    "XMPP_SIGNIN_TIMEOUT": (float, 0.5, 60),
     "XMPP_S2S_PORT": (int, 1, 65535),
 }
 

@@ -19,6 +19,11 @@ def slapd(tmp_path_factory):
 
 
 @pytest.fixture
+def app(make_app):
+    return make_app(XMPP_SIGNIN_TIMEOUT=1.5)  # the directory-down test waits this long
+
+
+@pytest.fixture
 def synced(app, api, slapd):
     ent = api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()["id"]
     with app.app_context():

@@ -37,7 +37,7 @@ def slapd(tmp_path_factory):
 def world(tmp_path_factory, slapd):
     """The appliance (waitress), its enterprise synced from slapd, and its Prosody."""
     tmp = tmp_path_factory.mktemp("client")
-    served = Served(tmp / "app")
+    served = Served(tmp / "app", XMPP_SIGNIN_TIMEOUT=1.5)  # the directory-down test waits
     app = served.app
     app.config["XMPP_LINK_URL"] = f"http://127.0.0.1:{served.port}"
     api = served.agent()

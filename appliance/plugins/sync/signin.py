@@ -4,6 +4,7 @@ the same servers with the same TLS settings. The password is neither stored nor 
 
 from dataclasses import replace
 
+from flask import current_app
 from ldap3.utils.conv import escape_filter_chars
 
 from appliance import ldapconn, ldapdir
@@ -12,9 +13,6 @@ from appliance.db import db
 from . import service
 from .models import LDAP, Synchronizer
 
-#: How long a sign-in waits for a directory server (a client is waiting, and the next server
-#: in the list may answer).
-TIMEOUT = 5.0
 #: (synchronizer id, external id) -> the entry's DN, so a sign-in costs one bind, not three.
 _dns: dict[tuple[int, str], str] = {}
 
@@ -35,7 +33,9 @@ def check(account, password: str) -> str | None:
         settings = service.ldap_settings(syn)
     except ValueError:
         return "unavailable"
-    settings = replace(settings, timeout=min(settings.timeout, TIMEOUT))
+    # A client is waiting, and the next server in the list may answer: wait less than a sync.
+    settings = replace(settings, timeout=min(settings.timeout,
+                                             current_app.config["XMPP_SIGNIN_TIMEOUT"]))
     key = (syn.id, account.external_id)
     for attempt in range(2):
         dn = _dns.get(key) if attempt == 0 else None
