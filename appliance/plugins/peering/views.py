@@ -23,6 +23,7 @@ from .models import MCS, TYPES, Peer
 
 bp = Blueprint("peering", __name__, url_prefix="/peering", template_folder="templates")
 
+
 def _peer(peer_id: int) -> Peer:
     return found(Peer, peer_id, "peer in the selected enterprise",
                  enterprise_id=selected_enterprise().id)
