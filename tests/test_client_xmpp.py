@@ -20,8 +20,6 @@ from tests.security.served import Served
 from tests.test_sync import ldap
 from tests.xmpp_clients import XmppClient
 
-pytestmark = pytest.mark.skipif(not prosody_available(), reason="Prosody is not installed "
-                                "(make system-deps installs it)")
 DOMAIN = "acme.test"
 
 
@@ -36,6 +34,8 @@ def slapd(tmp_path_factory):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, slapd):
     """The appliance (waitress), its enterprise synced from slapd, and its Prosody."""
+    # Never skipped: `make test` installs Prosody, and a missing one must fail loudly.
+    assert prosody_available(), "Prosody is not installed: run `make test`, which does"
     tmp = tmp_path_factory.mktemp("client")
     served = Served(tmp / "app", XMPP_SIGNIN_TIMEOUT=1.5)  # the directory-down test waits
     app = served.app
@@ -220,11 +220,11 @@ def test_a_directory_user_and_a_federated_user_see_each_other_and_chat(world):
         remote.stop()
 
 
-@pytest.mark.skipif(not ejabberd_available(), reason="ejabberd is not installed "
-                    "(make system-deps installs it)")
 def test_a_directory_user_and_an_ejabberd_user_see_each_other_and_chat(world):
     """With a real ejabberd 23.01 on 127.0.0.3 (ejabberd.test), routed both ways: it finds
     acme.test through an /etc/hosts of its own and dials our s2s port."""
+    # Never skipped: `make test` installs ejabberd, and a missing one must fail loudly.
+    assert ejabberd_available(), "ejabberd is not installed: run `make test`, which does"
     ours = world["prosody"]
     t0 = time.monotonic()
     other = Ejabberd(world["ca"], "ejabberd.test", "127.0.0.3",

@@ -54,14 +54,32 @@ def net(tmp_path_factory):
     root = tmp_path_factory.mktemp("fed")
     ca = trustme.CA()
     n = Net()
+    started: list = []  # stopped at the end even when the set-up fails half-way
+    try:
+        yield from _net(n, root, ca, started)
+    finally:
+        for c in (getattr(n, "alice", None), getattr(n, "bob", None),
+                  getattr(n, "carol", None)):
+            if c is not None:
+                c.disconnect()
+        for p in started:
+            p.stop()
+        if hasattr(n, "app"):
+            n.app.extensions["appliance"].jobs.shutdown()
+
+
+def _net(n, root, ca, started):
     n.c2s, n.s2s = free_port("127.0.0.1"), free_port("127.0.0.1")
     back = {"appliance.test": ("127.0.0.1", n.s2s)}
     n.ocs = Prosody(root / "ocs", ca, "ocs.test", "127.0.0.2", domains=["appliance.test"],
                     routes=back).start()
+    started.append(n.ocs)
     n.hub = Prosody(root / "hub", ca, "partner.test", "127.0.0.2", domains=["appliance.test"],
                     routes=back).start()
+    started.append(n.hub)
     n.bad = Prosody(root / "bad", ca, "bad.test", "127.0.0.2", cert_name="other.test",
                     domains=["appliance.test"], routes=back).start()
+    started.append(n.bad)
     cert = ca.issue_cert("appliance.test")
     pem = root / "appliance.pem"
     cert.private_key_and_cert_chain_pem.write_to_path(str(pem))
@@ -92,17 +110,13 @@ def net(tmp_path_factory):
     assert n.set_servers([{"domain": "ocs.test"}])[0] == 200
     n.prosody = ApplianceProsody(n.config_path, ("127.0.0.1", n.c2s),
                                  ("127.0.0.1", n.s2s)).start()
+    started.append(n.prosody)
     subprocess.run(["prosodyctl", "--config", str(n.config_path), "register", "alice",
                     "appliance.test", PW], check=True, capture_output=True)
     n.bob = XmppClient(n.ocs.register("bob", PW), PW, n.ocs.c2s, n.ca_file).connect()
     n.carol = XmppClient(n.hub.register("carol", PW), PW, n.hub.c2s, n.ca_file).connect()
     n.alice = XmppClient("alice@appliance.test", PW, ("127.0.0.1", n.c2s), n.ca_file).connect()
     yield n
-    for c in (n.alice, n.bob, n.carol):
-        c.disconnect()
-    for p in (n.prosody, n.ocs, n.hub, n.bad):
-        p.stop()
-    n.app.extensions["appliance"].jobs.shutdown()
 
 
 def delivered(n, to_client, to_jid, body, timeout=10) -> bool:

@@ -13,8 +13,11 @@ import pytest
 from tests.prosody_server import accepts, free_port, prosody_available
 from tests.servers import ApplianceProcess
 
-pytestmark = pytest.mark.skipif(not prosody_available(), reason="Prosody is not installed "
-                                "(make system-deps installs it)")
+
+@pytest.fixture(autouse=True)
+def _prosody():
+    # Never skipped: `make test` installs Prosody, and a missing one must fail loudly.
+    assert prosody_available(), "Prosody is not installed: run `make test`, which does"
 
 
 def health(app) -> dict:
