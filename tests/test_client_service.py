@@ -367,3 +367,20 @@ def test_the_im_domain_changes_when_the_service_is_not_running(api):
                                                    "im_domain": "old.example"}).get_json()
     moved = api("PUT", f"/api/v1/enterprises/{made['id']}", json={"im_domain": "new.example"})
     assert moved.status_code == 200 and moved.get_json()["im_domain"] == "new.example"
+
+
+def test_the_peer_link_gives_accounts_their_xmpp_address(app, ent, api, client):
+    """A peered appliance imports this enterprise's people with the addresses they sign in
+    with, so its users reach them over federation."""
+    with app.app_context():
+        replace_source(Contact, db.session.get(Enterprise, ent), "manual", "Manual", [
+            {"external_id": "1", "first_name": "Alice", "email": "alice@mail.example",
+             "im_address": "alice@mail.example"},
+            {"external_id": "77", "first_name": "Nobody", "im_address": "nobody@else.example"}])
+    key = api("POST", f"/api/v1/enterprises/{ent}/trusted-servers",
+              json={"address": "127.0.0.1"}).get_json()["peer_key"]
+    resp = client.get("/peer/v1/enterprises/acme/contacts?after=0",
+                      headers={"Authorization": f"Peer {key}"})
+    assert resp.status_code == 200, resp.get_json()
+    got = {i["first_name"]: i["im_address"] for i in resp.get_json()["items"]}
+    assert got == {"Alice": "alice@acme.test", "Nobody": "nobody@else.example"}

@@ -22,6 +22,7 @@ from appliance.models import (
 )
 from appliance.validation import Invalid
 from appliance.xmpp import service as xmpp
+from appliance.xmpp.address import localpart, unescape
 
 from . import scram
 
@@ -30,20 +31,6 @@ from . import scram
 OK, WRONG, DISABLED, UNAVAILABLE = "ok", "wrong", "disabled", "unavailable"
 #: Signals older than this are deleted (the XMPP service polls every second).
 SIGNAL_KEEP = timedelta(hours=1)
-
-# XEP-0106: the characters a login may hold that an XMPP localpart may not.
-_ESCAPES = {" ": r"\20", '"': r"\22", "&": r"\26", "'": r"\27", "/": r"\2f", ":": r"\3a",
-            "<": r"\3c", ">": r"\3e", "@": r"\40"}
-
-
-def localpart(login: str) -> str:
-    """The XMPP localpart of a login: lower case (as XMPP compares), XEP-0106 escaped, so a
-    UPN login (alice@corp.example) is alice\\40corp.example."""
-    out = login.lower().replace("\\", r"\5c")
-    for ch, esc in _ESCAPES.items():
-        out = out.replace(ch, esc)
-    return out
-
 
 def xmpp_address(account: Account, ent: Enterprise) -> str | None:
     """`<login>@<im_domain>`, or None while the enterprise has no IM domain."""
@@ -58,15 +45,8 @@ def account_of(ent: Enterprise, user: str) -> Account | None:
     """The account whose localpart is `user` (None when none or, impossibly, two)."""
     rows = db.session.scalars(select(Account).where(
         Account.enterprise_id == ent.id,
-        func.lower(Account.login) == _unescape(user))).all()
+        func.lower(Account.login) == unescape(user))).all()
     return rows[0] if len(rows) == 1 else None
-
-
-def _unescape(user: str) -> str:
-    out = user
-    for ch, esc in _ESCAPES.items():
-        out = out.replace(esc, ch)
-    return out.replace(r"\5c", "\\")
 
 
 def check(domain: str, user: str, password: str) -> str:

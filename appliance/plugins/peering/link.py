@@ -7,7 +7,7 @@ these views runs; each view only offers enterprises that trust the caller.
 import socket
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, exists, func, select
 
 from appliance import __version__
 from appliance.db import db
@@ -15,6 +15,7 @@ from appliance.listing import number
 from appliance.models import Account, Contact
 from appliance.peers import PREFIX, caller
 from appliance.validation import MAX_ID, MAX_INT, Invalid
+from appliance.xmpp.address import address
 
 link = Blueprint("peering_link", __name__, url_prefix=PREFIX)
 MAX_PAGE = 1000
@@ -58,13 +59,20 @@ def contacts(eid):
     after = number(request.args, "after", 0, 0, MAX_ID)
     limit = min(number(request.args, "limit", 500, 1, MAX_INT), MAX_PAGE)
     own = (Contact.enterprise_id == ent.id) & ~Contact.source.startswith("peering:")
+    # A contact that is one of the enterprise's accounts is reached at its XMPP address
+    # (when the enterprise has an IM domain and the account may sign in).
+    account = and_(Account.enterprise_id == Contact.enterprise_id,
+                   Account.source == Contact.source, Account.external_id == Contact.external_id,
+                   Account.enabled)
     rows = db.session.execute(
         select(Contact.id, Contact.source, Contact.external_id, Contact.first_name,
-               Contact.last_name, Contact.email, Contact.phone, Contact.im_address)
+               Contact.last_name, Contact.email, Contact.phone, Contact.im_address,
+               Account.login).outerjoin(Account, account)
         .where(own, Contact.id > after).order_by(Contact.id).limit(limit)).all()
     total = db.session.scalar(select(func.count()).select_from(Contact).where(own))
     return jsonify(
         items=[{"key": f"{r.source}/{r.external_id}", "first_name": r.first_name,
                 "last_name": r.last_name, "email": r.email, "phone": r.phone,
-                "im_address": r.im_address} for r in rows],
+                "im_address": (address(r.login, ent.im_domain) if r.login else None)
+                or r.im_address} for r in rows],
         next=str(rows[-1].id) if len(rows) == limit else None, total=total)
