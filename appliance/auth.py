@@ -146,6 +146,26 @@ def attempt(username: str, address: str, password: str,
     return False, 0
 
 
+def throttle(keys: list[tuple[str, int]]) -> int:
+    """Count one attempt for each (key, limit) in the lock-out window (LOGIN_LOCK_SECONDS);
+    return the seconds to wait when any key is over its limit, else 0. Another kind of
+    sign-in (the XMPP service's) shares the rules of the login page."""
+    window = timedelta(seconds=current_app.config["LOGIN_LOCK_SECONDS"])
+    db.session.commit()  # each count is a transaction of its own
+    wait = 0
+    for key, limit in keys:
+        attempts, start = _claim(key, window)
+        if attempts > limit:
+            wait = max(wait, 1, math.ceil((start + window - utcnow()).total_seconds()))
+    return wait
+
+
+def forgive(key: str) -> None:
+    """A right password: forget `key`'s attempts."""
+    db.session.execute(delete(LoginCounter).where(LoginCounter.key == key))
+    db.session.commit()
+
+
 def _hash(password: str) -> str:
     """Hash a new password with the PASSWORD_HASH method."""
     return generate_password_hash(password, current_app.config["PASSWORD_HASH"])

@@ -384,3 +384,23 @@ def test_the_peer_link_gives_accounts_their_xmpp_address(app, ent, api, client):
     assert resp.status_code == 200, resp.get_json()
     got = {i["first_name"]: i["im_address"] for i in resp.get_json()["items"]}
     assert got == {"Alice": "alice@acme.test", "Nobody": "nobody@else.example"}
+
+
+def test_sign_ins_follow_the_login_lock_out(app, ent, xmpp):
+    """Too many attempts for an account (or from one address) answer "locked", which the
+    XMPP service tells the client as a temporary failure; a right password forgets them."""
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    assert sign_in(xmpp, "alice", "alice-pw") == "ok"
+    for _ in range(limit):
+        assert sign_in(xmpp, "alice", "guess") == "wrong"
+    assert sign_in(xmpp, "alice", "alice-pw") == "locked"  # even the right one, for now
+    assert sign_in(xmpp, "bob", "directory-pw") == "ok"  # other accounts are not locked out
+    resp = xmpp("POST", "/auth", json={"user": "bob", "host": "acme.test",
+                                       "password": "x", "ip": "192.0.2.9"})
+    assert resp.get_json()["result"] == "wrong"
+    for _ in range(limit * 4):
+        xmpp("POST", "/auth", json={"user": "carol\\40corp.example", "host": "acme.test",
+                                    "password": "x", "ip": "192.0.2.9"})
+    locked = xmpp("POST", "/auth", json={"user": "bob", "host": "acme.test",
+                                         "password": "directory-pw", "ip": "192.0.2.9"})
+    assert locked.get_json()["result"] == "locked"  # that address tried too often

@@ -45,13 +45,15 @@ def invalid(exc: Invalid):
 
 @bp.post("/auth")
 def auth():
-    """{"user", "host", "password"} -> {"result": ok | wrong | disabled | unavailable}."""
+    """{"user", "host", "password", "ip"} -> {"result": ok | wrong | disabled | unavailable
+    | locked}; `ip`, the client's address, is optional."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not all(
             isinstance(data.get(k), str) and len(data[k]) <= 1024
-            for k in ("user", "host", "password")):
+            for k in ("user", "host", "password")) or not isinstance(data.get("ip", ""), str):
         abort(400, "Send user, host and password as strings of at most 1024 characters")
-    return jsonify(result=service.check(data["host"], data["user"], data["password"]))
+    return jsonify(result=service.check(data["host"], data["user"], data["password"],
+                                        data.get("ip", "")[:64]))
 
 
 @bp.post("/sessions")

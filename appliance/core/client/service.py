@@ -8,8 +8,10 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import delete, exists, func, select
 
+from appliance import auth
 from appliance.db import db, utcnow
 from appliance.host import host
 from appliance.models import (
@@ -29,6 +31,8 @@ from . import scram
 #: Answers to a sign-in: right password, wrong password (or no such account), an account
 #: that may not sign in, and a password that cannot be checked now (directory unreachable).
 OK, WRONG, DISABLED, UNAVAILABLE = "ok", "wrong", "disabled", "unavailable"
+#: Too many attempts for the account or from the address lately (a temporary failure).
+LOCKED = "locked"
 #: Signals older than this are deleted (the XMPP service polls every second).
 SIGNAL_KEEP = timedelta(hours=1)
 
@@ -49,10 +53,23 @@ def account_of(ent: Enterprise, user: str) -> Account | None:
     return rows[0] if len(rows) == 1 else None
 
 
-def check(domain: str, user: str, password: str) -> str:
-    """OK, WRONG, DISABLED or UNAVAILABLE for a sign-in of user@domain. A directory-bound
-    account is checked by the plugin that owns its source (appliance_account_password); any
-    other against its stored SCRAM keys. Nothing about the account changes."""
+def check(domain: str, user: str, password: str, ip: str = "") -> str:
+    """OK, WRONG, DISABLED, UNAVAILABLE or LOCKED for a sign-in of user@domain from `ip`,
+    under the login page's lock-out rules (attempts per account and per address). A
+    directory-bound account is checked by the plugin that owns its source
+    (appliance_account_password); any other against its stored SCRAM keys. Nothing about
+    the account changes."""
+    limit = current_app.config["LOGIN_MAX_FAILURES"]
+    key = f"xmpp:{user.lower()}@{domain.lower()}"
+    if auth.throttle([(key, limit), *([(f"xmpp-addr:{ip}", limit * 4)] if ip else [])]):
+        return LOCKED
+    verdict = _verdict(domain, user, password)
+    if verdict == OK:
+        auth.forgive(key)
+    return verdict
+
+
+def _verdict(domain: str, user: str, password: str) -> str:
     ent = enterprise_of(domain)
     account = account_of(ent, user) if ent is not None and password else None
     if account is None:

@@ -6,9 +6,10 @@
 -- offered, and mod_saslauth offers it only on an encrypted stream.
 --
 -- Options (global): appliance_url = "http://127.0.0.1:8080", appliance_secret = "...".
--- The appliance answers {"result": "ok" | "wrong" | "disabled" | "unavailable"};
--- "unavailable" (the directory server cannot be reached) and any failure to reach the
--- appliance itself become SASL temporary-auth-failure, never not-authorized.
+-- The appliance answers {"result": "ok" | "wrong" | "disabled" | "unavailable" | "locked"};
+-- "unavailable" (the directory server cannot be reached), "locked" (too many attempts
+-- lately) and any failure to reach the appliance itself become SASL temporary-auth-failure,
+-- never not-authorized. The client's address goes with each sign-in, for the lock-out.
 
 local async = require "util.async";
 local http = require "net.http";
@@ -40,15 +41,18 @@ local function ask(path, body)
 end
 
 -- true (right), false (wrong or disabled: state false when disabled), or nil, "unavailable".
-local function check(username, password)
+local function check(username, password, ip)
 	local answer, err = ask("/xmpp/v1/auth", { user = username; host = host;
-		password = password });
+		password = password; ip = ip });
 	if not answer then
 		module:log("warn", "Sign-in of %s@%s: the appliance did not answer (%s)",
 			username, host, err);
 		return nil, "unavailable";
 	end
 	local result = answer.result;
+	if result == "locked" then
+		module:log("info", "Sign-in of %s@%s refused for now: too many attempts", username, host);
+	end
 	if result == "ok" then return true, true; end
 	if result == "disabled" then return false, false; end
 	if result == "wrong" then return false, true; end
@@ -71,11 +75,12 @@ function provider.delete_user() return nil, "accounts are removed on the applian
 function provider.users() return function() return nil; end; end
 
 -- A SASL handler whose PLAIN check can also end in temporary-auth-failure.
-local function handler()
+local function handler(session)
 	local sasl;
+	local ip = session and session.ip or nil;
 	sasl = new_sasl(host, {
 		plain_test = function(_, username, password)
-			local correct, state = check(username, password);
+			local correct, state = check(username, password, ip);
 			if correct == nil then
 				sasl.temporary = true;
 				return false, true;
@@ -93,10 +98,10 @@ local function handler()
 		end
 		return status, condition, text;
 	end
-	function sasl.clean_clone() return handler(); end
+	function sasl.clean_clone() return handler(session); end
 	return sasl;
 end
 
-function provider.get_sasl_handler() return handler(); end
+function provider.get_sasl_handler(session) return handler(session); end
 
 module:provides("auth", provider);
