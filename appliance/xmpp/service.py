@@ -162,11 +162,14 @@ def supervise(app, listen: str, port: int) -> str:
         if service.running():
             return (f"XMPP service: a Prosody already runs on {service.config_path} "
                     f"(pid {service.pid()}); not starting another")
-        apply()  # the configuration as the database says, with the link to this process
+        try:
+            cfg = config()
+        except Invalid as exc:  # a TLS file moved out of the import directory since
+            return f"XMPP service: not started: its configuration cannot be written: {exc}"
+        service.write(cfg)  # as the database says, with the link to this process
         runner = Supervisor(service)
         host().xmpp = runner
         runner.start()
-        cfg = config()
         where = ", ".join(cfg.interfaces)
         return (f"XMPP service: started (clients on {where} port {cfg.c2s_port}, servers on "
                 f"port {cfg.s2s_port}; {len(cfg.hosts)} IM domain(s))")
