@@ -9,7 +9,7 @@ from appliance.api import ApiBlueprint
 from appliance.db import db, found
 from appliance.host import host
 from appliance.listing import Column, Page, paginate
-from appliance.models import Account, Contact, Enterprise, XmppSession
+from appliance.models import Account, Contact, Enterprise
 from appliance.peers import trusted_dict
 from appliance.validation import (
     ENTERPRISE_ID_RULES,
@@ -80,11 +80,10 @@ def _unique_domain(data: dict, own_id: int | None = None) -> None:
 
 def _nobody_signed_in(ent: Enterprise) -> None:
     """An IM domain does not change under signed-in users (their sessions and the rosters
-    their clients hold are the old domain's): Conflict while the XMPP service reports any,
-    or cannot say (it runs but has not reported lately)."""
-    online = db.session.scalar(select(func.count()).select_from(XmppSession).where(
-        XmppSession.enterprise_id == ent.id))
-    if xmpp.xmpp().running() and (online or not client.sessions_fresh()):
+    their clients hold are the old domain's): Conflict while any is, or while the running
+    XMPP service cannot say."""
+    online = client.signed_in(ent)
+    if online != 0:
         why = (f"{online} of its users are signed in to {ent.im_domain}" if online else
                "the XMPP service has not said lately who is signed in")
         raise Conflict.because("signed_in", f"IM domain cannot change now: {why}. Change it "

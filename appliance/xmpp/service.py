@@ -52,17 +52,22 @@ def xmpp() -> XmppService:
                        cfg.get("XMPP_PROSODY") or "prosody")
 
 
+_secrets: dict[Path, str] = {}
+
+
 def secret() -> str:
     """The shared secret the XMPP service presents to the appliance (<data dir>/xmpp/secret,
-    made once, readable by the appliance's user only)."""
-    path = Path(current_app.config["DATA_DIR"]) / "xmpp" / "secret"
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(tokens.token_urlsafe(32))
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    return path.read_text().strip()
+    made once, readable by the appliance's user only; read from disk once a process)."""
+    path = Path(current_app.config["DATA_DIR"]).resolve() / "xmpp" / "secret"
+    if path not in _secrets:
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(tokens.token_urlsafe(32))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        _secrets[path] = path.read_text().strip()
+    return _secrets[path]
 
 
 def settings() -> XmppSettings:

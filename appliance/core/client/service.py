@@ -24,7 +24,7 @@ from appliance.models import (
 )
 from appliance.validation import Invalid
 from appliance.xmpp import service as xmpp
-from appliance.xmpp.address import localpart, unescape
+from appliance.xmpp.address import address, localpart, unescape
 
 from . import scram
 
@@ -36,9 +36,10 @@ LOCKED = "locked"
 #: Signals older than this are deleted (the XMPP service polls every second).
 SIGNAL_KEEP = timedelta(hours=1)
 
+
 def xmpp_address(account: Account, ent: Enterprise) -> str | None:
     """`<login>@<im_domain>`, or None while the enterprise has no IM domain."""
-    return f"{localpart(account.login)}@{ent.im_domain}" if ent.im_domain else None
+    return address(account.login, ent.im_domain)
 
 
 def enterprise_of(domain: str) -> Enterprise | None:
@@ -97,7 +98,9 @@ def set_password(account: Account, password: str) -> None:
 
 def signal(ent_id: int, kind: str, jid: str = "") -> None:
     """Tell the XMPP service (at its next poll) that a directory changed or that an account
-    must be signed out; part of the caller's transaction."""
+    must be signed out; part of the caller's transaction, which also drops signals older
+    than SIGNAL_KEEP (the poll itself only reads)."""
+    db.session.execute(delete(XmppSignal).where(XmppSignal.at < utcnow() - SIGNAL_KEEP))
     db.session.add(XmppSignal(enterprise_id=ent_id, kind=kind, jid=jid))
 
 
@@ -113,15 +116,13 @@ def sign_out(ent: Enterprise, logins) -> None:
     deleted, removed by a sync)."""
     if ent.im_domain:
         for login in logins:
-            signal(ent.id, "signout", f"{localpart(login)}@{ent.im_domain}")
+            signal(ent.id, "signout", address(login, ent.im_domain))
     directory_changed(ent)
 
 
 def events(after: int) -> dict:
     """Signals after the cursor `after`: the sign-outs, and every IM domain's directory
     version (the id of its last directory signal)."""
-    db.session.execute(delete(XmppSignal).where(XmppSignal.at < utcnow() - SIGNAL_KEEP))
-    db.session.commit()
     signouts = db.session.execute(select(XmppSignal.id, XmppSignal.jid).where(
         XmppSignal.id > after, XmppSignal.kind == "signout").order_by(XmppSignal.id)).all()
     last = db.session.scalar(select(func.max(XmppSignal.id))) or 0
@@ -157,8 +158,8 @@ def directory(ent: Enterprise) -> dict:
         Contact.enterprise_id == ent.id, Contact.im_address != "", ~is_account)
         .order_by(Contact.id)).all()
     own = {c["jid"] for c in contacts}
-    for address, first, last, label in imported:
-        jid = address.strip().lower()
+    for im_address, first, last, label in imported:
+        jid = im_address.strip().lower()
         if "@" in jid and jid not in own:
             own.add(jid)
             contacts.append({"jid": jid, "name": _name(first, last, jid),
@@ -206,6 +207,15 @@ def record_sessions(report) -> None:
         for h, e in entries if h.lower() in ents)
     xmpp.settings().sessions_reported_at = now
     db.session.commit()
+
+
+def signed_in(ent: Enterprise) -> int | None:
+    """How many of `ent`'s users are signed in; None when that is not known (the service
+    runs but has not reported lately)."""
+    if not sessions_fresh():
+        return None if xmpp.xmpp().running() else 0
+    return db.session.scalar(select(func.count(func.distinct(XmppSession.jid))).where(
+        XmppSession.enterprise_id == ent.id))
 
 
 def sessions_fresh() -> bool:
