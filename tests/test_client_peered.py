@@ -64,22 +64,6 @@ def sync(site, peer_id: int) -> dict:
     return site.wait_job(run["run_id"])
 
 
-def wait(predicate, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def roster(c: XmppClient) -> dict:
-    async def get():
-        await c.xmpp.get_roster()
-        r = c.xmpp.client_roster
-        return {str(j): (r[j]["name"], r[j]["subscription"], sorted(r[j]["groups"]))
-                for j in r if str(j) != c.jid}
-    return c._run(get())
 
 
 def test_users_of_two_peered_appliances_see_each_other_and_chat(tmp_path):
@@ -163,8 +147,8 @@ def test_users_of_two_peered_appliances_see_each_other_and_chat(tmp_path):
         stop.append(bob.disconnect)
 
         # Each finds the other in the roster, named by the peer, grouped under the peer.
-        assert roster(alice) == {"bob@beta.test": ("Bob Bauer", "both", ["Beta peer"])}
-        assert roster(bob) == {"alice@acme.test": ("Alice Anders", "both", ["Acme peer"])}
+        assert alice.roster() == {"bob@beta.test": ("Bob Bauer", "both", ["Beta peer"])}
+        assert bob.roster() == {"alice@acme.test": ("Alice Anders", "both", ["Acme peer"])}
 
         # Presence both ways, over server-to-server.
         assert alice.wait_presence("bob@beta.test", timeout=20), \

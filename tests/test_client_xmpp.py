@@ -17,6 +17,7 @@ from tests.ejabberd_server import Ejabberd, ejabberd_available
 from tests.ldap_server import PEOPLE_DN, Slapd, person
 from tests.prosody_server import Prosody, prosody_available
 from tests.security.served import Served
+from tests.servers import wait_until as wait
 from tests.test_sync import ldap
 from tests.xmpp_clients import XmppClient
 
@@ -106,22 +107,6 @@ def client(world, user: str, password: str) -> XmppClient:
     return c
 
 
-def roster(c: XmppClient) -> dict:
-    async def get():
-        await c.xmpp.get_roster()
-        r = c.xmpp.client_roster
-        return {str(j): (r[j]["name"], r[j]["subscription"], sorted(r[j]["groups"]))
-                for j in r if str(j) != c.jid}
-    return c._run(get())
-
-
-def wait(predicate, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_synced_user_signs_in_and_finds_the_directory(world):
@@ -129,7 +114,7 @@ def test_a_synced_user_signs_in_and_finds_the_directory(world):
     try:
         account = _account(world, "user0")
         assert wait(lambda: _get(world, f"/api/v1/accounts/{account}")["online"] is True)
-        got = roster(alice)
+        got = alice.roster()
         assert got[f"user1@{DOMAIN}"] == ("First1 Last1", "both", ["Acme"])
         assert set(got) == {f"user{i}@{DOMAIN}" for i in (1, 2, 3)}
         bob = client(world, "user1", "secret-1").connect()
@@ -153,7 +138,7 @@ def test_a_wrong_password_is_refused(world):
 
 def test_a_second_sync_reaches_connected_users_as_roster_pushes(world, slapd):
     alice = client(world, "user0", "secret-0").connect()
-    assert f"user7@{DOMAIN}" not in roster(alice)
+    assert f"user7@{DOMAIN}" not in alice.roster()
     dn, attrs = person(7)
     slapd.add(dn, attrs)
     sync(world)
@@ -211,7 +196,7 @@ def test_a_directory_user_and_a_federated_user_see_each_other_and_chat(world):
             assert rita.wait_message(15) == (f"user0@{DOMAIN}", "hello across servers")
             rita.send_message(f"user0@{DOMAIN}", "and back")
             assert dave.wait_message(15) == ("rita@remote.test", "and back")
-            assert f"user1@{DOMAIN}" in roster(dave)  # the directory is still there
+            assert f"user1@{DOMAIN}" in dave.roster()  # the directory is still there
         finally:
             rita.disconnect()
             dave.disconnect()
@@ -248,7 +233,7 @@ def test_a_directory_user_and_an_ejabberd_user_see_each_other_and_chat(world):
             assert erin.wait_message(15) == (f"user0@{DOMAIN}", "hello, ejabberd")
             erin.send_message(f"user0@{DOMAIN}", "hello, prosody")
             assert dave.wait_message(15) == (erin_jid, "hello, prosody")
-            assert f"user1@{DOMAIN}" in roster(dave)  # the directory is still there
+            assert f"user1@{DOMAIN}" in dave.roster()  # the directory is still there
         finally:
             erin.disconnect()
             dave.disconnect()

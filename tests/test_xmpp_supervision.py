@@ -4,7 +4,6 @@ when it dies (shown by /healthz), stopped with it."""
 import json
 import os
 import signal
-import time
 import urllib.request
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from tests.prosody_server import accepts, free_port, prosody_available
 from tests.servers import ApplianceProcess
+from tests.servers import wait_until as wait
 
 
 @pytest.fixture(autouse=True)
@@ -44,14 +44,6 @@ def alive(pid: int) -> bool:
         f"/proc/{pid}/cmdline").read_bytes()
 
 
-def wait(predicate, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def test_serve_runs_restarts_and_stops_the_xmpp_service(tmp_path):
     data, c2s, s2s = tmp_path / "data", free_port(), free_port()
@@ -60,7 +52,7 @@ def test_serve_runs_restarts_and_stops_the_xmpp_service(tmp_path):
     app = ApplianceProcess(data, env).start()
     try:
         assert any("XMPP service: started" in line for line in app.output), app.output
-        assert wait(lambda: accepts("127.0.0.1", c2s) and pid_of(data) is not None)
+        assert wait(lambda: accepts("127.0.0.1", c2s) and pid_of(data) is not None, timeout=15)
         first = pid_of(data)
         assert health(app)["checks"]["xmpp"] == "ok"
         config = (data / "xmpp" / "prosody.cfg.lua").read_text()
@@ -68,7 +60,7 @@ def test_serve_runs_restarts_and_stops_the_xmpp_service(tmp_path):
             in config
         os.kill(first, signal.SIGKILL)  # it dies: the appliance starts it again
         assert wait(lambda: (pid_of(data) or first) != first and alive(pid_of(data))
-                    and accepts("127.0.0.1", c2s))
+                    and accepts("127.0.0.1", c2s), timeout=15)
         checks = health(app)
         assert checks["status"] == "ok" and checks["checks"]["xmpp"] == "ok", checks
         second = pid_of(data)

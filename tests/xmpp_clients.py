@@ -120,6 +120,16 @@ class XmppClient:
         self._loop.call_soon_threadsafe(
             lambda: self.xmpp.send_presence(pto=jid, ptype="subscribe"))
 
+    def roster(self) -> dict:
+        """The roster as the server sends it now: {jid: (name, subscription, groups)},
+        without the client's own address."""
+        async def get() -> dict:
+            await self.xmpp.get_roster()
+            r = self.xmpp.client_roster
+            return {str(j): (r[j]["name"], r[j]["subscription"], sorted(r[j]["groups"]))
+                    for j in r if str(j) != self.jid}
+        return self._run(get())
+
     def subscription(self, jid: str) -> str:
         """The roster subscription state with `jid`: none, to, from or both."""
         async def get() -> str:
