@@ -180,9 +180,10 @@ def supervise(app, listen: str, port: int) -> str:
                 f"port {cfg.s2s_port}; {len(cfg.hosts)} IM domain(s))")
 
 
-def status() -> dict:
-    """The service panel: installed, running, version, s2s port, federated connections, and
-    the supervisor's state when this process runs the service."""
+def status(links: bool = True) -> dict:
+    """The service panel: installed, running, version, s2s port, the supervisor's state when
+    this process runs the service, and (`links`: asked of Prosody's shell, a subprocess)
+    the federated connections."""
     s, service = settings(), xmpp()
     runner = host().xmpp
     out = {"installed": service.installed(), "running": False, "version": None,
@@ -194,7 +195,7 @@ def status() -> dict:
     if out["installed"]:
         out["version"] = service.version()
         out["running"] = service.running()
-        if out["running"]:
+        if out["running"] and links:
             try:
                 out["connections"] = service.s2s_sessions()
             except (XmppError, OSError):

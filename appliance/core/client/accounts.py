@@ -120,4 +120,4 @@ def online_summary() -> dict:
     return {"fresh": service.sessions_fresh(),
             "reported_at": at.isoformat() + "Z" if at else None,
             "users_online": {str(k): v for k, v in service.online_counts().items()},
-            "service": xmpp.status()}
+            "service": xmpp.status(links=False)}
