@@ -174,6 +174,27 @@ def test_an_unreachable_directory_is_a_temporary_failure(world, slapd):
     client(world, "user2", "secret-2").connect()  # and it works again, unchanged
 
 
+def meet_and_chat(world, other: XmppClient) -> None:
+    """The directory user user0 and `other`, a user of another server, subscribe to each
+    other, see each other's presence and exchange a message each way; user0's roster still
+    holds the directory."""
+    dave = client(world, "user0", "secret-0").connect()
+    try:
+        other.subscribe(f"user0@{DOMAIN}")
+        dave.subscribe(other.jid)
+        assert other.wait_subscription(f"user0@{DOMAIN}", "both", timeout=20)
+        assert dave.wait_subscription(other.jid, "both", timeout=20)
+        assert other.wait_presence(f"user0@{DOMAIN}", timeout=15)
+        assert dave.wait_presence(other.jid, timeout=15)
+        dave.send_message(other.jid, "hello across servers")
+        assert other.wait_message(15) == (f"user0@{DOMAIN}", "hello across servers")
+        other.send_message(f"user0@{DOMAIN}", "and back")
+        assert dave.wait_message(15) == (other.jid, "and back")
+        assert f"user1@{DOMAIN}" in dave.roster()  # the directory is still there
+    finally:
+        dave.disconnect()
+
+
 def test_a_directory_user_and_a_federated_user_see_each_other_and_chat(world):
     """With a second real Prosody on 127.0.0.2 (remote.test), routed both ways."""
     ours = world["prosody"]
@@ -185,21 +206,10 @@ def test_a_directory_user_and_a_federated_user_see_each_other_and_chat(world):
         assert ours.service.wait_applied()
         rita = XmppClient(remote.register("rita", "rita-password"), "rita-password",
                           remote.c2s, remote.ca_file).connect()
-        dave = client(world, "user0", "secret-0").connect()
         try:
-            rita.subscribe(f"user0@{DOMAIN}")
-            dave.subscribe("rita@remote.test")
-            assert rita.wait_subscription(f"user0@{DOMAIN}", "both", timeout=20)
-            assert dave.wait_subscription("rita@remote.test", "both", timeout=20)
-            assert rita.wait_presence(f"user0@{DOMAIN}", timeout=15)
-            dave.send_message("rita@remote.test", "hello across servers")
-            assert rita.wait_message(15) == (f"user0@{DOMAIN}", "hello across servers")
-            rita.send_message(f"user0@{DOMAIN}", "and back")
-            assert dave.wait_message(15) == ("rita@remote.test", "and back")
-            assert f"user1@{DOMAIN}" in dave.roster()  # the directory is still there
+            meet_and_chat(world, rita)
         finally:
             rita.disconnect()
-            dave.disconnect()
     finally:
         ours.apply(federation_enabled=False, domains=[], routes={})
         remote.stop()
@@ -221,22 +231,10 @@ def test_a_directory_user_and_an_ejabberd_user_see_each_other_and_chat(world):
                           routes={"ejabberd.test": other.s2s})
         assert ours.service.wait_applied()
         erin = XmppClient(erin_jid, "erin-password", other.c2s, other.ca_file).connect()
-        dave = client(world, "user0", "secret-0").connect()
         try:
-            erin.subscribe(f"user0@{DOMAIN}")
-            dave.subscribe(erin_jid)
-            assert erin.wait_subscription(f"user0@{DOMAIN}", "both", timeout=20)
-            assert dave.wait_subscription(erin_jid, "both", timeout=20)
-            assert erin.wait_presence(f"user0@{DOMAIN}", timeout=15)
-            assert dave.wait_presence(erin_jid, timeout=15)
-            dave.send_message(erin_jid, "hello, ejabberd")
-            assert erin.wait_message(15) == (f"user0@{DOMAIN}", "hello, ejabberd")
-            erin.send_message(f"user0@{DOMAIN}", "hello, prosody")
-            assert dave.wait_message(15) == (erin_jid, "hello, prosody")
-            assert f"user1@{DOMAIN}" in dave.roster()  # the directory is still there
+            meet_and_chat(world, erin)
         finally:
             erin.disconnect()
-            dave.disconnect()
     finally:
         ours.apply(federation_enabled=False, domains=[], routes={})
         other.stop()
