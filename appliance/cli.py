@@ -11,7 +11,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy import select
 
 from appliance import api_tokens, auth, limits, migrate
-from appliance.config import SettingError
+from appliance.config import ROLES, SettingError
 from appliance.db import db
 from appliance.host import host
 from appliance.models import ApiToken, User
@@ -52,30 +52,40 @@ cli = FlaskGroup(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
-def serve(host, port, threads):
+@click.option("--role", type=click.Choice(ROLES), default=None,
+              help="web: pages and API (jobs are queued for a worker); worker: runs jobs and "
+                   "schedules, serves only /healthz; all (default, or APPLIANCE_ROLE): both.")
+def serve(host, port, threads, role):
     """Upgrade the database, then serve the appliance with waitress, and run the XMPP
     service (Prosody) as its child unless APPLIANCE_XMPP_SUPERVISE is off."""
     from waitress import create_server
 
     app = current_app._get_current_object()
+    role = app.config["ROLE"] = role or app.config.get("ROLE") or "all"
     moved = migrate.upgrade(app)
     if moved:
         click.echo(f"Database upgraded: {', '.join(moved)}")
     jobs = app.extensions["appliance"].jobs
     interrupted = jobs.recover()
     if interrupted:
-        click.echo(f"{interrupted} job run(s) from the last process marked interrupted")
+        click.echo(f"{interrupted} job run(s) of a stopped process marked interrupted")
     jobs.ensure_default_schedules()
     db.session.remove()
     if not (app.static_folder and os.path.exists(os.path.join(app.static_folder, "vendor",
                                                               "htmx.min.js"))):
         click.echo("warning: static/vendor/htmx.min.js is missing; run `make assets`", err=True)
     # Waitress refuses a body over the upload limit before the app reads a byte of it.
-    server = create_server(app, host=host, port=port, threads=threads, ident="appliance",
+    server = create_server(_health_only(app) if role == "worker" else app, host=host,
+                           port=port, threads=threads, ident="appliance",
                            max_request_body_size=limits.upload_bytes(app.config))
-    jobs.start()
+    if role != "web":
+        jobs.start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind: stop the XMPP service
-    click.echo(xmpp.supervise(app, host, server.effective_port))
+    click.echo(f"Role: {role} (" + {"all": "pages and jobs", "web": "pages; jobs are queued "
+               "for a worker process", "worker": "jobs; pages are not served"}[role] +
+               f"; job owner {jobs.owner.id})")
+    click.echo(xmpp.supervise(app, host, server.effective_port) if role != "worker" else
+               "XMPP service: not run by a worker process")
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Appliance serving on http://{shown}:{server.effective_port}/", err=False)
     sys.stdout.flush()
@@ -85,6 +95,16 @@ def serve(host, port, threads):
         if app.extensions["appliance"].xmpp is not None:
             app.extensions["appliance"].xmpp.stop()
         jobs.shutdown()
+
+
+def _health_only(app):
+    """A worker process's HTTP: /healthz, and 404 for everything else."""
+    def wsgi(environ, start_response):
+        if environ.get("PATH_INFO") == "/healthz":
+            return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"A worker process: it runs jobs and serves only /healthz\n"]
+    return wsgi
 
 
 @cli.command("plugins")

@@ -16,7 +16,11 @@ DEFAULTS = {
     "PASSWORD_HASH": "scrypt",  # werkzeug's method for new password hashes (tests: a cheap one)
     "PAGE_SIZE": 50,
     "JOB_WORKERS": 2,
-    "SCHEDULER_INTERVAL": 30,
+    "SCHEDULER_INTERVAL": 30,  # seconds between looks for due schedules
+    "ROLE": "all",  # what `serve` does: "web" (pages, API), "worker" (jobs), "all" (both)
+    "JOB_POLL_SECONDS": 2,  # how often a worker looks for runs other processes queued
+    "JOB_HEARTBEAT_SECONDS": 10,  # how often a process stamps the runs it runs
+    "JOB_STALE_BEATS": 3,  # a run not stamped for this many beats is interrupted
     "BEHIND_TLS": False,
     "HOSTNAME": "",  # this appliance's FQDN as peers know it; default: the machine's FQDN
     "TIMEZONE": "",  # schedules are read in this zone; default: the machine's zone
@@ -54,7 +58,14 @@ NUMBERS = {
     "XMPP_C2S_PORT": (int, 1, 65535),
     "XMPP_SIGNIN_TIMEOUT": (float, 0.5, 60),
     "XMPP_S2S_PORT": (int, 1, 65535),
+    "SCHEDULER_INTERVAL": (float, 0.05, 3600),
+    "JOB_POLL_SECONDS": (float, 0.05, 300),
+    "JOB_HEARTBEAT_SECONDS": (float, 0.05, 300),
+    "JOB_STALE_BEATS": (int, 2, 1000),
 }
+
+#: What a process does (APPLIANCE_ROLE, `serve --role`): serve pages and run jobs, or one.
+ROLES = ("all", "web", "worker")
 
 
 class SettingError(Exception):
@@ -131,6 +142,10 @@ def from_env(env=os.environ) -> dict:
             raise SettingError(f"APPLIANCE_{key} must be a number from {lo} to {hi}, "
                                f"not {raw[:20]!r}")
         cfg[key] = value
+    if role := env.get("APPLIANCE_ROLE", "").strip().lower():
+        if role not in ROLES:
+            raise SettingError(f"APPLIANCE_ROLE must be {', '.join(ROLES)}, not {role[:20]!r}")
+        cfg["ROLE"] = role
     for key in ("BEHIND_TLS", "TRACE_HOOKS", "XMPP_SUPERVISE"):
         if env.get(f"APPLIANCE_{key}"):
             cfg[key] = env[f"APPLIANCE_{key}"].lower() in ("1", "true", "yes")

@@ -1,4 +1,11 @@
-"""Background jobs shared by plugins: kinds, runs with progress, and persistent schedules."""
+"""Background jobs shared by plugins: kinds, runs with progress, and persistent schedules.
+
+Several processes may share one database. Starting a job inserts a queued run, which the
+database refuses while (kind, target) has an active one, whichever process asks. A worker
+process claims a queued run (appliance.job_owners), becomes its owner and beats for it
+while it runs; a run whose owner stopped beating is marked interrupted by whichever
+process notices first. Schedules (appliance.schedules) are claimed the same way.
+"""
 
 import json
 import logging
@@ -7,16 +14,21 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from appliance.db import db, utcnow
-from appliance.models import JobRun, JobSchedule
-from appliance.validation import Field, int_range, one_of
+from appliance.job_owners import Owner, describe
+from appliance.models import JobRun
+from appliance.schedules import SCHEDULE_FIELDS as SCHEDULE_FIELDS
+from appliance.schedules import Schedules
+from appliance.schedules import days_spec as days_spec
+from appliance.schedules import every_n_days as every_n_days
+from appliance.validation import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +37,8 @@ Run = JobRun
 
 ACTIVE = ("queued", "running")
 ENDED = ("succeeded", "failed", "interrupted")
+#: The database cannot be reached or used right now (rather than refusing a value).
+UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)
 
 
 class JobFailed(Exception):
@@ -111,134 +125,192 @@ def _reason(exc: BaseException, prefix: str) -> str:
     return f"{prefix}{exc.__class__.__name__}: {first}"
 
 
-# --- "every N days at hour:minute AM/PM", in the appliance's time zone --------------------
-
-#: The schedule fields of the seeds' pages (synchronizers, peers), validated as one group.
-SCHEDULE_FIELDS = (
-    Field("days", "Frequency (days)", (int_range(0, 365),), type="integer",
-          help="Every how many days; 0 means only when you click Sync Now."),
-    Field("hour", "Hour", (int_range(1, 12),), type="integer"),
-    Field("minute", "Minute", (int_range(0, 59),), type="integer"),
-    Field("ampm", "AM/PM", (one_of(("AM", "PM")),)),
-)
+def _guarded(step: Callable[[], object]) -> None:
+    """One step of the scheduler thread: a failure is logged and tried again next time."""
+    try:
+        step()
+    except Exception as exc:
+        log.warning("jobs: %s failed:%s", step.__name__, _reason(exc, " "))
 
 
-def days_spec(values: dict, tz: ZoneInfo, now: datetime | None = None,
-              old: dict | None = None) -> dict:
-    """The schedule spec for validated SCHEDULE_FIELDS values.
-
-    The anchor (the local date of the first run) is kept while the fields stay the same, so
-    saving a page again does not move an "every 7 days" schedule.
-    """
-    spec = {k: values[k] for k in ("days", "hour", "minute", "ampm")}
-    spec["tz"] = tz.key
-    if old and old.get("anchor") and all(old.get(k) == v for k, v in spec.items()):
-        spec["anchor"] = old["anchor"]
-    elif spec["days"]:
-        first = every_n_days({**spec, "days": 1}, now or utcnow())
-        spec["anchor"] = first.replace(tzinfo=UTC).astimezone(tz).date().isoformat()
-    return spec
-
-
-def every_n_days(spec: dict, now: datetime) -> datetime | None:
-    """Next run (naive UTC) of a days_spec after `now` (naive UTC); None when days is 0."""
-    n = int(spec.get("days") or 0)
-    if n <= 0:
-        return None
-    tz = ZoneInfo(spec.get("tz") or "UTC")
-    local_now = now.replace(tzinfo=UTC).astimezone(tz)
-    at = clock(int(spec["hour"]) % 12 + (12 if spec["ampm"] == "PM" else 0), int(spec["minute"]))
-    anchor = date.fromisoformat(spec.get("anchor") or local_now.date().isoformat())
-    day = local_now.date()
-    if off := (day - anchor).days % n:
-        day += timedelta(days=n - off)
-    while (when := datetime.combine(day, at, tzinfo=tz)) <= local_now:
-        day += timedelta(days=n)
-    return when.astimezone(UTC).replace(tzinfo=None)
-
-
-class Jobs:
-    """The job runner of one app."""
+class Jobs(Schedules):
+    """The job runner of one app (one process's share of the jobs of one database)."""
 
     def __init__(self, app, kinds: list[JobKind]):
         self.app = app
         self.kinds = {k.name: k for k in kinds}
         self._pool = ThreadPoolExecutor(max_workers=app.config["JOB_WORKERS"],
                                         thread_name_prefix="job")
+        self._offered: set[int] = set()  # runs handed to the pool that have not ended here
+        self._unrecorded: dict[int, dict] = {}  # ends the database could not take yet
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self.owner = Owner(app, self.interrupted_message)
+        self.owner.on_beat.append(self._record_unrecorded)
+
+    @property
+    def runs_here(self) -> bool:
+        """Whether this process runs jobs (role all or worker), not only queues them (web)."""
+        return self.app.config.get("ROLE", "all") != "web"
 
     # --- runs -----------------------------------------------------------------------------
     def submit(self, kind: str, target: str, params: dict | None = None, label: str = "",
                triggered_by: str = "") -> tuple[JobRun, bool]:
-        """Queue a run; return (run, True), or (the active run for target, False)."""
+        """Queue a run; return (run, True), or (the active run of kind and target, False).
+
+        The database itself refuses a second active run of (kind, target), whichever
+        process asks. The session's pending changes commit with the new run. The run is
+        then run here, or by a worker process when this one only serves pages (role web).
+        """
         if kind not in self.kinds:
             raise KeyError(f"Unknown job kind {kind!r}")
-        run = JobRun(kind=kind, target=target, label=label or self.kinds[kind].title,
-                     params=json.dumps(params or {}), triggered_by=triggered_by)
-        db.session.add(run)
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            active = db.session.scalar(select(JobRun).where(JobRun.target == target,
-                                                            JobRun.state.in_(ACTIVE)))
+        insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" \
+            else sqlite.insert
+        run_id = db.session.execute(insert(JobRun).values(
+            kind=kind, target=target, label=label or self.kinds[kind].title,
+            params=json.dumps(params or {}), triggered_by=triggered_by, state="queued",
+            created_at=utcnow()).on_conflict_do_nothing().returning(JobRun.id)).scalar()
+        db.session.commit()
+        if run_id is None:
+            active = self.active(target, kind)
             if active is None:  # it ended in between: try once more
                 return self.submit(kind, target, params, label, triggered_by)
             return active, False
-        self._pool.submit(self._execute, run.id)
+        run = db.session.get(JobRun, run_id)
+        if self.runs_here:
+            self._offer(run_id)
         return run, True
 
+    def start_run(self, kind: str, target: str, params: dict | None = None, label: str = "",
+                  triggered_by: str = "") -> JobRun:
+        """Queue a run, or raise Conflict (409) naming the active run of (kind, target)."""
+        run, created = self.submit(kind, target, params, label, triggered_by)
+        if not created:
+            raise self.already_running(run)
+        return run
+
+    @staticmethod
+    def already_running(run: JobRun) -> Conflict:
+        """The 409 of a start refused because `run` is active: it names the run."""
+        if run.state == "running" and run.started_at:
+            where = (f"running since {run.started_at:%Y-%m-%d %H:%M:%S} UTC in "
+                     f"{describe(run.owner)}")
+        else:
+            where = f"queued since {run.created_at:%Y-%m-%d %H:%M:%S} UTC"
+        return Conflict.because("already_running",
+                                f"{run.label} is already running (job run #{run.id}, {where})")
+
+    def _offer(self, run_id: int) -> None:
+        with self._lock:
+            if run_id in self._offered:
+                return
+            self._offered.add(run_id)
+        try:
+            self._pool.submit(self._execute, run_id)
+        except RuntimeError:  # shut down: it stays queued, for another worker or the next start
+            with self._lock:
+                self._offered.discard(run_id)
+
+    def dispatch(self) -> int:
+        """Offer queued runs of the loaded kinds, whichever process queued them, to this
+        process's free workers (oldest first); return how many. A run goes to the process
+        whose claim wins."""
+        with self._lock:
+            free = self.app.config["JOB_WORKERS"] - len(self._offered)
+            offered = sorted(self._offered)
+        if free <= 0:
+            return 0
+        ids = db.session.scalars(select(JobRun.id).where(
+            JobRun.state == "queued", JobRun.kind.in_(list(self.kinds)),
+            JobRun.id.notin_(offered)).order_by(JobRun.id).limit(free)).all()
+        for run_id in ids:
+            self._offer(run_id)
+        return len(ids)
+
     def _execute(self, run_id: int) -> None:
-        """Run a queued run; it ends succeeded or failed with a reason, whatever happens."""
         with self.app.app_context():
             try:
-                run = db.session.get(JobRun, run_id)
-                if run is None or run.state != "queued":
-                    return
-                run.state, run.started_at = "running", utcnow()
-                db.session.commit()
-                kind, ctx = run.kind, JobContext(run)
-            except Exception:
-                log.exception("job #%s could not start", run_id)
-                self._end(run_id, "failed", "The job could not start (see the log)")
-                return
-            state, message = "succeeded", None
-            try:
-                self.kinds[kind].run(ctx)
-            except JobFailed as exc:
-                state, message = "failed", _reason(exc, "")
-            except BaseException as exc:  # a job's bug, whatever it raises, ends its run
-                _rollback()  # a failed flush leaves the session unusable until then
-                log.exception("job %s #%s failed", kind, run_id)
-                state, message = "failed", _reason(exc, "Unexpected error: ")
+                if self.owner.claim(run_id):
+                    try:
+                        self._run(run_id)
+                    finally:
+                        self.owner.release(run_id)
+            except Exception:  # the claim itself failed: the run stays queued
+                log.exception("job #%s could not be claimed", run_id)
             finally:
-                _rollback()  # anything the job left uncommitted is not kept
-            self._end(run_id, state, message)
+                with self._lock:
+                    self._offered.discard(run_id)
+
+    def _run(self, run_id: int) -> None:
+        """Run a claimed run; it ends succeeded or failed with a reason, whatever happens."""
+        try:
+            run = db.session.get(JobRun, run_id)
+            kind, ctx = run.kind, JobContext(run)
+        except Exception:
+            log.exception("job #%s could not start", run_id)
+            self._end(run_id, "failed", "The job could not start (see the log)")
+            return
+        state, message = "succeeded", None
+        try:
+            self.kinds[kind].run(ctx)
+        except JobFailed as exc:
+            state, message = "failed", _reason(exc, "")
+        except UNREACHABLE as exc:  # the database went away under the job
+            log.exception("job %s #%s failed", kind, run_id)
+            state, message = "failed", _reason(exc, "The database could not be used: ")
+        except BaseException as exc:  # a job's bug, whatever it raises, ends its run
+            _rollback()  # a failed flush leaves the session unusable until then
+            log.exception("job %s #%s failed", kind, run_id)
+            state, message = "failed", _reason(exc, "Unexpected error: ")
+        finally:
+            _rollback()  # anything the job left uncommitted is not kept
+        self._end(run_id, state, message)
 
     def _end(self, run_id: int, state: str, message: str | None) -> None:
-        """Record a run's end; if that fails (a message the database refuses), record that
-        it failed, so no run stays running."""
+        """Record a run's end. If the database is away, try again at each heartbeat until
+        it takes it (the run is not beaten for meanwhile)."""
         values = {"state": state, "finished_at": utcnow()}
         if state == "succeeded":
             values["progress"] = 100
         if message is not None:
             values["message"] = storable(message)
         try:
-            try:
-                with db.engine.begin() as conn:
-                    conn.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
-            except Exception:
-                log.exception("job #%s: its end could not be recorded", run_id)
-                with db.engine.begin() as conn:
-                    conn.execute(update(JobRun).where(JobRun.id == run_id).values(
-                        state="failed", finished_at=utcnow(),
-                        message=f"The job ended {state} but its message could not be stored "
-                                "(see the log)"))
-        except Exception:
-            log.exception("job #%s: its failure could not be recorded either", run_id)
+            self._record_end(run_id, values)
+        except Exception as exc:
+            log.warning("job #%s: its end could not be recorded yet:%s", run_id,
+                        _reason(exc, " "))
+            with self._lock:
+                self._unrecorded[run_id] = values
         finally:
             db.session.remove()
+
+    def _record_end(self, run_id: int, values: dict) -> None:
+        """Write the end; if the database refuses it (a message it cannot store), record
+        that the run failed saying so, so no run stays running. Raise if it is away."""
+        try:
+            self._write_end(run_id, values)
+        except UNREACHABLE:
+            raise
+        except Exception:
+            log.exception("job #%s: its end could not be recorded", run_id)
+            self._write_end(run_id, {
+                "state": "failed", "finished_at": values["finished_at"],
+                "message": f"The job ended {values['state']} but its message could not be "
+                           "stored (see the log)"})
+
+    def _write_end(self, run_id: int, values: dict) -> None:
+        with db.engine.begin() as conn:
+            conn.execute(update(JobRun).where(JobRun.id == run_id,
+                                              JobRun.owner == self.owner.id).values(**values))
+
+    def _record_unrecorded(self) -> None:
+        with self._lock:
+            waiting = list(self._unrecorded.items())
+        for run_id, values in waiting:
+            self._record_end(run_id, values)
+            with self._lock:
+                self._unrecorded.pop(run_id, None)
 
     # --- queries plugins need (so none reads the job tables itself) ----------------------
     @staticmethod
@@ -247,22 +319,18 @@ class Jobs:
         return db.session.get(JobRun, run_id)
 
     @staticmethod
-    def active(target: str) -> Run | None:
-        """The queued or running run for `target`, or None."""
-        return db.session.scalar(select(JobRun).where(JobRun.target == target,
-                                                      JobRun.state.in_(ACTIVE)))
+    def active(target: str, kind: str | None = None) -> Run | None:
+        """The queued or running run for `target` (of `kind`, if given), or None."""
+        stmt = select(JobRun).where(JobRun.target == target, JobRun.state.in_(ACTIVE))
+        if kind is not None:
+            stmt = stmt.where(JobRun.kind == kind)
+        return db.session.scalars(stmt.order_by(JobRun.id).limit(1)).first()
 
     @staticmethod
     def last(target: str) -> Run | None:
         """The newest run for `target`, whatever its state, or None."""
         return db.session.scalar(select(JobRun).where(JobRun.target == target)
                                  .order_by(JobRun.id.desc()).limit(1))
-
-    @staticmethod
-    def next_run_at(kind: str, target: str) -> datetime | None:
-        """When (kind, target)'s schedule fires next (naive UTC), or None."""
-        return db.session.scalar(select(JobSchedule.next_run_at).where(
-            JobSchedule.kind == kind, JobSchedule.target == target))
 
     def wait(self, run_id: int, timeout: float = 30) -> JobRun:
         """Block until the run ended (for the CLI and tests); return it."""
@@ -275,16 +343,11 @@ class Jobs:
             time.sleep(0.05)
 
     def recover(self) -> int:
-        """Mark runs left queued or running by a stopped process as interrupted, with what
-        their kind says was done (their counts are kept)."""
-        runs = db.session.execute(select(JobRun.id, JobRun.kind, JobRun.counts, JobRun.params)
-                                  .where(JobRun.state.in_(ACTIVE))).all()
-        for run in runs:
-            db.session.execute(update(JobRun).where(JobRun.id == run.id).values(
-                state="interrupted", finished_at=utcnow(),
-                message=self.interrupted_message(run.kind, run.counts, run.params)))
-        db.session.commit()
-        return len(runs)
+        """At start-up: mark interrupted the runs whose process stopped (no heartbeat for
+        JOB_STALE_BEATS beats, or a process of this machine that is gone), with what their
+        kind says was done (their counts are kept). Live runs of other processes are left
+        alone; queued runs stay queued for a worker."""
+        return self.owner.sweep(at_start=True)
 
     def interrupted_message(self, kind: str, counts: str | None, params: str | None) -> str:
         """The message of a run its process left unended (counts and params as stored)."""
@@ -297,68 +360,32 @@ class Jobs:
                 log.exception("the interrupted message of a %s run failed", kind)
         return "The appliance stopped while this job was running"
 
-    # --- schedules ------------------------------------------------------------------------
-    def schedule(self, kind: str, target: str, spec: dict,
-                 now: datetime | None = None) -> JobSchedule:
-        """Create or change the schedule of (kind, target); it survives restarts."""
-        k = self.kinds[kind]
-        sched = db.session.scalar(select(JobSchedule).where(JobSchedule.kind == kind,
-                                                            JobSchedule.target == target))
-        if sched is None:
-            sched = JobSchedule(kind=kind, target=target)
-            db.session.add(sched)
-        sched.spec = json.dumps(spec)
-        sched.next_run_at = k.next_run(spec, now or utcnow()) if k.next_run else None
-        return sched
-
-    def ensure_default_schedules(self) -> None:
-        """Schedule every kind that has a default spec and no schedule yet."""
-        for k in self.kinds.values():
-            if k.default_spec is not None and not db.session.scalar(select(JobSchedule.id).where(
-                    JobSchedule.kind == k.name)):
-                self.schedule(k.name, "host", k.default_spec)
-        db.session.commit()
-
-    def unschedule(self, kind: str, target: str) -> None:
-        sched = db.session.scalar(select(JobSchedule).where(JobSchedule.kind == kind,
-                                                            JobSchedule.target == target))
-        if sched is not None:
-            db.session.delete(sched)
-
-    def tick(self, now: datetime | None = None) -> list[int]:
-        """Start every due schedule of a loaded kind; return the new run ids."""
-        now = now or utcnow()
-        due = db.session.scalars(select(JobSchedule).where(
-            JobSchedule.next_run_at <= now, JobSchedule.kind.in_(list(self.kinds)))).all()
-        started = []
-        for sched in due:
-            kind = self.kinds[sched.kind]
-            run, created = self.submit(sched.kind, sched.target, label=kind.title,
-                                       triggered_by="schedule")
-            sched.last_run_id = run.id
-            spec = json.loads(sched.spec)
-            sched.next_run_at = kind.next_run(spec, now) if kind.next_run else None
-            db.session.commit()
-            if created:
-                started.append(run.id)
-        return started
-
+    # --- this process's threads -----------------------------------------------------------
     def start(self) -> None:
-        """Start the scheduler thread (serve only; tests call tick())."""
+        """Run jobs in this process (serve, roles all and worker): claim queued runs of any
+        process every JOB_POLL_SECONDS, fire due schedules every SCHEDULER_INTERVAL, and
+        look for other processes' stale runs at each heartbeat. Tests call tick()."""
         if self._ticker:
             return
+        self.owner.sweeping = True
+        self.owner.start()
 
         def loop():
-            while not self._stop.wait(self.app.config["SCHEDULER_INTERVAL"]):
-                try:
-                    with self.app.app_context():
-                        self.tick()
-                except Exception:
-                    log.exception("scheduler tick failed")
+            next_tick = 0.0
+            while not self._stop.wait(float(self.app.config["JOB_POLL_SECONDS"])):
+                with self.app.app_context():
+                    _guarded(self.dispatch)
+                    if time.monotonic() >= next_tick:
+                        next_tick = time.monotonic() + float(
+                            self.app.config["SCHEDULER_INTERVAL"])
+                        _guarded(self.tick)
 
         self._ticker = threading.Thread(target=loop, name="scheduler", daemon=True)
         self._ticker.start()
 
     def shutdown(self) -> None:
+        """Stop taking runs, let the running ones end (still beating), then stop beating.
+        Runs queued but not begun stay queued for another worker or the next start."""
         self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.owner.stop()

@@ -240,9 +240,10 @@ class AuditEntry(db.Model):
 class JobRun(db.Model):
     __tablename__ = "job_run"
     __table_args__ = (
-        # One active run per target, enforced by the database itself.
+        # One active run per kind and target, whichever process asks: the database itself
+        # refuses a second one (appliance.jobs inserts with ON CONFLICT DO NOTHING).
         Index(
-            "uq_job_run_active_target", "target", unique=True,
+            "uq_job_run_active_kind_target", "kind", "target", unique=True,
             sqlite_where=text("state IN ('queued', 'running')"),
             postgresql_where=text("state IN ('queued', 'running')"),
         ),
@@ -260,6 +261,10 @@ class JobRun(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The process that claimed the run ("host:pid:token", appliance.job_owners), and when it
+    # last said it is alive; a running run whose owner stopped beating is interrupted.
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    heartbeat_at: Mapped[datetime | None]
 
 
 class JobSchedule(db.Model):

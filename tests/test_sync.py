@@ -282,9 +282,10 @@ def test_a_synchronizer_is_not_deleted_while_it_syncs(app, api, admin, ent):
 def test_two_runs_of_one_synchronizer_never_overlap(app, api, ent, slapd, ca):
     syn = add_ldap(api, ent, ldap(slapd))
     first = api("POST", f"/api/v1/sync/synchronizers/{syn['id']}/sync").get_json()
-    second = api("POST", f"/api/v1/sync/synchronizers/{syn['id']}/sync").get_json()
+    second = api("POST", f"/api/v1/sync/synchronizers/{syn['id']}/sync")
     assert first["created"] is True
-    assert second["run_id"] == first["run_id"] and second["created"] is False
+    assert second.status_code == 409 and second.get_json()["error"] == "already_running"
+    assert f"(job run #{first['run_id']}, " in second.get_json()["message"]
     with app.app_context():
         assert app.extensions["appliance"].jobs.wait(first["run_id"]).state == "succeeded"
 

@@ -37,7 +37,8 @@ def as_dict(r: JobRun) -> dict:
             "progress": r.progress, "counts": json.loads(r.counts or "{}"),
             "message": r.message, "triggered_by": r.triggered_by,
             "created_at": _iso(r.created_at), "started_at": _iso(r.started_at),
-            "finished_at": _iso(r.finished_at)}
+            "finished_at": _iso(r.finished_at), "owner": r.owner or None,
+            "heartbeat_at": _iso(r.heartbeat_at)}
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -81,7 +82,8 @@ def panel():
 
 RUN = obj(["id", "kind", "state"], id=INT, kind=STR, target=NULL_STR, label=NULL_STR,
           state=STR, progress=INT, counts={"type": "object"}, message=NULL_STR,
-          triggered_by=NULL_STR, created_at=TIME, started_at=TIME, finished_at=TIME)
+          triggered_by=NULL_STR, created_at=TIME, started_at=TIME, finished_at=TIME,
+          owner=NULL_STR, heartbeat_at=TIME)
 
 
 @api.op("", summary="Recent job runs (?q=, ?sort=, ?dir=, ?page=, ?per_page=)",

@@ -144,7 +144,7 @@ def test_killed_import_is_interrupted_audited_and_completed_by_importing_again(t
 
     proc = ApplianceProcess(data_dir).start()
     try:
-        assert "1 job run(s) from the last process marked interrupted" in "".join(proc.output)
+        assert "1 job run(s) of a stopped process marked interrupted" in "".join(proc.output)
         api = Api(proc, token)
         run = api.job(run_id)
         committed = run["counts"]["rows"]

@@ -20,6 +20,7 @@ from appliance.api import (
 )
 from appliance.auth import username
 from appliance.db import found
+from appliance.host import host
 from appliance.listing import query_params
 from appliance.validation import Invalid
 
@@ -235,8 +236,10 @@ def test_ids(eid):
 
 
 @api.op("/elements/<int:eid>/ids/run", "POST", status=202, response=RUN, errors=(409,),
-        summary="Seed now from the directory (refused with 409 until IDS is set up); follow "
-        "the job at /api/v1/jobs/{id}")
+        summary="Seed now from the directory (refused with 409 until IDS is set up, or while "
+        "a seeding runs, naming it); follow the job at /api/v1/jobs/{id}")
 def run_ids(eid):
     run, created = ids.submit(_element(eid), username())
-    return jsonify(run_id=run.id, created=created, state=run.state), 202
+    if not created:
+        raise host().jobs.already_running(run)
+    return jsonify(run_id=run.id, created=True, state=run.state), 202

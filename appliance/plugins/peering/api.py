@@ -96,25 +96,27 @@ def delete_peer(peer_id):
 
 @api.op("/peers/<int:peer_id>/sync", "POST", status=202,
         summary="Sync Now (?allow_drop=1 accepts a drop beyond the safety threshold); "
-                "returns the job run to follow at /api/v1/jobs/{id}", response=RUN,
+                "returns the job run to follow at /api/v1/jobs/{id} (409 naming the run "
+                "while one is active)", response=RUN, errors=(409,),
         query=[{"name": "allow_drop", "in": "query", "required": False, "schema": FLAG,
                 "description": "1: accept a drop beyond the safety threshold"}])
 def sync_peer(peer_id):
     peer = _peer(peer_id)
-    run, created = host().jobs.submit(
+    run = host().jobs.start_run(
         service.KIND, peer.source, {"allow_drop": request.args.get("allow_drop") == "1"},
         label=f"Sync contacts from {peer.description}", triggered_by=username())
-    return jsonify(run_id=run.id, created=created, state=run.state), 202
+    return jsonify(run_id=run.id, created=True, state=run.state), 202
 
 
-@api.op("/enterprises/<int:ent_id>/check", "POST", status=202,
-        summary="Check the status of the enterprise's MiCollab peers now", response=RUN)
+@api.op("/enterprises/<int:ent_id>/check", "POST", status=202, errors=(409,),
+        summary="Check the status of the enterprise's MiCollab peers now (409 naming the "
+                "run while one is active)", response=RUN)
 def check_peers(ent_id):
     ent = found(Enterprise, ent_id, "enterprise")
-    run, created = host().jobs.submit(
+    run = host().jobs.start_run(
         service.STATUS_KIND, f"peering-status:{ent.id}", label=f"Peer status of {ent.eid}",
         triggered_by=username())
-    return jsonify(run_id=run.id, created=created, state=run.state), 202
+    return jsonify(run_id=run.id, created=True, state=run.state), 202
 
 
 @api.op("/peer-enterprises", "POST", body=ASK,

@@ -16,6 +16,7 @@ from appliance.api import (
     paged,
 )
 from appliance.db import db, found
+from appliance.host import host
 from appliance.listing import query_params
 from appliance.models import Enterprise
 
@@ -145,13 +146,16 @@ def delete_one(syn_id):
 
 @api.op("/synchronizers/<int:syn_id>/sync", "POST", status=202,
         summary="Sync Now (?confirm=1 after 'needs attention': allows the removals); returns "
-                "the job run to follow at /api/v1/jobs/{id}", response=RUN,
+                "the job run to follow at /api/v1/jobs/{id} (409 naming the run while one is "
+                "active)", response=RUN, errors=(409,),
         query=[{"name": "confirm", "in": "query", "required": False,
                 "schema": {"type": "string", "enum": ["0", "1"]},
                 "description": "1: allow the removals a 'needs attention' sync held back"}])
 def sync_one(syn_id):
     run, created = service.sync_now(_syn(syn_id), confirmed=request.args.get("confirm") == "1")
-    return jsonify(run_id=run.id, created=created, state=run.state), 202
+    if not created:
+        raise host().jobs.already_running(run)
+    return jsonify(run_id=run.id, created=True, state=run.state), 202
 
 
 @api.op("/test-ldap", "POST", body=service.TEST, summary="Test connection: the first entries "
