@@ -16,7 +16,7 @@ import trustme
 
 from tests.conftest import build
 from tests.prosody_server import Prosody, accepts, closed_port, free_port
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, wait_until
 from tests.xmpp_clients import XmppClient
 
 PW = "user-Secret-42"
@@ -119,6 +119,11 @@ def _net(n, root, ca, started):
     yield n
 
 
+def _links(n, remote: str) -> list[dict]:
+    return [c for c in n.api("GET", "/api/v1/federation")[1]["service"]["connections"]
+            if c["remote"] == remote]
+
+
 def delivered(n, to_client, to_jid, body, timeout=10) -> bool:
     n.alice.send_message(to_jid, body)
     got = to_client.wait_message(timeout)
@@ -167,7 +172,13 @@ def test_removing_the_domain_or_disabling_stops_delivery_without_a_restart(net):
     assert error is not None and error["condition"] == "not-allowed", net.alice.errors
     assert net.bob.wait_message(0) is None  # bounced, not routed: no need to wait
 
-    assert net.set_servers([{"domain": "ocs.test"}])[0] == 200
+    assert not _links(net, "ocs.test")  # removal closed them
+    status, body = net.set_servers([{"domain": "ocs.test"}])
+    assert status == 200 and "Opening our links to ocs.test now" in body["message"], body
+    assert "may take a few minutes to connect back" in body["message"]
+    # Re-added, our side connects at once, before anyone sends anything.
+    assert wait_until(lambda: [c for c in _links(net, "ocs.test")
+                               if c["direction"] == "out" and c["authenticated"]], timeout=15)
     assert delivered(net, net.bob, "bob@ocs.test", "back again")
 
     net.api("POST", "/api/v1/federation/disable")

@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -228,6 +229,24 @@ class XmppService:
         connect again if policy lets it)."""
         for a, b in ((local, remote), (remote, local)):
             self._ctl(["shell", f"s2s:close({lua_string(a)}, {lua_string(b)})"], timeout=15)
+
+    def open_s2s(self, pairs: list[tuple[str, str]]) -> threading.Thread:
+        """Open the streams from each local to each remote domain of `pairs` now (a ping
+        once the new configuration is loaded), in the background: a server that refused us
+        earlier may wait minutes before it connects on its own."""
+        thread = threading.Thread(target=self._open, args=(pairs,), daemon=True,
+                                  name="s2s-open")
+        thread.start()
+        return thread
+
+    def _open(self, pairs: list[tuple[str, str]]) -> None:
+        self.wait_applied()
+        for local, remote in pairs:
+            try:
+                self._ctl(["shell", f"xmpp:ping({lua_string(local)}, {lua_string(remote)}, 10)"],
+                          timeout=20)
+            except XmppError as exc:
+                log.info("opening the link %s -> %s: %s", local, remote, exc)
 
     def s2s_sessions(self) -> list[dict]:
         """Active federated connections: dicts with direction ("in"/"out"), local and remote

@@ -127,17 +127,25 @@ def config(s: XmppSettings | None = None) -> XmppConfig:
         link_secret=secret() if current_app.config.get("XMPP_LINK_URL") else "")
 
 
-def apply(s: XmppSettings | None = None) -> str:
-    """Render the XMPP service's configuration and reload it; return what happened."""
+def apply(s: XmppSettings | None = None, open_to: tuple[str, ...] = ()) -> str:
+    """Render the XMPP service's configuration and reload it; return what happened.
+    `open_to`: federated domains (just added) to open our links to at once."""
     s = s or settings()
     service = xmpp()
     try:
+        cfg = config(s)
         if not service.installed():
-            service.write(config(s))
+            service.write(cfg)
             msg = ("Saved. The XMPP service (Prosody) is not installed on this appliance; its "
                    f"configuration is kept in {service.config_path}.")
-        elif service.apply(config(s)):
+        elif service.apply(cfg) or (open_to and service.running()):
             msg = "Saved and applied to the running XMPP service."
+            remotes = [d for d in open_to if d in cfg.domains]
+            if remotes and cfg.federation_enabled:
+                service.open_s2s([(local, remote) for remote in remotes
+                                  for local in (cfg.domain, *cfg.hosts)])
+                msg += (f" Opening our links to {', '.join(remotes)} now; a server that "
+                        "refused us before may take a few minutes to connect back.")
         else:
             msg = "Saved. The XMPP service is not running; it uses this when it starts."
     except Invalid as exc:

@@ -142,7 +142,8 @@ def save_rows(rows: list[Row]) -> str:
         "servers": json.dumps(before)}, after={"servers": json.dumps([_values(r) for r in rows])},
         commit=False)
     db.session.commit()
-    return apply()
+    added = {r.domain.lower().rstrip(".") for r in rows} - {b[0] for b in before}
+    return apply(open_to=tuple(sorted(added)))
 
 
 def add(data) -> tuple[Server, str]:
