@@ -34,10 +34,12 @@ from appliance.host import host
 from appliance.models import Account, Contact, Enterprise
 
 FIELDS = {
-    Contact: ("first_name", "last_name", "email", "phone", "im_address", "federated"),
-    Account: ("login", "first_name", "last_name", "email", "phone"),
+    Contact: ("first_name", "last_name", "email", "phone", "im_address", "federated",
+              "department"),
+    Account: ("login", "first_name", "last_name", "email", "phone", "department"),
 }
-_ALL = ("login", "first_name", "last_name", "email", "phone", "im_address", "federated")
+_ALL = ("login", "first_name", "last_name", "email", "phone", "im_address", "federated",
+        "department")
 
 
 class SuspiciousImport(Exception):

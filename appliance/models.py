@@ -125,6 +125,7 @@ class Contact(db.Model):
     phone: Mapped[str] = mapped_column(String(64), default="")
     im_address: Mapped[str] = mapped_column(String(255), default="")
     federated: Mapped[bool] = mapped_column(default=False)
+    department: Mapped[str] = mapped_column(String(128), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -153,6 +154,7 @@ class Account(db.Model):
     last_name: Mapped[str] = mapped_column(String(128), default="")
     email: Mapped[str] = mapped_column(String(255), default="")
     phone: Mapped[str] = mapped_column(String(64), default="")
+    department: Mapped[str] = mapped_column(String(128), default="", server_default="")
     feature_profile: Mapped[str] = mapped_column(String(64), default="", server_default="")
     enabled: Mapped[bool] = mapped_column(default=True, server_default=true())  # may sign in
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -46,7 +46,8 @@ def ent(app):
             {"external_id": "1", "login": "Alice", "first_name": "Alice", "last_name": "A"},
             {"external_id": "2", "login": "carol@corp.example", "first_name": "Carol"}])
         replace_source(Account, ent, "dir:1", "Directory", [
-            {"external_id": "9", "login": "bob", "first_name": "Bob", "last_name": "B"}])
+            {"external_id": "9", "login": "bob", "first_name": "Bob", "last_name": "B",
+             "department": "Sales"}])
         replace_source(Contact, ent, "peering:1", "Peer one", [
             {"external_id": "x", "first_name": "Xavier", "im_address": "xavier@other.test"}])
         alice = db.session.scalar(db.select(Account).filter_by(login="Alice"))
@@ -137,6 +138,7 @@ def test_the_directory_is_every_account_and_the_imported_im_contacts(ent, xmpp):
     by_jid = {c["jid"]: c for c in data["contacts"]}
     assert by_jid["alice@acme.test"] == {"jid": "alice@acme.test", "name": "Alice A",
                                          "groups": ["Acme"]}
+    assert by_jid["bob@acme.test"]["groups"] == ["Sales"]  # by department where known
     assert by_jid["carol\\40corp.example@acme.test"]["name"] == "Carol"
     assert by_jid["xavier@other.test"]["groups"] == ["Peer one"]
     assert len(by_jid) == 4

@@ -115,7 +115,8 @@ def test_a_synced_user_signs_in_and_finds_the_directory(world):
         account = _account(world, "user0")
         assert wait(lambda: _get(world, f"/api/v1/accounts/{account}")["online"] is True)
         got = alice.roster()
-        assert got[f"user1@{DOMAIN}"] == ("First1 Last1", "both", ["Acme"])
+        # Grouped by department (departmentNumber: user<i> is in D<i>).
+        assert got[f"user1@{DOMAIN}"] == ("First1 Last1", "both", ["D1"])
         assert set(got) == {f"user{i}@{DOMAIN}" for i in (1, 2, 3)}
         bob = client(world, "user1", "secret-1").connect()
         try:

@@ -11,7 +11,7 @@ from .client.service import xmpp_address
 
 def as_dict(c: Account) -> dict:
     return {"id": c.id, "login": c.login, "first_name": c.first_name, "last_name": c.last_name,
-            "email": c.email, "phone": c.phone, "source": c.source,
+            "email": c.email, "phone": c.phone, "department": c.department, "source": c.source,
             "source_label": c.source_label, "enabled": c.enabled,
             "xmpp_address": xmpp_address(c, db.session.get(Enterprise, c.enterprise_id))}
 
@@ -23,7 +23,7 @@ ACCOUNTS = people.People(Account, [
 ], (Account.login, Account.last_name, Account.first_name, Account.email, Account.phone),
     as_dict)
 ACCOUNT = obj(["id", "login"], id=INT, login=STR, first_name=NULL_STR, last_name=NULL_STR,
-              email=NULL_STR, phone=NULL_STR, source=NULL_STR, source_label=NULL_STR,
+              email=NULL_STR, phone=NULL_STR, department=NULL_STR, source=NULL_STR, source_label=NULL_STR,
               enabled=BOOL, xmpp_address=NULL_STR)
 
 people.tab(__name__, "accounts", ACCOUNTS, ACCOUNT, title="Accounts", order=25,

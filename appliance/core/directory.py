@@ -9,7 +9,8 @@ from . import people
 
 def as_dict(c: Contact) -> dict:
     return {"id": c.id, "first_name": c.first_name, "last_name": c.last_name, "email": c.email,
-            "phone": c.phone, "im_address": c.im_address, "federated": c.federated,
+            "phone": c.phone, "department": c.department, "im_address": c.im_address,
+            "federated": c.federated,
             "source": c.source, "source_label": c.source_label}
 
 
@@ -19,7 +20,7 @@ CONTACTS = people.People(Contact, [
     Column("federated", "Federated", Contact.federated),
 ], (Contact.last_name, Contact.first_name, Contact.email, Contact.phone), as_dict)
 CONTACT = obj(["id"], id=INT, first_name=NULL_STR, last_name=NULL_STR, email=NULL_STR,
-              phone=NULL_STR, im_address=NULL_STR, federated=BOOL, source=NULL_STR,
+              phone=NULL_STR, department=NULL_STR, im_address=NULL_STR, federated=BOOL, source=NULL_STR,
               source_label=NULL_STR)
 
 people.tab(__name__, "directory", CONTACTS, CONTACT, title="Corporate Directory", order=20,

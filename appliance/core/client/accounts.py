@@ -47,7 +47,8 @@ def as_dict(acc: Account) -> dict:
     address = service.xmpp_address(acc, ent)
     return {"id": acc.id, "enterprise_id": acc.enterprise_id, "login": acc.login,
             "first_name": acc.first_name, "last_name": acc.last_name, "email": acc.email,
-            "phone": acc.phone, "source": acc.source, "source_label": acc.source_label,
+            "phone": acc.phone, "department": acc.department, "source": acc.source,
+            "source_label": acc.source_label,
             "enabled": acc.enabled, "xmpp_address": address, "online": service.online(address),
             "sign_in": "directory" if bound else "password",
             "password_set": not bound and db.session.get(XmppCredential, acc.id) is not None}

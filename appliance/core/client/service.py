@@ -137,19 +137,21 @@ def events(after: int) -> dict:
 
 
 def directory(ent: Enterprise) -> dict:
-    """The roster every user of `ent` gets: its enabled accounts, and the contacts with an
-    IM address that other servers' users have (peers, external IM servers), grouped. A
+    """The roster every user of `ent` gets: its enabled accounts, grouped by department
+    (the enterprise's name where none is known), and the contacts with an IM address that
+    other servers' users have (peers, external IM servers), one group per source. A
     contact that is one of the accounts (a synchronizer brings both) is the account."""
     version = db.session.scalar(select(func.max(XmppSignal.id)).where(
         XmppSignal.enterprise_id == ent.id, XmppSignal.kind == "directory")) or 0
     accounts = db.session.execute(select(
-        Account.login, Account.first_name, Account.last_name).where(
+        Account.login, Account.first_name, Account.last_name, Account.department).where(
         Account.enterprise_id == ent.id, Account.enabled).order_by(Account.id)).all()
-    users = [localpart(login) for login, _, _ in accounts]
+    users = [localpart(row.login) for row in accounts]
     group = ent.name or ent.eid
-    contacts = [{"jid": f"{user}@{ent.im_domain}", "name": _name(first, last, login),
-                 "groups": [group]}
-                for user, (login, first, last) in zip(users, accounts, strict=True)]
+    contacts = [{"jid": f"{user}@{ent.im_domain}",
+                 "name": _name(row.first_name, row.last_name, row.login),
+                 "groups": [row.department.strip() or group]}
+                for user, row in zip(users, accounts, strict=True)]
     is_account = exists().where(Account.enterprise_id == Contact.enterprise_id,
                                 Account.source == Contact.source,
                                 Account.external_id == Contact.external_id)

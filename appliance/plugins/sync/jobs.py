@@ -69,7 +69,8 @@ def ldap_row(entry, mapping: dict, report: Report, keys: set, logins: set) -> di
     logins.add(login.lower())
     return {"external_id": key, "login": login, "first_name": m.get("first_name", ""),
             "last_name": m.get("last_name", ""), "email": m.get("email", "")[:255],
-            "phone": m.get("phone", "")[:64], "im_address": m.get("email", "")[:255]}
+            "phone": m.get("phone", "")[:64], "im_address": m.get("email", "")[:255],
+            "department": m.get("department", "")[:128]}
 
 
 def sync_ldap(ctx: JobContext, syn: Synchronizer) -> None:

@@ -71,7 +71,8 @@ def sync_pbx(ctx: JobContext, syn: Synchronizer) -> None:
         logins.add(login)
         numbers[acc.key] = _numbers(acc)
         rows.append({"external_id": acc.key, "login": login, "first_name": acc.first_name,
-                     "last_name": acc.last_name, "phone": login})
+                     "last_name": acc.last_name, "phone": login,
+                     "department": acc.department[:128]})
     ctx.progress(60, f"Storing {len(rows):,} accounts")
     try:
         with SourceImport(ent, syn.source, syn.name, (Account, Contact)) as imp:
