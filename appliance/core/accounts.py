@@ -23,8 +23,8 @@ ACCOUNTS = people.People(Account, [
 ], (Account.login, Account.last_name, Account.first_name, Account.email, Account.phone),
     as_dict)
 ACCOUNT = obj(["id", "login"], id=INT, login=STR, first_name=NULL_STR, last_name=NULL_STR,
-              email=NULL_STR, phone=NULL_STR, department=NULL_STR, source=NULL_STR, source_label=NULL_STR,
-              enabled=BOOL, xmpp_address=NULL_STR)
+              email=NULL_STR, phone=NULL_STR, department=NULL_STR, source=NULL_STR,
+              source_label=NULL_STR, enabled=BOOL, xmpp_address=NULL_STR)
 
 people.tab(__name__, "accounts", ACCOUNTS, ACCOUNT, title="Accounts", order=25,
            description="User accounts of each enterprise.", api_path="accounts",

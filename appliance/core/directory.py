@@ -20,8 +20,8 @@ CONTACTS = people.People(Contact, [
     Column("federated", "Federated", Contact.federated),
 ], (Contact.last_name, Contact.first_name, Contact.email, Contact.phone), as_dict)
 CONTACT = obj(["id"], id=INT, first_name=NULL_STR, last_name=NULL_STR, email=NULL_STR,
-              phone=NULL_STR, department=NULL_STR, im_address=NULL_STR, federated=BOOL, source=NULL_STR,
-              source_label=NULL_STR)
+              phone=NULL_STR, department=NULL_STR, im_address=NULL_STR, federated=BOOL,
+              source=NULL_STR, source_label=NULL_STR)
 
 people.tab(__name__, "directory", CONTACTS, CONTACT, title="Corporate Directory", order=20,
            description="Contacts of each enterprise.", api_path="contacts",

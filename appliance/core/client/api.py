@@ -10,7 +10,8 @@ api = ApiBlueprint("client_api", __name__, url_prefix="/accounts", tag="accounts
 
 ACCOUNT = obj(["id", "login", "enabled", "xmpp_address", "sign_in"], id=INT,
               enterprise_id=INT, login=STR, first_name=STR, last_name=STR, email=STR,
-              phone=STR, department=STR, source=STR, source_label=STR, enabled=BOOL, xmpp_address=NULL_STR,
+              phone=STR, department=STR, source=STR, source_label=STR, enabled=BOOL,
+              xmpp_address=NULL_STR,
               sign_in={"type": "string", "enum": ["directory", "password"]},
               password_set=BOOL,
               online={"type": ["boolean", "null"],
