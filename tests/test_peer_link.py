@@ -60,7 +60,8 @@ def test_select_enterprise_sync_now_and_status(sites):
     assert a.wait_job(run["run_id"])["state"] == "succeeded"
     peer = a.api("GET", f"/api/v1/peering/peers/{peer['id']}")[1]
     assert peer["status"] == "connected", peer
-    assert peer["version"] == "0.1.0"
+    assert peer["version"] == "9.4"  # the MiCollab peering it speaks (PEERING_VERSION)
+    assert peer["warning"] is None
 
     # A second sync with nothing changed on B changes nothing on A.
     run = sync(a, peer["id"])

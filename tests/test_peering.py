@@ -221,16 +221,30 @@ def test_changed_hostname_moves_the_trusted_server(app, api, admin, ent):
 
 
 def test_upn_presence_warning(app, api, admin, ent):
+    """Seed 001: UPN users' presence needs 9.4 or later on both sides. This appliance speaks
+    9.4's peering (PEERING_VERSION); a peer reports its own version."""
     peer = add(api, ent, mcs()).get_json()
-    assert peer["warning"] is None
+
+    def warning_at(version: str) -> str | None:
+        with app.app_context():
+            db.session.execute(Peer.__table__.update().values(version=version))
+            db.session.commit()
+        return api("GET", f"/api/v1/peering/peers/{peer['id']}").get_json()["warning"]
+
+    assert warning_at("9.3.0.12") is None  # no UPN logins on either side: nothing to say
     with app.app_context():
         db.session.add(Account(enterprise_id=ent, source="manual", external_id="1",
                                login="ada@acme.test"))
-        db.session.execute(Peer.__table__.update().values(version="9.5.0"))
         db.session.commit()
-    warning = api("GET", f"/api/v1/peering/peers/{peer['id']}").get_json()["warning"]
-    assert "9.4 or later" in warning and "this appliance" in warning  # this one is 0.1.0
-    assert "9.4 or later" in admin.get(f"/peering/{peer['id']}").get_data(as_text=True)
+    warning = warning_at("9.3.0.12")
+    assert "9.4 or later" in warning and "peer.test is older or unknown" in warning
+    assert "this appliance" not in warning
+    page = admin.get(f"/peering/{peer['id']}").get_data(as_text=True)
+    assert 'id="upn-warning"' in page and "9.4 or later" in page
+    assert "older or unknown" in warning_at("")  # not polled yet
+    assert warning_at("9.4.1.0") is None
+    assert warning_at("10.0") is None
+    assert 'id="upn-warning"' not in admin.get(f"/peering/{peer['id']}").get_data(as_text=True)
 
 
 def test_schedule_next_run_in_the_appliances_time_zone(app, api, ent):

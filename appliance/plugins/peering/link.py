@@ -9,12 +9,12 @@ import socket
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import and_, exists, func, select
 
-from appliance import __version__
 from appliance.db import db
 from appliance.listing import number
 from appliance.models import Account, Contact
 from appliance.peers import PREFIX, caller
 from appliance.validation import MAX_ID, MAX_INT, Invalid
+from appliance.version import PEERING_VERSION, __version__
 from appliance.xmpp.address import address
 
 link = Blueprint("peering_link", __name__, url_prefix=PREFIX)
@@ -33,7 +33,8 @@ def hostname() -> str:
 
 @link.get("/info")
 def info():
-    return jsonify(product="appliance", version=__version__, hostname=hostname(),
+    return jsonify(product="appliance", version=PEERING_VERSION, appliance_version=__version__,
+                   hostname=hostname(),
                    peer=caller().address)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import case, exists, func, select
 
-from appliance import __version__, audit, ldapform, vault
+from appliance import audit, ldapform, vault
 from appliance.db import db, utcnow
 from appliance.directory import remove_source
 from appliance.host import host
@@ -37,6 +37,7 @@ from appliance.validation import (
     one_of,
     only,
 )
+from appliance.version import PEERING_VERSION
 
 from .models import EXTERNAL, MCS, TYPES, Peer
 
@@ -102,7 +103,8 @@ def upn_warning(peer: Peer) -> str | None:
         Account.enterprise_id == peer.enterprise_id, Account.login.contains("@"))))
     if not (local_upn or peer.peer_upn_logins):
         return None
-    old = [name for name, v in (("this appliance", __version__), (peer.hostname, peer.version))
+    old = [name for name, v in (("this appliance", PEERING_VERSION),
+                                (peer.hostname, peer.version))
            if (_version(v) or (0,)) < UPN_MIN_VERSION]
     if not old:
         return None
