@@ -10,6 +10,7 @@ from appliance.db import db
 from appliance.directory import replace_source
 from appliance.models import Contact, Enterprise
 from appliance.plugins.federation.models import Server
+from tests.conftest import Browser
 
 
 @pytest.fixture
@@ -221,3 +222,25 @@ def test_any_federated_server_may_have_a_route(app, api):
         "servers[0].port": "Port must be 1 to 65535",
         "servers[1].server": "Server is required with a port"}
     assert saved(app)[0][2:] == ("10.9.8.7", 5270)  # nothing changed
+
+
+def test_ports_the_deployment_fixes_are_shown_locked(make_app, tmp_path, admin):
+    """APPLIANCE_XMPP_C2S_PORT (and _S2S_PORT, _INTERFACE) win over the tab: the page shows
+    the value in use, read-only, naming the variable; the API says the same."""
+    fixed = make_app(XMPP_PROSODYCTL=str(tmp_path / "none"), XMPP_PROSODY=str(tmp_path / "none"),
+                     XMPP_C2S_PORT=15222, XMPP_INTERFACE="127.0.0.9")
+    fixed_admin = Browser(fixed.test_client())  # the same data dir: the same admin
+    assert fixed_admin.login().status_code == 302
+    page = fixed_admin.get("/federation/").get_data(as_text=True)
+    c2s = re.search(r'<input id="f-c2s_port"[^>]*>', page).group(0)
+    assert 'value="15222"' in c2s and 'readonly="readonly"' in c2s
+    assert "Set by APPLIANCE_XMPP_C2S_PORT on this appliance" in page
+    s2s = re.search(r'<input id="f-s2s_port"[^>]*>', page).group(0)
+    assert "readonly" not in s2s and 'value="5269"' in s2s
+    with fixed.app_context():
+        from appliance.xmpp import service as xmpp
+        st = xmpp.status(links=False)
+    assert st["c2s_port"] == 15222 and st["s2s_port"] == 5269
+    assert st["locked"] == {"c2s_port": {"value": 15222, "by": "APPLIANCE_XMPP_C2S_PORT"},
+                            "interfaces": {"value": "127.0.0.9",
+                                           "by": "APPLIANCE_XMPP_INTERFACE"}}

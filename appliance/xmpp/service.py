@@ -99,6 +99,19 @@ def tls_file(s: XmppSettings, name: str) -> str:
     return str(files.admin_path(raw, TLS_FILES[name], name)) if raw else ""
 
 
+# Settings a deployment may fix outside the tab: field -> the app setting that does.
+LOCKS = {"c2s_port": "XMPP_C2S_PORT", "s2s_port": "XMPP_S2S_PORT",
+         "interfaces": "XMPP_INTERFACE"}
+
+
+def locked() -> dict[str, dict]:
+    """The settings the deployment fixed (APPLIANCE_XMPP_*): field -> its value in use and
+    the variable that sets it. The tab shows them read-only; what it saves waits unused."""
+    cfg = current_app.config
+    return {name: {"value": cfg[key], "by": f"APPLIANCE_{key}"}
+            for name, key in LOCKS.items() if cfg.get(key)}
+
+
 def interfaces(s: XmppSettings, override: str | None = None) -> list[str]:
     """Where the service listens: APPLIANCE_XMPP_INTERFACE when set, else the settings'."""
     raw = override or s.interfaces or "*"
@@ -196,7 +209,9 @@ def status(links: bool = True) -> dict:
     runner = host().xmpp
     out = {"installed": service.installed(), "running": False, "version": None,
            "supervised": runner.status.as_dict() if runner is not None else None,
-           "s2s_port": s.s2s_port, "domain": s.domain, "connections": [],
+           "s2s_port": current_app.config.get("XMPP_S2S_PORT") or s.s2s_port,
+           "c2s_port": current_app.config.get("XMPP_C2S_PORT") or s.c2s_port,
+           "locked": locked(), "domain": s.domain, "connections": [],
            "config_path": str(service.config_path),
            "applied_at": s.applied_at.isoformat() + "Z" if s.applied_at else None,
            "apply_message": s.apply_message}

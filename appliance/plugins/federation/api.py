@@ -49,7 +49,10 @@ def _settings(s) -> dict:
         "/federation/servers)", response=obj(
             ["enabled", "service"], enabled=BOOL, service=obj(
                 ["installed", "running"], installed=BOOL, running=BOOL, version=NULL_STR,
-                s2s_port=INT, domain=STR, connections=array({}), enabled=BOOL,
+                s2s_port=INT, c2s_port=INT, domain=STR, connections=array({}), enabled=BOOL,
+                locked={"type": "object", "description": "Settings fixed by the deployment "
+                        "(APPLIANCE_XMPP_C2S_PORT, _S2S_PORT, _INTERFACE): field -> "
+                        "{value, by}; the saved setting waits unused"},
                 supervised={"type": ["object", "null"], "description": "While this process "
                             "runs the service: state, pid, restarts, last_exit, next_try_in"})))
 def state():

@@ -22,7 +22,7 @@ def _page(rows=None, settings_values=None, settings_errors=None, editing=None, f
     return render("federation/index.html", block="table", s=s, rows=rows,
                   pending=table.pending(rows), editing=editing, failed=failed,
                   values=settings_values or _settings_values(x), errors=settings_errors or {},
-                  schema=xmpp.SETTINGS)
+                  schema=xmpp.SETTINGS, locked=xmpp.locked())
 
 
 def _settings_values(x) -> dict:
