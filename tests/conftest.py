@@ -10,7 +10,8 @@ import pytest
 
 from appliance import create_app, migrate
 from appliance.auth import create_admin
-from tests import compiled
+from appliance.db import db
+from tests import compiled, postgres_server
 
 compiled.install()
 
@@ -20,17 +21,23 @@ CHEAP_HASH = "pbkdf2:sha256:1"
 # Migrated empty databases, one per set of migration owners: see build().
 _TEMPLATES: dict[tuple, Path] = {}
 _TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="appliance-db-templates-"))
+_PG_TEMPLATES: dict[tuple, str] = {}  # the same on PostgreSQL: template database names
 
 
 def build(tmp_path, **config):
-    """An app on a SQLite file in tmp_path, migrated like `appliance db upgrade` does.
+    """An app on the suite's store, migrated like `appliance db upgrade` does: a SQLite
+    file in tmp_path, or (APPLIANCE_TEST_DATABASE=postgresql) a database of tmp_path's own
+    on this process's PostgreSQL cluster (tests/postgres_server.py).
 
     The first app of each set of migration owners (plugins) is migrated for real and its
     database kept as a template; the next ones start from a copy of it, already at head
-    (so upgrading it would find nothing to do: that check is left out).
+    (so upgrading it would find nothing to do: that check is left out). A second app on
+    the same tmp_path shares the first one's database, as it would the SQLite file.
     """
     cfg = {"DATA_DIR": str(tmp_path), "SECRET_KEY": "test-secret", "LOGIN_FAIL_DELAY": 0,
            "PASSWORD_HASH": CHEAP_HASH, "TESTING": True, **config}
+    if postgres_server.enabled() and not cfg.get("DATABASE_URL"):
+        return _build_pg(tmp_path, cfg)
     app = create_app(cfg)
     db_file = Path(tmp_path) / "appliance.db"
     key = None
@@ -49,6 +56,32 @@ def build(tmp_path, **config):
             src.close()
             dest.close()
         _TEMPLATES[key] = template
+    return app
+
+
+def _build_pg(tmp_path, cfg):
+    """build() on PostgreSQL: CREATE DATABASE ... TEMPLATE is the copy of the file."""
+    cluster = postgres_server.shared()
+    name = postgres_server.name_for(tmp_path)
+    if name is not None:  # tmp_path has its database: like the SQLite file, it is used
+        app = create_app({**cfg, "DATABASE_URL": cluster.url(name)})
+        migrate.upgrade(app)
+        return app
+    name = cluster.new_name()
+    app = create_app({**cfg, "DATABASE_URL": cluster.url(name)})
+    key = tuple(migrate.owners(app))
+    if key in _PG_TEMPLATES:
+        cluster.create_database(name, template=_PG_TEMPLATES[key])
+        postgres_server.adopt(tmp_path, name)
+        return app
+    cluster.create_database(name)
+    postgres_server.adopt(tmp_path, name)
+    migrate.upgrade(app)
+    with app.app_context():  # a template has no sessions on it while it is copied
+        db.engine.dispose()
+    template = cluster.new_name("tpl")
+    cluster.create_database(template, template=name)
+    _PG_TEMPLATES[key] = template
     return app
 
 
@@ -122,8 +155,10 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session):
-    """Remove the template databases; remember what each file took, for the next run."""
+    """Remove the template databases (and this process's PostgreSQL cluster, if it
+    started one); remember what each file took, for the next run."""
     shutil.rmtree(_TEMPLATE_DIR, ignore_errors=True)
+    postgres_server.stop_shared()
     cache = getattr(session.config, "cache", None)
     if cache is not None and _took and not hasattr(session.config, "workerinput"):
         cache.set(_CACHE_KEY, {**cache.get(_CACHE_KEY, {}),
@@ -152,6 +187,11 @@ def make_app(tmp_path):
     yield make
     for app in apps:
         app.extensions["appliance"].jobs.shutdown()
+    if apps and postgres_server.enabled():
+        for app in apps:
+            with app.app_context():
+                db.engine.dispose()
+        postgres_server.forget(tmp_path)
 
 
 @pytest.fixture
