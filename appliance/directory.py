@@ -25,11 +25,10 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     update,
 )
 
-from appliance.db import db, utcnow
+from appliance.db import analyze, db, utcnow
 from appliance.host import host
 from appliance.models import Account, Contact, Enterprise
 
@@ -154,8 +153,7 @@ class SourceImport:
             self.conn.rollback()
             raise
         for model, result in results.items():
-            if result.added + result.removed > 1000:
-                _refresh_stats(model)
+            analyze(model.__tablename__, written=result.added + result.updated + result.removed)
             _announce(model, self.enterprise, self.source, result, gone_rows[model])
         return results
 
@@ -194,9 +192,10 @@ class SourceImport:
         new = select(literal(self.enterprise.id), literal(self.source), literal(self.label),
                      s.c.external_id, *(s.c[f] for f in fields), literal(now)).where(
             ~exists().where(base, same_key))
+        # psycopg reports no count for INSERT ... SELECT (-1) unless asked to keep it.
         added = self.conn.execute(insert(model).from_select(
             ["enterprise_id", "source", "source_label", "external_id", *fields, "updated_at"],
-            new)).rowcount
+            new).execution_options(preserve_rowcount=True)).rowcount
         return ImportResult(added=added, updated=changed, removed=len(gone),
                             unchanged=total - added - changed,
                             removed_keys=[g.external_id for g in gone])
@@ -213,13 +212,6 @@ def replace_source(model, enterprise: Enterprise, source: str, label: str, rows:
         for i in range(0, len(keys), 5000):
             imp.add([unique[k] for k in keys[i:i + 5000]])
         return imp.commit(complete=complete, max_drop=max_drop, allow_drop=allow_drop)[model]
-
-
-def _refresh_stats(model) -> None:
-    """Let SQLite's planner see the new table size, or it may pick a poor index."""
-    if db.engine.url.get_backend_name() == "sqlite":
-        db.session.execute(text(f"ANALYZE {model.__tablename__}"))
-        db.session.commit()
 
 
 def remove_source(model, enterprise: Enterprise, source: str) -> int:

@@ -23,12 +23,12 @@ from pathlib import Path
 from sqlalchemy import update
 
 from appliance import audit, csvsafe
-from appliance.db import db
+from appliance.db import analyze, db
 from appliance.models import AuditEntry
 
 from .bulk_read import COLUMNS, DEFAULTS, FORMATS, FileError, Row, read_csv, read_ldif
 from .bulk_store import Importer, RowResult
-from .models import BULK
+from .models import BULK, Change, User
 from .service import Licences, SiteTables
 
 __all__ = ["ACTIONS", "CHUNK", "COLUMNS", "FORMATS", "SHOWN", "Summary", "run"]
@@ -123,6 +123,8 @@ def run(path: str | Path, fmt: str, defaults: dict | None = None, apply: bool = 
     if apply:
         entry.stage()
         db.session.commit()
+        analyze(User.__tablename__, Change.__tablename__,
+                written=summary.counts["add"] + summary.counts["update"])
     return summary
 
 
