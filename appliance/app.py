@@ -8,7 +8,7 @@ from flask import Flask, flash, g, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -70,10 +70,14 @@ def create_app(config: dict | None = None) -> Flask:
         hops = int(cfg["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    engine = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # How long a write waits for another writer before the request answers 503.
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault(
-            "connect_args", {"timeout": float(cfg["DB_BUSY_SECONDS"])})
+        engine.setdefault("connect_args", {"timeout": float(cfg["DB_BUSY_SECONDS"])})
+    else:
+        # A pooled connection the server dropped (a restart, a failover, an idle cut) is
+        # found out and replaced before a request uses it, not by the request failing.
+        engine.setdefault("pool_pre_ping", True)
     db.init_app(app)
     Htmx(app)
     limits.wire(app)
@@ -232,3 +236,11 @@ def _wire_errors(app: Flask) -> None:
             resp = api.error(503, "database_busy" if busy else "database_unavailable", msg)
             return resp[0], 503, headers
         return render_template("error.html", code=503, message=msg), 503, headers
+
+    @app.errorhandler(DBAPIError)
+    def lost_connection(exc):
+        """A connection lost under any other database error (the server went away
+        mid-statement) is unavailable too, 503; any other such error is a bug (500)."""
+        if not exc.connection_invalidated:
+            raise exc
+        return database_error(exc)
