@@ -4,9 +4,15 @@ The host owns `appliance/migrations/versions` with the table `alembic_version`; 
 plugin that returns a directory from `appliance_migrations` owns it with the table
 `alembic_version_<plugin>`, and by convention its tables are named `<plugin>_...`.
 A blocked plugin is not upgraded and its tables and version row stay as they are.
+
+Any number of processes may upgrade the same database at once: one migrates, under a
+lock every appliance process takes (PostgreSQL's advisory lock, a file lock beside a
+SQLite file), and the others wait for it, then find nothing left to do.
 """
 
-import sqlite3
+import fcntl
+import logging
+from contextlib import contextmanager
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
@@ -16,10 +22,16 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
+from sqlalchemy import text
 
+from appliance import backup as backups
 from appliance.db import db
 
 CORE = "core"
+# The key of the PostgreSQL advisory lock migrations run under ("appl" in ASCII).
+LOCK_KEY = 0x6170706C
+
+log = logging.getLogger(__name__)
 
 
 def owners(app: Flask) -> list[tuple[str, str]]:
@@ -72,20 +84,59 @@ def backup(app: Flask) -> Path | None:
     src = Path(url.database)
     if not src.exists() or src.stat().st_size == 0:
         return None
-    dest = src.with_name(f"{src.name}.bak-{datetime.now():%Y%m%d-%H%M%S}")
-    with sqlite3.connect(src) as a, sqlite3.connect(dest) as b:
-        a.backup(b)
-    return dest
+    return backups.sqlite_copy(src, src.with_name(f"{src.name}.bak-{datetime.now():%Y%m%d-%H%M%S}"))
+
+
+@contextmanager
+def lock(app: Flask):
+    """Held by one process at a time, among all processes on this database: PostgreSQL's
+    advisory lock LOCK_KEY on a connection of its own (ended with the process, if it dies),
+    or an exclusive lock on `<SQLite file>.migrate-lock` beside the database."""
+    url = db.engine.url
+    if url.get_backend_name() == "postgresql":
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                conn.commit()
+        return
+    path = Path(url.database or "")
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") \
+            or not path.parent.is_dir():  # nothing another process shares, or SQLite will say
+        yield
+        return
+    with open(path.with_name(path.name + ".migrate-lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def upgrade(app: Flask) -> list[str]:
-    """Apply pending migrations of every owner; return the owners that moved."""
-    moved = [s["owner"] for s in status(app) if s["pending"]]
-    if not moved:
+    """Apply pending migrations of every owner; return the owners that moved (none when
+    another process migrated while this one waited for the lock).
+
+    An existing SQLite file is copied aside first; before an existing PostgreSQL database
+    is migrated, the log says how to take a backup of it."""
+    if not any(s["pending"] for s in status(app)):
         return []
-    with app.app_context():
-        if any(s["current"] for s in status(app)):
-            backup(app)
+    with app.app_context(), lock(app):
+        states = status(app)  # again: another process may have migrated while we waited
+        moved = [s["owner"] for s in states if s["pending"]]
+        if not moved:
+            return []
+        if any(s["current"] for s in states):
+            if db.engine.url.get_backend_name() == "postgresql":
+                log.warning("Migrating PostgreSQL database %s (%s); the appliance keeps no "
+                            "copy of it. Back it up before an upgrade with: %s",
+                            db.engine.url.database, ", ".join(moved),
+                            backups.dump_hint(db.engine.url))
+            else:
+                backup(app)
         for owner, location in owners(app):
             if owner not in moved:
                 continue
