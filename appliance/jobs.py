@@ -194,12 +194,12 @@ class Jobs(Schedules):
     def already_running(run: JobRun) -> Conflict:
         """The 409 of a start refused because `run` is active: it names the run."""
         if run.state == "running" and run.started_at:
-            where = (f"running since {run.started_at:%Y-%m-%d %H:%M:%S} UTC in "
-                     f"{describe(run.owner)}")
+            message = (f"{run.label} is already running (job run #{run.id}, running since "
+                       f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC in {describe(run.owner)})")
         else:
-            where = f"queued since {run.created_at:%Y-%m-%d %H:%M:%S} UTC"
-        return Conflict.because("already_running",
-                                f"{run.label} is already running (job run #{run.id}, {where})")
+            message = (f"{run.label} is already queued (job run #{run.id}, queued since "
+                       f"{run.created_at:%Y-%m-%d %H:%M:%S} UTC, waiting for a worker)")
+        return Conflict.because("already_running", message)
 
     def _offer(self, run_id: int) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 real `appliance serve` processes."""
 
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -248,3 +249,41 @@ def test_a_job_whose_database_went_away_fails_with_the_reason(two, monkeypatch):
         assert done.message == ("The database could not be used: OperationalError: "
                                 "(builtins.Exception) server closed the connection unexpectedly")
         assert done.finished_at is not None and next(failures, "used") == "used"
+
+
+def writes_when_let(ctx):
+    assert gate.wait(30)
+    db.session.execute(update(JobRun).where(JobRun.id == ctx.run_id).values(label="written"))
+    db.session.commit()
+
+
+def test_a_job_that_finds_the_database_locked_fails_saying_so_once_it_can(make_app):
+    """SQLite's form of a database gone away: another process holds its write lock longer
+    than APPLIANCE_DB_BUSY_SECONDS (test_a_job_whose_database_went_away_fails_with_the_reason
+    is the same on any store, with the failures made up)."""
+    app = make_app(JOB_HEARTBEAT_SECONDS=0.1, DB_BUSY_SECONDS=0.3)
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not url.startswith("sqlite"):
+        pytest.skip("holds SQLite's file lock; on PostgreSQL the made-up failures test covers it")
+    jobs = Jobs(app, [*KINDS, JobKind("writer", "Writer", writes_when_let)])
+    gate.clear()
+    lock = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        with app.app_context():
+            run_id = jobs.submit("writer", "w")[0].id
+            assert wait_until(lambda: state(run_id).state == "running")
+            lock.execute("BEGIN EXCLUSIVE")
+            gate.set()
+            # The job's write and then the write of its end wait 0.3 s and give up.
+            assert wait_until(lambda: run_id in jobs._unrecorded, timeout=10)
+            assert state(run_id).state == "running"
+            lock.execute("ROLLBACK")
+            assert wait_until(lambda: state(run_id).state == "failed", timeout=10)
+            done = state(run_id)
+            assert done.message == ("The database could not be used: OperationalError: "
+                                    "(sqlite3.OperationalError) database is locked")
+            assert done.label == "Writer" and done.finished_at is not None
+    finally:
+        lock.close()
+        gate.set()
+        jobs.shutdown()
