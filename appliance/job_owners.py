@@ -103,10 +103,16 @@ class Owner:
         """Stamp this process's running runs: it is alive."""
         with self._lock:
             ids = sorted(self._running)
-        if ids:
-            with db.engine.begin() as conn:
-                conn.execute(update(JobRun).where(JobRun.id.in_(ids), JobRun.owner == self.id,
-                                                  JobRun.state == "running")
+        if not ids:
+            return
+        with db.engine.begin() as conn:
+            # A row its own job holds locked (PostgreSQL) waits for the next beat; sweeps
+            # leave locked rows alone too.
+            free = conn.scalars(select(JobRun.id).where(
+                JobRun.id.in_(ids), JobRun.owner == self.id, JobRun.state == "running")
+                .with_for_update(skip_locked=True)).all()
+            if free:
+                conn.execute(update(JobRun).where(JobRun.id.in_(free))
                              .values(heartbeat_at=utcnow()))
 
     # --- other processes' runs -----------------------------------------------------------
@@ -141,10 +147,14 @@ class Owner:
             stale = run.heartbeat_at is None or run.heartbeat_at < limit
             if run.id in mine or not (stale or (at_start and self.dead(run.owner))):
                 continue
-            # Only if it did not beat in between: a live owner keeps its run.
+            # Only if it did not beat in between, and no transaction holds it locked (on
+            # PostgreSQL: its job's, so its owner is alive): a live owner keeps its run.
             same = (JobRun.heartbeat_at.is_(None) if run.heartbeat_at is None
                     else JobRun.heartbeat_at == run.heartbeat_at)
             with db.engine.begin() as conn:
+                if conn.scalar(select(JobRun.id).where(JobRun.id == run.id, same)
+                               .with_for_update(skip_locked=True)) is None:
+                    continue
                 marked += conn.execute(update(JobRun).where(
                     JobRun.id == run.id, JobRun.state == "running", same).values(
                     state="interrupted", finished_at=now,

@@ -287,3 +287,21 @@ def test_a_job_that_finds_the_database_locked_fails_saying_so_once_it_can(make_a
         lock.close()
         gate.set()
         jobs.shutdown()
+
+
+def test_a_stale_run_whose_row_a_transaction_holds_is_left_to_it(two):
+    """On PostgreSQL a job that holds its own run's row locked (counts written with its
+    work) is alive whatever its heartbeat says: the sweep passes it by until it lets go."""
+    app, (a, _b) = two
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("row locks are PostgreSQL's; SQLite locks the whole file")
+    with app.app_context():
+        run = JobRun(kind="quick", target="locked", state="running", owner="elsewhere:7:x-1",
+                     heartbeat_at=utcnow() - timedelta(minutes=1))
+        db.session.add(run)
+        db.session.commit()
+        with db.engine.connect() as holder:
+            holder.execute(select(JobRun.id).where(JobRun.id == run.id).with_for_update())
+            assert a.owner.sweep() == 0
+            holder.rollback()
+        assert a.owner.sweep() == 1 and state(run.id).state == "interrupted"
