@@ -81,9 +81,10 @@ def serve(host, port, threads, role):
     if role != "web":
         jobs.start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind: stop the XMPP service
-    click.echo(f"Role: {role} (" + {"all": "pages and jobs", "web": "pages; jobs are queued "
-               "for a worker process", "worker": "jobs; pages are not served"}[role] +
-               f"; job owner {jobs.owner.id})")
+    click.echo(f"Role: {role} (" + {
+        "all": f"pages, and jobs as {jobs.owner.id}",
+        "web": "pages; jobs are queued for a worker process",
+        "worker": f"jobs as {jobs.owner.id}; only /healthz is served"}[role] + ")")
     click.echo(xmpp.supervise(app, host, server.effective_port) if role != "worker" else
                "XMPP service: not run by a worker process")
     shown = f"[{host}]" if ":" in host else host
