@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from sqlalchemy import select
 
-from appliance import api_tokens, auth, limits, migrate
+from appliance import api_tokens, auth, backup, limits, migrate
 from appliance.config import ROLES, SettingError
 from appliance.db import db
 from appliance.host import host
@@ -142,10 +142,27 @@ def db_upgrade():
 @db_group.command("status")
 def db_status():
     """Show each migration branch's current and head revision."""
-    for s in migrate.status(current_app._get_current_object()):
+    states = migrate.status(current_app._get_current_object())
+    for s in states:
         mark = "pending" if s["pending"] else "up to date"
         click.echo(f"{s['owner']:<20} current={','.join(s['current']) or '-'} "
                    f"head={','.join(s['heads']) or '-'} {mark}")
+    if db.engine.url.get_backend_name() == "postgresql" and any(
+            s["pending"] and s["current"] for s in states):
+        click.echo(f"Before upgrading, back the database up: {backup.dump_hint(db.engine.url)}")
+
+
+@cli.command("backup")
+@click.option("--to", "to", type=click.Path(dir_okay=True, path_type=str), default=None,
+              help="A file, or a directory to write into; default: <data dir>/backups.")
+def backup_cmd(to):
+    """Back the database up while the appliance runs: SQLite's online backup API, or
+    pg_dump for PostgreSQL (its custom format, for pg_restore)."""
+    try:
+        path = backup.take(current_app._get_current_object(), to)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Backup written: {path}")
 
 
 @db_group.command("revision")

@@ -101,7 +101,8 @@ class ApplianceProcess(ServerProcess):
         # No XMPP service unless a test asks for one (on ports of its own).
         base.update(APPLIANCE_DATA_DIR=str(self.data_dir), APPLIANCE_SECRET_KEY="test-secret",
                     PYTHONUNBUFFERED="1", APPLIANCE_XMPP_SUPERVISE="0")
-        base.update(postgres_server.env_for(self.data_dir))  # the suite's store
+        if "APPLIANCE_DATABASE_URL" not in (env or {}):
+            base.update(postgres_server.env_for(self.data_dir))  # the suite's store
         base.update(env or {})
         super().__init__([appliance_command(), "serve", "--host", host, "--port", "0"], base)
 

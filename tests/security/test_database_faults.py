@@ -1,4 +1,6 @@
-"""A busy or unreachable database answers 503 with Retry-After, and /healthz says so."""
+"""A busy or unreachable database answers 503 with Retry-After, and /healthz says so; a
+PostgreSQL restart costs no request a 500 (this module starts a cluster of its own, so
+that runs whatever store the suite is on)."""
 
 import json
 import sqlite3
@@ -7,6 +9,10 @@ import time
 import pytest
 
 from appliance import create_app
+from appliance.auth import create_admin, new_token
+from appliance.db import db
+from tests import postgres_server
+from tests.conftest import PASSWORD
 from tests.security.live import Live
 
 
@@ -23,6 +29,8 @@ def test_healthz_checks_the_database(live):
     assert json.loads(raw)["checks"] == {"database": "ok"}
 
 
+@pytest.mark.skipif(postgres_server.enabled(), reason="holds SQLite's write lock on the "
+                    "database file, which PostgreSQL does not have")
 def test_a_locked_database_answers_503_with_retry_after(live):
     lock = sqlite3.connect(live.proc.data_dir / "appliance.db", isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # another writer holds the database
@@ -60,3 +68,39 @@ def test_an_unreachable_database_answers_503(tmp_path):
         assert "cannot be reached" in resp.get_data(as_text=True)
         assert int(resp.headers["Retry-After"]) > 0
     app.extensions["appliance"].jobs.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = postgres_server.Cluster().start()
+    yield c
+    c.stop()
+
+
+def test_a_postgresql_restart_costs_no_request(cluster, make_app):
+    app = make_app(DATABASE_URL=cluster.create_database(cluster.new_name()))
+    with app.app_context():
+        token = new_token(create_admin("admin", PASSWORD), "tests")
+        db.session.remove()
+    client = app.test_client()
+
+    def get(url):
+        return client.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert get("/api/v1/enterprises").status_code == 200
+    cluster.restart()  # the pooled connections are dead: pre-ping replaces them
+    assert get("/api/v1/enterprises").status_code == 200
+    assert get("/healthz").status_code == 200
+    cluster.stop_server()
+    try:
+        resp = get("/api/v1/enterprises")
+        assert resp.status_code == 503 and int(resp.headers["Retry-After"]) > 0
+        assert resp.get_json()["error"] == "database_unavailable"
+        resp = client.get("/login")
+        assert resp.status_code == 503 and int(resp.headers["Retry-After"]) > 0
+        assert "cannot be reached" in resp.get_data(as_text=True)
+        resp = get("/healthz")
+        assert resp.status_code == 503
+        assert resp.get_json()["checks"] == {"database": "unavailable"}
+    finally:
+        cluster.start_server()
+    assert get("/api/v1/enterprises").status_code == 200
