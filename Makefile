@@ -1,4 +1,5 @@
-# The two commands: `make run` serves the appliance on SQLite; `make test` runs every test.
+# The two commands: `make run` serves the appliance on SQLite; `make test` runs every test
+# (`make test-pg`: the same suite on PostgreSQL).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ PORT ?= 8080
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: run run-deps test install install-test assets system-deps lint bench clean
+.PHONY: run run-deps test test-pg install install-test assets system-deps lint bench clean
 
 run: install run-deps
 	$(BIN)/appliance serve --host $(HOST) --port $(PORT)
@@ -23,6 +24,12 @@ test: install-test system-deps
 	$(BIN)/ruff check .
 	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache $(BIN)/pytest
 
+# The same tests on PostgreSQL: each test process starts a throwaway cluster of its own
+# (tests/postgres_server.py) and every app the tests build gets a database on it.
+test-pg: install-test system-deps
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache \
+	  APPLIANCE_TEST_DATABASE=postgresql $(BIN)/pytest
+
 install: $(VENV)/.installed assets
 
 install-test: $(VENV)/.installed-test assets
@@ -32,8 +39,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml Makefile
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,postgres]'
 	# Compile the installed packages once, where the test processes look for bytecode.
 	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache \
 	  $(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
@@ -48,10 +55,11 @@ appliance/static/vendor/htmx.min.js: package.json package-lock.json
 	mkdir -p $(@D)
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
-# Real servers the tests start: OpenLDAP, Prosody, nginx (TLS in front of appliances) and
-# Chromium from Debian.
+# Real servers the tests start: OpenLDAP, Prosody, ejabberd, nginx (TLS in front of
+# appliances), PostgreSQL (initdb and pg_ctl; the tests never use the cluster it may start)
+# and Chromium from Debian.
 system-deps:
-	@missing=""; for p in slapd ldap-utils prosody ejabberd nginx-light chromium; do \
+	@missing=""; for p in slapd ldap-utils prosody ejabberd nginx-light postgresql chromium; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
