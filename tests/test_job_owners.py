@@ -17,6 +17,7 @@ from appliance.db import db, utcnow
 from appliance.jobs import JobKind, Jobs
 from appliance.models import JobRun, JobSchedule
 from appliance.validation import Conflict
+from tests import postgres_server
 from tests.servers import wait_until
 
 gate = threading.Event()
@@ -305,3 +306,40 @@ def test_a_stale_run_whose_row_a_transaction_holds_is_left_to_it(two):
             assert a.owner.sweep() == 0
             holder.rollback()
         assert a.owner.sweep() == 1 and state(run.id).state == "interrupted"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A PostgreSQL server of this module's own (the test below runs on any suite)."""
+    c = postgres_server.Cluster().start()
+    yield c
+    c.stop()
+
+
+def test_a_job_running_when_postgresql_stops_fails_with_the_reason(cluster, make_app):
+    app = make_app(DATABASE_URL=cluster.create_database(cluster.new_name()),
+                   JOB_HEARTBEAT_SECONDS=0.1)
+    jobs = Jobs(app, [*KINDS, JobKind("writer", "Writer", writes_when_let)])
+    gate.clear()
+    try:
+        with app.app_context():
+            run_id = jobs.submit("writer", "w")[0].id
+            assert wait_until(lambda: state(run_id).state == "running")
+            db.session.remove()
+            cluster.stop_server()  # the job's connection is cut; new ones are refused
+            try:
+                gate.set()
+                assert wait_until(lambda: run_id in jobs._unrecorded, timeout=15)
+            finally:
+                cluster.start_server()
+            assert wait_until(lambda: state(run_id).state == "failed", timeout=15)
+            done = state(run_id)
+            assert done.message == ("The database could not be used: OperationalError: "
+                                    "(psycopg.errors.AdminShutdown) terminating connection "
+                                    "due to administrator command")
+            assert done.label == "Writer" and done.finished_at is not None
+    finally:
+        gate.set()
+        jobs.shutdown()
+        with app.app_context():
+            db.engine.dispose()
