@@ -24,7 +24,7 @@ from appliance.host import host
 from appliance.listing import query_params
 from appliance.validation import Invalid
 
-from . import ids, service
+from . import accounts, ids, service
 from .api_base import (
     ELEMENT,
     ENTRIES,
@@ -63,20 +63,25 @@ def list_elements():
                    .json(service.element_dict))
 
 
-@api.op("/elements", "POST", body=service.ELEMENT, status=201, summary="Add a network element",
-        response=ELEMENT)
+def _saved(e: Element) -> dict:
+    return {**service.element_dict(e), "accounts": accounts.element_accounts(e)}
+
+
+@api.op("/elements", "POST", body=service.ELEMENT, status=201, summary="Add a network element "
+        "(enterprise_id: the enterprise whose accounts its users are)", response=ELEMENT)
 def add_element():
-    return jsonify(service.element_dict(service.save_element(json_object()))), 201
+    return jsonify(_saved(service.save_element(json_object()))), 201
 
 
 @api.op("/elements/<int:eid>", "PUT", body=service.ELEMENT_UPDATE, response=ELEMENT,
-        summary="Change a network element (fields left out keep their value)")
+        summary="Change a network element (fields left out keep their value; a new "
+        "enterprise_id moves its users' accounts to that enterprise, null takes them out)")
 def put_element(eid):
     e = _element(eid)
     changes = json_object()
     service.ELEMENT_UPDATE.validate(changes)
     service.save_element({**service.element_dict(e), **changes}, e)
-    return jsonify(service.element_dict(e))
+    return jsonify(_saved(e))
 
 
 @api.op("/elements/<int:eid>", "DELETE", summary="Delete a network element with its IDS "

@@ -11,7 +11,15 @@ api = ApiBlueprint("network_elements_api", __name__, url_prefix="/network-elemen
 ELEMENT = obj(["id", "name", "platform", "methods"], id=INT, name=STR, platform=STR,
               address=NULL_STR, port=NULL_INT, username=NULL_STR, password_set=BOOL,
               description=NULL_STR, connector=NULL_STR, token_set=BOOL,
-              methods=array(obj(["method", "label"], method=STR, label=STR, recommended=BOOL)))
+              methods=array(obj(["method", "label"], method=STR, label=STR, recommended=BOOL)),
+              enterprise_id=NULL_INT,
+              accounts={**obj(["enterprise_id", "accounts", "conflicts"], enterprise_id=INT,
+                              enterprise=STR, accounts=INT, conflicts=array(obj(
+                                  ["login", "account_of"], login=STR, account_of=STR))),
+                        "type": ["object", "null"],
+                        "description": "Added or changed: the accounts its users are in its "
+                        "enterprise, and the users left without one because another "
+                        "source's account has their login (null: no enterprise)"})
 LICENCE = obj(["type", "available", "in_use"], type=STR, available=INT, in_use=INT)
 LICENCES_BODY = obj(["items"], items=array(obj(["type", "available"], type=STR, available={
     "type": "integer", "minimum": 0, "maximum": MAX_INT})))
@@ -21,7 +29,12 @@ TEMPLATE = obj(["id", "name", "kind"], id=INT, name=STR, kind=STR, services=arra
 USER = obj(["id", "login"], id=INT, login=STR, first_name=NULL_STR, last_name=NULL_STR,
            email=NULL_STR, number=NULL_STR, element=NULL_STR, location=NULL_STR,
            department=NULL_STR, template=NULL_STR, template_kind=NULL_STR,
-           services=array(STR), origin=NULL_STR)
+           services=array(STR), origin=NULL_STR, enterprise=NULL_STR,
+           account_id={**NULL_INT, "description": "Provisioned or changed: the user's account "
+                       "in its element's enterprise (set its XMPP password at "
+                       "/api/v1/accounts/{id}/xmpp-password)"},
+           account_conflict={**NULL_STR, "description": "Why the user has no account: "
+                             "another source's account of the enterprise has its login"})
 CHANGE = obj(["id", "action", "state"], id=INT, element_id=NULL_INT, action=STR, login=NULL_STR,
              state=STR, attempts=INT, error=NULL_STR)
 ENTRIES = obj(["entries"], entries=array({"type": "object"}))

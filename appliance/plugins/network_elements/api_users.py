@@ -9,7 +9,7 @@ from appliance.auth import username
 from appliance.db import found
 from appliance.listing import query_params
 
-from . import flow, imports, service
+from . import accounts, flow, imports, service
 from .api_base import BULK_BODY, CHANGE, FLAG, USER, USER_BODY, USER_UPDATE_BODY, api
 from .models import User
 
@@ -20,8 +20,9 @@ from .models import User
             {"name": "element", "in": "query", "required": False, "schema": ID,
              "description": "An element's id"}])
 def list_users():
-    return jsonify(service.users(request.args, per_page=100, adjustable=True)
-                   .json(service.user_dict))
+    page = service.users(request.args, per_page=100, adjustable=True)
+    known = accounts.user_accounts(page.rows)
+    return jsonify(page.json(lambda u: {**service.user_dict(u), **known[u.id]}))
 
 
 def _user_body(current: dict | None = None) -> dict:
@@ -39,11 +40,18 @@ def _user_body(current: dict | None = None) -> dict:
     return data
 
 
+def _saved(u: User) -> dict:
+    """The user, with its account (or why it has none) when its element has an enterprise."""
+    return {**service.user_dict(u), **accounts.user_account(u)}
+
+
 @api.op("/users", "POST", body=USER_BODY, status=201, response=USER,
         summary="Provision a user manually (the element must offer manual provisioning); "
-        "the template or role fills the services, location and department left out")
+        "the template or role fills the services, location and department left out. On an "
+        "element of an enterprise the user becomes its account (account_id), unless another "
+        "source's account has the login (account_conflict)")
 def add_user():
-    return jsonify(service.user_dict(service.save_user(_user_body(), "manual"))), 201
+    return jsonify(_saved(service.save_user(_user_body(), "manual"))), 201
 
 
 @api.op("/users/<int:uid>", "PUT", body=USER_UPDATE_BODY, response=USER, summary="Change a "
@@ -52,10 +60,11 @@ def add_user():
 def put_user(uid):
     u = found(User, uid, "user")
     service.save_user(_user_body(service.user_form(u)), "manual", u)
-    return jsonify(service.user_dict(u))
+    return jsonify(_saved(u))
 
 
-@api.op("/users/<int:uid>", "DELETE", status=204, summary="Delete a user")
+@api.op("/users/<int:uid>", "DELETE", status=204, summary="Delete a user (and its account, "
+        "which is signed out)")
 def delete_user(uid):
     service.delete_user(found(User, uid, "user"))
     return "", 204

@@ -26,6 +26,7 @@ from appliance import audit, csvsafe
 from appliance.db import analyze, db
 from appliance.models import AuditEntry
 
+from . import accounts
 from .bulk_read import COLUMNS, DEFAULTS, FORMATS, FileError, Row, read_csv, read_ldif
 from .bulk_store import Importer, RowResult
 from .models import BULK, Change, User
@@ -48,6 +49,7 @@ class Summary:
     rejected_rows: list[RowResult] = field(default_factory=list)  # the first SHOWN rejected
     error: str | None = None  # file-level: rows after it were not read
     queued: int = 0  # flow-through changes queued
+    accounts: dict = field(default_factory=dict)  # what the users' accounts did, if any
     total: int = 0
     seconds: float = 0.0
 
@@ -65,7 +67,7 @@ class Summary:
 
     def as_dict(self) -> dict:
         return {"applied": self.applied, "counts": self.counts, "error": self.error,
-                "queued": self.queued, "total": self.total,
+                "queued": self.queued, "accounts": self.accounts, "total": self.total,
                 "seconds": round(self.seconds, 3),
                 "rows_per_second": round(self.rows_per_second),
                 "rows": [asdict(r) for r in self.rows],
@@ -116,6 +118,7 @@ def run(path: str | Path, fmt: str, defaults: dict | None = None, apply: bool = 
             db.session.rollback()
             try:
                 entry.failed("the import failed")
+                _accounts(importer, summary)  # of the users those chunks hold
             except Exception:
                 db.session.rollback()
         raise
@@ -125,7 +128,21 @@ def run(path: str | Path, fmt: str, defaults: dict | None = None, apply: bool = 
         db.session.commit()
         analyze(User.__tablename__, Change.__tablename__,
                 written=summary.counts["add"] + summary.counts["update"])
+        _accounts(importer, summary)
     return summary
+
+
+def _accounts(importer: Importer, summary: Summary) -> None:
+    """Once the import committed: the accounts of the elements whose users it stored follow
+    them, one sync per element (accounts.py)."""
+    synced = accounts.sync_elements(importer.touched)
+    results = [s.result for s in synced if s.result is not None]
+    if synced:
+        summary.accounts = {
+            "added": sum(r.added for r in results), "updated": sum(r.updated for r in results),
+            "removed": sum(r.removed for r in results),
+            "conflicts": sum(len(s.conflicts) for s in synced),
+            "note": accounts.conflicts_note(synced)}
 
 
 @contextmanager

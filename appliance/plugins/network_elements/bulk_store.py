@@ -38,6 +38,7 @@ class Importer:
     def __init__(self, tables: SiteTables, licences: Licences, apply: bool):
         self.tables, self.licences, self.apply = tables, licences, apply
         self.queued = 0  # flow-through changes queued
+        self.touched: set[int] = set()  # elements whose users were stored (added, changed)
         self.seen: dict[str, int] = {}  # lower-case login -> line it first appeared on
         self.tails: dict[tuple, str] = {}  # flow-through payloads' shared ends
         # Only users there before the import can be a row's existing user (a row whose login
@@ -118,6 +119,8 @@ class Importer:
         u = User.__table__
         conn = db.session.connection()
         changes = []
+        self.touched.update(v["element_id"] for v in adds)
+        self.touched.update(x for old, v in updates for x in (old.element_id, v["element_id"]))
         if adds:
             last = db.session.scalar(select(func.max(u.c.id))) or 0
             execute_many(conn, insert(u), (*STORED, "origin"),

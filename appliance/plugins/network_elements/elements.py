@@ -13,7 +13,7 @@ from appliance.listing import Column, Page, paginate
 from appliance.models import Contact, Enterprise
 from appliance.validation import Conflict, Invalid
 
-from . import flow
+from . import accounts, flow
 from .models import IDS_SEEDS, METHOD_LABELS, RECOMMENDED, Change, Element, IdsSource, User
 from .rules import ELEMENT, by_name
 
@@ -24,7 +24,7 @@ def element_dict(e: Element) -> dict:
             "description": e.description, "connector": e.connector,
             "methods": [{"method": m, "label": METHOD_LABELS[m],
                          "recommended": RECOMMENDED.get(e.platform) == m} for m in e.methods],
-            "token_set": bool(e.token_digest)}
+            "token_set": bool(e.token_digest), "enterprise_id": e.enterprise_id}
 
 
 ELEMENT_COLUMNS = [
@@ -48,10 +48,16 @@ def users_by_element(ids) -> dict[int, int]:
 
 
 def save_element(data, e: Element | None = None) -> Element:
+    """Add or change an element. A change of its enterprise moves its users' accounts (out
+    of the old one, into the new one), after the element is committed."""
     values = ELEMENT.validate(data)
     clash = by_name(Element, values["name"])
     if clash is not None and clash is not e:
         raise Invalid({"name": ("unique", "A network element with this name exists")})
+    if (ent_id := values.get("enterprise_id")) and db.session.get(Enterprise, ent_id) is None:
+        raise Invalid({"enterprise_id": ("unknown", f"No enterprise with id {ent_id}: "
+                       "Enterprise must be the id of an existing enterprise, or empty for "
+                       "none")})
     if e is not None and values["platform"] != e.platform:
         if n := _users_on(e):
             raise Invalid({"platform": ("in_use", f"{n} user(s) live on {e.name}: move them "
@@ -76,12 +82,13 @@ def save_element(data, e: Element | None = None) -> Element:
         e = Element()
         db.session.add(e)
     for k, v in values.items():
-        setattr(e, k, v if v is not None or k == "port" else "")
+        setattr(e, k, v if v is not None or k in ("port", "enterprise_id") else "")
     e.password_sealed = vault.seal(password) if password else ""
     db.session.flush()
     audit.record("create" if creating else "update", "network element", e.id, e.name,
                  before=before, after=element_dict(e), commit=False)
     db.session.commit()
+    accounts.sync_element(e, was=before["enterprise_id"] if before else None)
     return e
 
 
@@ -122,7 +129,10 @@ def delete_element(e: Element) -> dict:
     audit.record("delete", "network element", e.id, e.name, before=element_dict(e) | gone,
                  commit=False)
     src = db.session.get(IdsSource, e.id)
+    element_id, enterprise_id = e.id, e.enterprise_id
     _remove_seeded(src, seeded(src)[0], e)
+    # None live on it, so none should be left; any that were are gone with it.
+    accounts.remove_element(element_id, enterprise_id)
     return gone
 
 

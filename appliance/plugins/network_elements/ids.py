@@ -19,7 +19,7 @@ from appliance.validation import (
     max_length,
 )
 
-from . import service
+from . import accounts, service
 from .models import IDS as METHOD
 from .models import IDS_SEEDS, Element, IdsSource, Template, User
 
@@ -174,11 +174,12 @@ def _users(ctx, e: Element, src: IdsSource, entries, mapping) -> None:
         counts["updated" if before else "added"] += 1
     audit.record("import", "ids", e.id, e.name, after=counts, commit=False)
     db.session.commit()
+    note = accounts.conflicts_note(accounts.sync_element(e))
     ctx.count(**counts)
     ctx.progress(100, f"{counts['added']} added, {counts['updated']} updated, "
                       f"{counts['unchanged']} unchanged, {counts['rejected']} rejected" + (
                           ": " + "; ".join(reasons[:3]) + ("; …" if len(reasons) > 3 else "")
-                          if reasons else ""))
+                          if reasons else "") + (f". {note}" if note else ""))
 
 
 def _contacts(ctx, e: Element, src: IdsSource, entries, mapping) -> None:

@@ -95,6 +95,8 @@ def run(ctx: JobContext) -> None:
     if p.get("apply"):
         msg = (f"{summary.total:,} rows imported: {c['add']} added, {c['update']} updated, "
                f"{c['unchanged']} unchanged (already there), {c['rejected']} rejected")
+        if summary.accounts.get("note"):
+            msg += f". {summary.accounts['note']}"
     else:
         msg = (f"{summary.total:,} rows previewed: {c['add']} would be added, {c['update']} "
                f"updated, {c['unchanged']} unchanged, {c['rejected']} rejected")

@@ -49,10 +49,41 @@ class Element(db.Model):
     connector: Mapped[str] = mapped_column(String(32), default="file")  # flow-through
     token_digest: Mapped[str] = mapped_column(String(64), default="")  # management platform
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    link: Mapped["ElementEnterprise | None"] = relationship(
+        lazy="joined", cascade="all, delete-orphan", passive_deletes=True)
 
     @property
     def methods(self) -> tuple[str, ...]:
         return METHODS[self.platform]
+
+    @property
+    def enterprise_id(self) -> int | None:
+        """The enterprise whose accounts its users are (accounts.py), or None."""
+        return self.link.enterprise_id if self.link is not None else None
+
+    @enterprise_id.setter
+    def enterprise_id(self, value: int | None) -> None:
+        if value is None:
+            self.link = None  # delete-orphan: the row goes
+        elif self.link is None:
+            self.link = ElementEnterprise(enterprise_id=value)
+        else:
+            self.link.enterprise_id = value
+
+
+class ElementEnterprise(db.Model):
+    """The enterprise a network element belongs to: at most one row per element, none for
+    an element of no enterprise. Deleting the enterprise deletes the row (what ON DELETE SET
+    NULL on a column of the element would do). A table of its own because SQLite adds a
+    foreign key to an existing table only by copying the table and dropping the old one,
+    and dropping the element table deletes the IDS set-ups and queued changes that refer to
+    it (ON DELETE CASCADE) and is refused while users live on it."""
+
+    __tablename__ = "network_elements_element_enterprise"
+    element_id: Mapped[int] = mapped_column(
+        ForeignKey("network_elements_element.id", ondelete="CASCADE"), primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprise.id", ondelete="CASCADE"), index=True)
 
 
 class Location(db.Model):

@@ -9,7 +9,7 @@ from appliance.db import db
 from appliance.listing import query_params
 from appliance.validation import Field, Invalid, Schema, max_length
 
-from . import service
+from . import accounts, service
 from .api_base import USER
 from .models import PLATFORM, Template, User
 
@@ -58,8 +58,9 @@ def _user(login: str) -> User | None:
              "?dir=, ?page=, ?per_page=)", response=paged(USER),
              query=query_params(service.USER_COLUMNS), errors=(403,))
 def list_users():
-    return jsonify(service.users(request.args, per_page=100, adjustable=True,
-                                 element_id=g.element.id).json(service.user_dict))
+    page = service.users(request.args, per_page=100, adjustable=True, element_id=g.element.id)
+    known = accounts.user_accounts(page.rows)
+    return jsonify(page.json(lambda u: {**service.user_dict(u), **known[u.id]}))
 
 
 @platform.op("/users/<login>", "PUT", body=PLATFORM_USER, summary="Create (201) or update "
@@ -80,7 +81,8 @@ def put_user(login):
         raise Invalid({"login": ("unique", f"{login} belongs to another network element")})
     body = {**data, "login": login, "element": g.element.name, "template": found.name}
     saved = service.save_user(body, PLATFORM, user, who=_who())
-    return jsonify(service.user_dict(saved)), 201 if user is None else 200
+    return jsonify({**service.user_dict(saved), **accounts.user_account(saved)}), \
+        201 if user is None else 200
 
 
 @platform.op("/users/<login>", "DELETE", status=204, summary="Remove a user (element token)",

@@ -4,6 +4,7 @@ from sqlalchemy import select
 
 from appliance.db import db
 from appliance.validation import (
+    MAX_INT,
     Field,
     Invalid,
     Rule,
@@ -38,6 +39,10 @@ ELEMENT = Schema(
     Field("connector", "Flow-through connector", (max_length(32),), required=False,
           help="MiVoice Business: what delivers its users' changes. file, the built-in one, "
           "writes them as import files; plugins add others. Empty: keep it, or file."),
+    Field("enterprise_id", "Enterprise", (int_range(1, MAX_INT),), required=False,
+          type="integer", help="The enterprise whose accounts the users provisioned here "
+          "are: they sign in to its XMPP service once a password is set for them. Empty: "
+          "none."),
 )
 
 #: A change to an element: the fields it names.

@@ -7,7 +7,8 @@ from appliance.db import db
 from appliance.listing import Column, Page, paginate
 from appliance.validation import Conflict, Invalid
 
-from .models import Location, Template, User
+from . import accounts
+from .models import Department, Location, Template, User
 from .rules import NAMED, by_name
 
 
@@ -36,11 +37,14 @@ def save_named(model, data, row=None):
     if creating:
         row = model()
         db.session.add(row)
+    renamed = not creating and row.name != values["name"]
     row.name, row.description = values["name"], values.get("description") or ""
     db.session.flush()
     audit.record("create" if creating else "update", model.__name__.lower(), row.id, row.name,
                  after=values, commit=False)
     db.session.commit()
+    if renamed and model is Department:  # the users' accounts carry its name
+        accounts.sync_department(row.id)
     return row
 
 

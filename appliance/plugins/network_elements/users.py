@@ -10,6 +10,7 @@ from appliance.db import db
 from appliance.listing import Column, Page, paginate
 from appliance.validation import Invalid, id_of
 
+from . import accounts
 from .licences import Licences
 from .models import (
     FLOW,
@@ -221,7 +222,8 @@ def resolve_user(data, method: str, licences_: Licences | None = None,
 
 def save_user(data, method: str = "manual", user: User | None = None,
               who: str | None = None) -> User:
-    """Provision (or change) a user; the audit entry names `who` (else the administrator)."""
+    """Provision (or change) a user; the audit entry names `who` (else the administrator).
+    Then its account follows (accounts.py): on its element, and off the one it left."""
     values = resolve_user(data, method, Licences(), user)
     creating = user is None
     before = snapshot(user) if user else None
@@ -236,16 +238,19 @@ def save_user(data, method: str = "manual", user: User | None = None,
     audit.record("create" if creating else "update", "user", user.id, user.login,
                  before=_public(before), after=user_dict(user), username=who, commit=False)
     db.session.commit()
+    accounts.sync_elements({user.element_id, (before or {}).get("element_id")})
     return user
 
 
 def delete_user(user: User, who: str | None = None) -> None:
+    """Delete a user (and so its account, which is signed out)."""
     before = snapshot(user)
     queue(None, before)
     audit.record("delete", "user", user.id, user.login, before=_public(before), username=who,
                  commit=False)
     db.session.delete(user)
     db.session.commit()
+    accounts.sync_elements({before["element_id"]})
 
 
 def snapshot(u: User) -> dict:

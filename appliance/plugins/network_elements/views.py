@@ -11,7 +11,7 @@ from appliance.db import db, found
 from appliance.models import Enterprise
 from appliance.ui import on_invalid, redirect_to, render, render_block
 
-from . import flow, ids, service
+from . import accounts, flow, ids, service
 from .models import PLATFORMS, Department, Element, IdsSource, Location, Template
 from .pages import bp, form_choices, page_context
 
@@ -48,6 +48,7 @@ def _element_page(e, values, errors, token=None, ids_values=None, ids_errors=Non
                                   dict(ldapform.DEFAULTS)),
         ids_errors=ids_errors or {}, ids_set=src is not None,
         ids_seeds=ids.seeds(e) if e else None, impact=service.element_impact(e) if e else None,
+        element_accounts=accounts.element_accounts(e) if e else None,
         connectors=sorted(flow.connectors()),
         enterprises=db.session.execute(select(Enterprise.id, Enterprise.name)
                                        .order_by(Enterprise.name)).all(),
@@ -106,6 +107,17 @@ def element_new():
     return _back_to(e)
 
 
+def _flash_conflicts(e: Element) -> None:
+    """Warn of the element's users that have no account (another source has the login)."""
+    summary = accounts.element_accounts(e)
+    if summary and summary["conflicts"]:
+        names = ", ".join(c["login"] for c in summary["conflicts"][:5])
+        more = len(summary["conflicts"]) - 5
+        flash(f"{len(summary['conflicts'])} user(s) of {e.name} have no account in "
+              f"{summary['enterprise']}, because an account of another source has their "
+              f"login: {names}" + (f" and {more} more" if more > 0 else "") + ".", "warning")
+
+
 @bp.route("/elements/<int:element_id>", methods=["GET", "POST"])
 def element_edit(element_id):
     e = _element(element_id)
@@ -114,6 +126,7 @@ def element_edit(element_id):
     on_invalid(lambda errors: _element_page(e, request.form.to_dict(), errors))
     service.save_element(request.form, e)
     flash("Network element saved.", "success")
+    _flash_conflicts(e)
     return _back_to(e)
 
 

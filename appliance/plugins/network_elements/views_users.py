@@ -13,7 +13,7 @@ from appliance.host import host
 from appliance.ui import on_invalid, redirect_to, render
 from appliance.validation import id_of
 
-from . import bulk_export, flow, imports, service
+from . import accounts, bulk_export, flow, imports, service
 from .models import Element, User
 from .pages import bp, form_choices, page_context
 
@@ -30,7 +30,16 @@ def users():
 
 def _user_page(u, values, errors) -> str:
     return render("network_elements/user.html", block="form", **page_context(
-        u=u, values=values, errors=errors, USER=service.USER, **form_choices()))
+        u=u, values=values, errors=errors, USER=service.USER,
+        account=accounts.user_account(u) if u else None, **form_choices()))
+
+
+def _flash_account(u: User) -> None:
+    """Warn when the user has no account in its element's enterprise (another source's
+    account has its login): the save itself stands."""
+    conflict = accounts.user_account(u)["account_conflict"]
+    if conflict:
+        flash(conflict + ".", "warning")
 
 
 def _user_form() -> dict:
@@ -44,6 +53,7 @@ def user_new():
     on_invalid(lambda errors: _user_page(None, _user_form(), errors))
     u = service.save_user(_user_form(), "manual")
     flash(f"User {u.login} provisioned.", "success")
+    _flash_account(u)
     return redirect_to(url_for("network_elements.user_edit", user_id=u.id))
 
 
@@ -55,6 +65,7 @@ def user_edit(user_id):
     on_invalid(lambda errors: _user_page(u, _user_form(), errors))
     service.save_user(_user_form(), "manual", u)
     flash("User saved.", "success")
+    _flash_account(u)
     return redirect_to(url_for("network_elements.user_edit", user_id=u.id))
 
 
