@@ -19,7 +19,7 @@ from tests.prosody_server import Prosody, prosody_available
 from tests.security.served import Served
 from tests.servers import wait_until
 from tests.test_client_xmpp import DOMAIN, _get, _token, client
-from tests.test_network_elements import element
+from tests.test_network_elements import _ldap, _seed, element
 
 USERS = "/api/v1/network-elements/users"
 ELEMENTS = "/api/v1/network-elements/elements"
@@ -166,7 +166,7 @@ def test_a_user_moved_to_another_element_moves_its_account(api, site):
     assert accounts_of(api, site["globex"])["di"]["source"] == f"element:{site['mivo']}"
 
 
-def test_bulk_import_makes_the_accounts_in_one_go(app, api, site, listener):
+def test_bulk_import_makes_the_accounts_in_one_go(app, admin, api, site, listener):
     rows = "".join(f"u{i},First{i},Last{i},u{i}@acme.test,{4000 + i},MiVB-1,,Sales,,"
                    "MiCollab Client\n" for i in range(25))
     csv_text = "login,first_name,last_name,email,number,element,location,department," \
@@ -186,6 +186,30 @@ def test_bulk_import_makes_the_accounts_in_one_go(app, api, site, listener):
     assert [(s, r["added"]) for _, s, r in listener.imported] == [(source, 25)]
     summary = api("GET", f"/api/v1/network-elements/bulk/{run_id}").get_json()
     assert summary["accounts"]["added"] == 25 and summary["accounts"]["conflicts"] == 0
+    page = admin.get(f"/network-elements/bulk/runs/{run_id}").get_data(as_text=True)
+    assert "enterprises: 25 added, 0 updated, 0 removed." in page
+
+
+def test_ids_seeds_accounts_and_reports_a_clash(app, api, site, tmp_path):
+    from tests.ldap_server import Slapd
+
+    with app.app_context():  # user3's login is an LDAP synchronizer's account already
+        db.session.add(Account(enterprise_id=site["acme"], source="sync:9",
+                               source_label="Head office LDAP", external_id="u3",
+                               login="user3"))
+        db.session.commit()
+    mivb = {"id": site["mivb"]}
+    with Slapd(tmp_path / "slapd", people=6) as slapd:
+        slapd.ca_into(app.config["IMPORT_DIR"])
+        assert api("PUT", f"{ELEMENTS}/{site['mivb']}/ids", json=_ldap(slapd)).status_code == 200
+        run = _seed(app, api, mivb)
+    assert run.state == "succeeded", run.message
+    assert "1 user(s) without an account: user3 has no account in Acme" in run.message
+    got = accounts_of(api, site["acme"])
+    assert set(got) == {f"user{i}" for i in range(6)}
+    assert got["user3"]["source"] == "sync:9"
+    assert got["user2"]["source"] == f"element:{site['mivb']}"
+    assert (got["user2"]["first_name"], got["user2"]["email"]) == ("First2", "user2@example.test")
 
 
 def test_the_elements_enterprise_moves_or_removes_its_accounts(api, site, listener):

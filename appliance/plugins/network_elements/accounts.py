@@ -53,13 +53,14 @@ def _enterprise(enterprise_id: int | None) -> Enterprise | None:
 
 def _rows(e: Element) -> list[dict]:
     """The element's users as account rows (keyed by the user's id), in id order."""
-    stmt = select(User.id, User.login, User.first_name, User.last_name, User.email,
-                  User.number, Department.name).outerjoin(
-        Department, Department.id == User.department_id).where(
-        User.element_id == e.id).order_by(User.id)
-    return [{"external_id": str(r[0]), "login": r.login, "first_name": r.first_name,
-             "last_name": r.last_name, "email": r.email, "phone": r.number,
-             "department": r.name or ""} for r in db.session.execute(stmt)]
+    u, d = User.__table__.c, Department.__table__.c
+    stmt = select(u.id, u.login, u.first_name, u.last_name, u.email, u.number, d.name) \
+        .outerjoin(Department.__table__, d.id == u.department_id) \
+        .where(u.element_id == e.id).order_by(u.id)
+    return [{"external_id": str(uid), "login": login, "first_name": first, "last_name": last,
+             "email": email, "phone": number, "department": dep or ""}
+            for uid, login, first, last, email, number, dep in
+            db.session.connection().execute(stmt)]
 
 
 def _conflicts(ent: Enterprise, e: Element, rows: list[dict]) -> list[tuple[str, str]]:
@@ -69,9 +70,10 @@ def _conflicts(ent: Enterprise, e: Element, rows: list[dict]) -> list[tuple[str,
     if not rows:
         return []
     mine = {r["login"].lower(): r["login"] for r in rows}
+    a = Account.__table__.c
     out = []
-    for login, label in db.session.execute(select(Account.login, Account.source_label).where(
-            Account.enterprise_id == ent.id, Account.source != source(e.id))):
+    for login, label in db.session.connection().execute(select(a.login, a.source_label).where(
+            a.enterprise_id == ent.id, a.source != source(e.id))):
         if (key := login.lower()) in mine:
             out.append((mine[key], label or "another source"))
     return sorted(out)
