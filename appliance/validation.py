@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 
 #: The bound of an integer field that names none: what every database stores as INTEGER.
 MAX_INT = 2**31 - 1
-#: The largest id a URL may name (SQLite's and PostgreSQL's BIGINT); larger ones match no route.
-MAX_ID = 2**63 - 1
+#: The largest id a URL may name; larger ones match no route. Ids are INTEGER columns: 32 bits
+#: on PostgreSQL, where a larger number in a query is an error (SQLite's reach 64 bits, but
+#: only after two billion rows).
+MAX_ID = MAX_INT
 _WHOLE = re.compile(r"[+-]?[0-9]{1,1000}")  # longer: not a number anyone means
 
 
@@ -84,6 +86,15 @@ def no_chars(chars: str, words: str) -> Rule:
         if any(c in chars for c in v):
             return f"{label} cannot contain {words}"
     return Rule("forbidden_characters", check)
+
+
+def no_nul() -> Rule:
+    """No NUL character: PostgreSQL's text cannot hold one (SQLite's could), so no store
+    takes one. Every string field has this rule."""
+    def check(label, v):
+        if "\x00" in v:
+            return f"{label} cannot contain the NUL character (U+0000)"
+    return Rule("no_nul", check)
 
 
 def only(pattern: str, words: str, name: str = "allowed_characters") -> Rule:
@@ -161,6 +172,9 @@ def one_of(choices) -> Rule:
     return Rule("one_of", check, {"enum": choices})
 
 
+_NO_NUL = no_nul()
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -174,6 +188,8 @@ class Field:
     def __post_init__(self):
         if self.type == "integer" and not any(r.name == "range" for r in self.rules):
             object.__setattr__(self, "rules", (int_range(0, MAX_INT), *self.rules))
+        if self.type == "string" and not any(r.name == "no_nul" for r in self.rules):
+            object.__setattr__(self, "rules", (*self.rules, _NO_NUL))
 
     def clean(self, raw):
         """Return the typed value, or raise Invalid naming this field."""
