@@ -246,6 +246,29 @@ def forget(data_dir) -> None:
         _shared.drop_database(name)
 
 
+def config_for(data_dir) -> dict:
+    """create_app's config for the suite's store on `data_dir`: nothing on SQLite (the
+    file in the data dir), DATABASE_URL on PostgreSQL."""
+    if not enabled():
+        return {}
+    return {"DATABASE_URL": database_for(data_dir)[0]}
+
+
+def query(data_dir, sql: str) -> list[tuple]:
+    """The rows of `sql` on the suite's store of `data_dir` (its SQLite file, or its
+    PostgreSQL database), on a connection of its own."""
+    from sqlalchemy import create_engine, text
+
+    url = database_for(data_dir)[0] if enabled() else \
+        f"sqlite:///{Path(data_dir).resolve()}/appliance.db"
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
 def env_for(data_dir) -> dict:
     """The environment an appliance process on `data_dir` needs for the suite's store:
     nothing on SQLite (the file in the data dir), APPLIANCE_DATABASE_URL on PostgreSQL."""

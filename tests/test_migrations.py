@@ -4,12 +4,14 @@ import ast
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from appliance import migrate
 from appliance.db import db
+from tests import postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +36,8 @@ def test_upgrade_twice_is_a_no_op_and_keeps_data(app, api):
     assert api("GET", "/api/v1/enterprises").get_json()["items"][0]["eid"] == "keep"
 
 
+@pytest.mark.skipif(postgres_server.enabled(), reason="copies the SQLite file aside before "
+                    "migrating; PostgreSQL's backup is pg_dump (tests/test_stores.py)")
 def test_backup_copies_the_sqlite_file(app, api):
     api("POST", "/api/v1/enterprises", json={"name": "Keep", "eid": "keep"})
     with app.app_context():
@@ -42,6 +46,8 @@ def test_backup_copies_the_sqlite_file(app, api):
         assert conn.execute("select eid from enterprise").fetchall() == [("keep",)]
 
 
+@pytest.mark.skipif(postgres_server.enabled(), reason="SQLite's own pragmas (journal mode, "
+                    "foreign keys), which PostgreSQL does not have")
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(app):
     with app.app_context(), db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"

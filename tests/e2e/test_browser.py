@@ -12,6 +12,7 @@ from appliance import create_app
 from appliance.db import db
 from appliance.directory import replace_source
 from appliance.models import Contact, Enterprise
+from tests import postgres_server
 from tests.servers import run_appliance
 
 pytestmark = pytest.mark.browser
@@ -74,7 +75,8 @@ def people(names, domain):
 
 def load_contacts(data_dir: Path) -> None:
     """Bring contacts in the way a source does, through the running appliance's database."""
-    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret"})
+    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret",
+                      **postgres_server.config_for(data_dir)})
     try:
         with app.app_context():
             for eid, rows in (("acme-01", people(ACME, "acme.example")),

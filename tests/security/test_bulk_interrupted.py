@@ -13,13 +13,13 @@ import io
 import json
 import os
 import signal
-import sqlite3
 import time
 import uuid
 from urllib.parse import urlsplit
 
 from appliance.plugins.network_elements import bulk, bulk_read
 from tests.peer_sites import prepare
+from tests.postgres_server import query
 from tests.servers import ApplianceProcess
 
 ROWS = 5 * bulk.CHUNK + 10  # the first chunk commits; the others wait on the report
@@ -110,8 +110,7 @@ class ReportGate:
 
 
 def next_run_ids(data_dir, n: int = 5) -> range:
-    with sqlite3.connect(data_dir / "appliance.db") as db:
-        last = db.execute("SELECT coalesce(max(id), 0) FROM job_run").fetchone()[0]
+    last = query(data_dir, "SELECT coalesce(max(id), 0) FROM job_run")[0][0]
     return range(last + 1, last + 1 + n)
 
 
@@ -191,9 +190,8 @@ def test_killed_import_is_interrupted_audited_and_completed_by_importing_again(t
     finally:
         proc.stop()
 
-    with sqlite3.connect(data_dir / "appliance.db") as db:
-        logins = [r[0] for r in db.execute("SELECT login FROM network_elements_user")]
-        changes = db.execute("SELECT count(*), count(DISTINCT login) "
-                             "FROM network_elements_change").fetchone()
+    logins = [r[0] for r in query(data_dir, "SELECT login FROM network_elements_user")]
+    changes = query(data_dir, "SELECT count(*), count(DISTINCT login) "
+                              "FROM network_elements_change")[0]
     assert len(logins) == len(set(logins)) == ROWS
     assert changes == (ROWS, ROWS)  # one flow-through add per user, none queued twice
