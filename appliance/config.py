@@ -215,15 +215,25 @@ def _user() -> str:
 
 
 def secret_key(data_dir: Path) -> str:
-    """Return the key stored in the data dir, creating it (mode 0600) on first start."""
+    """Return the key stored in the data dir, creating it (mode 0600) on first start.
+
+    Processes starting together on a new data dir all end up with the one key: it is
+    written whole to a file of its own, then linked into place (which fails if another
+    process got there first, whose key is then read)."""
     path = data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key)
-    return key
+    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".secret_key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
 
 
 def database_url(cfg: dict) -> str:

@@ -52,10 +52,13 @@ def store_app(request, cluster, tmp_path):
 def test_four_processes_started_at_once_on_an_empty_database_migrate_it_once(
         store, cluster, tmp_path):
     url = _url(store, cluster, tmp_path / "data")
-    # On SQLite they share the data directory (the file is in it); on PostgreSQL each has
-    # its own, as processes on different machines would.
+    # On SQLite they share the data directory (the file is in it), and make its secret key
+    # together; on PostgreSQL each has its own, as processes on different machines would.
+    env = {"APPLIANCE_DATABASE_URL": url}
+    if store == "sqlite":
+        env["APPLIANCE_SECRET_KEY"] = ""
     procs = [ApplianceProcess(tmp_path / ("data" if store == "sqlite" else f"data{i}"),
-                              env={"APPLIANCE_DATABASE_URL": url}) for i in range(4)]
+                              env=env) for i in range(4)]
     with ThreadPoolExecutor(4) as pool:
         starting = [pool.submit(p.start) for p in procs]
     try:
@@ -70,6 +73,9 @@ def test_four_processes_started_at_once_on_an_empty_database_migrate_it_once(
     finally:
         for p in procs:
             p.stop()
+    if store == "sqlite":
+        assert sorted(p.name for p in (tmp_path / "data").iterdir() if "secret" in p.name) \
+            == ["secret_key"]
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
