@@ -166,6 +166,32 @@ def test_a_user_moved_to_another_element_moves_its_account(api, site):
     assert accounts_of(api, site["globex"])["di"]["source"] == f"element:{site['mivo']}"
 
 
+def test_a_user_moved_between_two_elements_of_one_enterprise_keeps_an_account(app, api, site):
+    """The account moves from one element's source to the other's, whichever element is
+    synced first (a bulk import moving users both ways)."""
+    _put_element(api, site["mivo"], enterprise_id=site["acme"])
+    up = add_user(api, login="up", element_name="MiVO-1").get_json()
+    add_user(api, login="down", element_name="MiVO-1")
+    moved = api("PUT", f"{USERS}/{up['id']}", json={"element": "MiVB-1"}).get_json()
+    assert moved["account_id"] is not None and moved["account_conflict"] is None
+    assert accounts_of(api, site["acme"])["up"]["source"] == f"element:{site['mivb']}"
+    csv_text = ("login,first_name,last_name,email,number,element,location,department,"
+                "template,services\n"
+                "up,Up,Lee,,,MiVO-1,,,,none\n"
+                "down,Down,Lee,,,MiVB-1,,,,none\n")
+    resp = api("POST", "/api/v1/network-elements/bulk?apply=1", data={
+        "file": (io.BytesIO(csv_text.encode()), "users.csv")},
+        content_type="multipart/form-data")
+    with app.app_context():
+        run = app.extensions["appliance"].jobs.wait(resp.get_json()["run_id"])
+    assert run.state == "succeeded", run.message
+    got = accounts_of(api, site["acme"])
+    assert {k: a["source"] for k, a in got.items()} == {
+        "up": f"element:{site['mivo']}", "down": f"element:{site['mivb']}"}
+    assert {u["login"]: u["account_id"] for u in api("GET", USERS).get_json()["items"]} == {
+        "up": got["up"]["id"], "down": got["down"]["id"]}
+
+
 def test_bulk_import_makes_the_accounts_in_one_go(app, admin, api, site, listener):
     rows = "".join(f"u{i},First{i},Last{i},u{i}@acme.test,{4000 + i},MiVB-1,,Sales,,"
                    "MiCollab Client\n" for i in range(25))

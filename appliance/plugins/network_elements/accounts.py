@@ -125,13 +125,21 @@ def sync_element(e: Element, was: int | None = None) -> Synced:
 
 
 def sync_elements(element_ids) -> list[Synced]:
-    """`sync_element` for each of these elements that belongs to an enterprise."""
-    ids = sorted({i for i in element_ids if i is not None})
+    """`sync_element` for each of these elements (in this order) that belongs to an
+    enterprise. A user moved between two elements of one enterprise still has its account
+    from the element it left until that element is synced, so the one it joined may find
+    the login taken: the elements that found a login taken are synced once more after the
+    others."""
+    ids = list(dict.fromkeys(i for i in element_ids if i is not None))
     if not ids:
         return []
-    return [sync_element(e) for e in db.session.scalars(
-        select(Element).where(Element.id.in_(ids)).order_by(Element.id)).unique()
-        if e.enterprise_id]
+    found = {e.id: e for e in db.session.scalars(select(Element).where(Element.id.in_(ids)))
+             .unique()}
+    synced = {i: sync_element(found[i]) for i in ids if i in found and found[i].enterprise_id}
+    if len(synced) > 1:
+        for i in [i for i, s in synced.items() if s.conflicts]:
+            synced[i] = sync_element(found[i])
+    return list(synced.values())
 
 
 def sync_department(department_id: int) -> list[Synced]:

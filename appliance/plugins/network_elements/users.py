@@ -238,7 +238,8 @@ def save_user(data, method: str = "manual", user: User | None = None,
     audit.record("create" if creating else "update", "user", user.id, user.login,
                  before=_public(before), after=user_dict(user), username=who, commit=False)
     db.session.commit()
-    accounts.sync_elements({user.element_id, (before or {}).get("element_id")})
+    # The element it left first: its account there goes before it is made on the new one.
+    accounts.sync_elements([(before or {}).get("element_id"), user.element_id])
     return user
 
 
@@ -250,7 +251,7 @@ def delete_user(user: User, who: str | None = None) -> None:
                  commit=False)
     db.session.delete(user)
     db.session.commit()
-    accounts.sync_elements({before["element_id"]})
+    accounts.sync_elements([before["element_id"]])
 
 
 def snapshot(u: User) -> dict:
