@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from appliance import migrate
 from appliance.db import db
 from appliance.models import AuditEntry, JobSchedule
+from tests import postgres_server
 from tests.conftest import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,8 @@ def hello_on_path(hello_site):
 def cli(site: Path, data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """Run the installed `appliance` console script with the plugin on PYTHONPATH."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
-    clean.update(PYTHONPATH=str(site), APPLIANCE_DATA_DIR=str(data_dir), **env)
+    clean.update(PYTHONPATH=str(site), APPLIANCE_DATA_DIR=str(data_dir),
+                 **postgres_server.env_for(data_dir), **env)
     return subprocess.run([str(APPLIANCE), *args], env=clean, capture_output=True, text=True,
                           timeout=120)
 
