@@ -78,6 +78,10 @@ def create_app(config: dict | None = None) -> Flask:
         # A pooled connection the server dropped (a restart, a failover, an idle cut) is
         # found out and replaced before a request uses it, not by the request failing.
         engine.setdefault("pool_pre_ping", True)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # The same for a row or table another transaction holds (0 would be: for ever).
+        wait = max(1, round(float(cfg["DB_BUSY_SECONDS"]) * 1000))
+        engine.setdefault("connect_args", {"options": f"-c lock_timeout={wait}"})
     db.init_app(app)
     Htmx(app)
     limits.wire(app)

@@ -25,7 +25,7 @@ def describe(exc: Exception) -> tuple[bool, str]:
     """(busy, message for the caller) for a database error; logs it without parameters."""
     first = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0][:200]
     log.warning("database unavailable: %s: %s", exc.__class__.__name__, first)
-    busy = "locked" in first or "busy" in first
+    busy = "locked" in first or "busy" in first or "lock timeout" in first  # PostgreSQL's
     if busy:
         return True, "The database is busy with other work. Try again in a few seconds."
     return False, "The database cannot be reached. Try again in a few seconds."

@@ -95,12 +95,14 @@ def lock(app: Flask):
     url = db.engine.url
     if url.get_backend_name() == "postgresql":
         with db.engine.connect() as conn:
+            conn.execute(text("SET lock_timeout = 0"))  # wait however long the migration takes
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
             conn.commit()
             try:
                 yield
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                conn.execute(text("RESET lock_timeout"))
                 conn.commit()
         return
     path = Path(url.database or "")
@@ -141,6 +143,8 @@ def upgrade(app: Flask) -> list[str]:
             if owner not in moved:
                 continue
             with db.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # wait for the processes still serving
+                    conn.execute(text("SET LOCAL lock_timeout = 0"))
                 command.upgrade(_config(app, owner, location, conn), "head")
     return moved
 
