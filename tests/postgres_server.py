@@ -283,3 +283,22 @@ def stop_shared() -> None:
         _shared.stop()
         _shared = None
         _databases.clear()
+
+
+def analyzed(table: str) -> bool:
+    """Whether the planner has statistics of `table` from an ANALYZE (not autovacuum's), on
+    the store of the app whose context this runs in."""
+    from sqlalchemy import text
+
+    from appliance.db import db
+
+    if db.engine.url.get_backend_name() == "sqlite":
+        with db.engine.connect() as conn:
+            if conn.execute(text("SELECT count(*) FROM sqlite_master "
+                                 "WHERE name = 'sqlite_stat1'")).scalar() == 0:
+                return False
+            return conn.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = :t"),
+                                {"t": table}).scalar() > 0
+    with db.engine.connect() as conn:  # a transaction of its own: the statistics of now
+        return conn.execute(text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                                 "WHERE relname = :t"), {"t": table}).scalar()

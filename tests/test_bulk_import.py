@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from appliance.db import db
+from appliance.db import ANALYZE_ROWS, db
 from appliance.models import AuditEntry
 from appliance.plugins.network_elements import bulk, bulk_export, bulk_read, bulk_store, service
 from appliance.plugins.network_elements.models import (
@@ -25,6 +25,7 @@ from appliance.plugins.network_elements.models import (
     User,
 )
 from appliance.validation import Invalid
+from tests.postgres_server import analyzed
 
 DATA = Path(__file__).parent / "data" / "bulk"
 TABLES = [m.__table__ for m in (Element, Location, Department, Licence, Template, User, Change)]
@@ -456,6 +457,15 @@ def test_large_file_is_streamed(site, tmp_path):
     with open(tmp_path / "r.csv", newline="") as f:
         lines = [int(r["line"]) for r in csv.DictReader(f)]
     assert lines == list(range(2, 6_002))
+
+
+def test_a_large_import_leaves_the_planner_statistics(site, tmp_path):
+    service.set_licences(dict.fromkeys(service.SERVICES, 1_000_000))
+    small = bulk.run(generate_csv(tmp_path / "small.csv", 10), "csv", apply=True)
+    assert small.counts["add"] == 10 and not analyzed(User.__tablename__)
+    large = bulk.run(generate_csv(tmp_path / "large.csv", ANALYZE_ROWS + 11), "csv", apply=True)
+    assert large.counts["add"] == ANALYZE_ROWS + 1  # and the 10 unchanged
+    assert analyzed(User.__tablename__) and analyzed(Change.__tablename__)
 
 
 def test_sample_files_are_what_the_tests_expect():

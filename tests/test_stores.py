@@ -18,7 +18,7 @@ from appliance.db import ANALYZE_ROWS, db
 from appliance.directory import replace_source
 from appliance.models import Contact, Enterprise
 from tests.conftest import build
-from tests.postgres_server import Cluster
+from tests.postgres_server import Cluster, analyzed
 from tests.servers import ApplianceProcess
 
 STORES = ("sqlite", "postgresql")
@@ -160,20 +160,6 @@ def test_backup_without_pg_dump_says_what_to_install(cluster, tmp_path, monkeypa
         db.engine.dispose()
 
 
-def _analyzed(table: str) -> bool:
-    """Whether the planner has statistics of `table` from an ANALYZE (not autovacuum's)."""
-    if db.engine.url.get_backend_name() == "sqlite":
-        with db.engine.connect() as conn:
-            if conn.execute(text("SELECT count(*) FROM sqlite_master "
-                                 "WHERE name = 'sqlite_stat1'")).scalar() == 0:
-                return False
-            return conn.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = :t"),
-                                {"t": table}).scalar() > 0
-    with db.engine.connect() as conn:  # a new connection: the statistics as they are now
-        return conn.execute(text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
-                                 "WHERE relname = :t"), {"t": table}).scalar()
-
-
 def test_a_large_import_is_analyzed_and_counted(store_app):
     ent = _enterprise(store_app, "big")
     rows = [{"external_id": f"u{i}", "first_name": f"F{i}", "last_name": f"L{i}",
@@ -182,8 +168,8 @@ def test_a_large_import_is_analyzed_and_counted(store_app):
         small = replace_source(Contact, db.session.get(Enterprise, ent), "sync:1", "Small",
                                rows[:10])
         assert small.added == 10  # psycopg said -1 for INSERT ... SELECT
-        assert not _analyzed("contact")
+        assert not analyzed("contact")
         large = replace_source(Contact, db.session.get(Enterprise, ent), "sync:2", "Large",
                                rows)
         assert large.added == ANALYZE_ROWS + 1
-        assert _analyzed("contact")
+        assert analyzed("contact")
