@@ -68,3 +68,16 @@ def test_json_schema_carries_the_rule():
     schema = Field("eid", "Enterprise ID", ENTERPRISE_ID_RULES).json_schema()
     assert schema["minLength"] == 4 and schema["maxLength"] == 32
     assert schema["pattern"] == "^[A-Za-z0-9-]*$"
+
+
+def test_a_nul_character_is_refused_in_any_text_field_and_query_argument(api, admin):
+    """PostgreSQL cannot store or compare text holding U+0000 (psycopg refuses it: a 500
+    there); on both stores it is a 422 naming the field or argument."""
+    resp = api("POST", "/api/v1/enterprises", json={"name": "Ac\x00me", "eid": "acme"})
+    assert resp.status_code == 422
+    assert resp.get_json()["fields"] == [{"field": "name", "rule": "no_nul", "message":
+                                          "Name cannot contain the NUL character (U+0000)"}]
+    for url in ("/api/v1/audit?action=a%00b", "/api/v1/enterprises?q=%00"):
+        resp = api("GET", url)
+        assert resp.status_code == 422 and resp.get_json()["fields"][0]["rule"] == "no_nul"
+    assert admin.get("/audit?user=%00").status_code == 422
