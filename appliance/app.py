@@ -136,7 +136,7 @@ def _wire_requests(app: Flask) -> None:
     def before():
         if request.endpoint == "static":  # public files: no session or database work
             return None
-        _no_nul(request.args)
+        _no_nul()
         if request.path.startswith(peers.PREFIX + "/"):  # other appliances, by peer key
             return peers.guard() if request.endpoint else None
         own = getattr(app.blueprints.get(request.blueprint or ""), "authenticate", None)
@@ -180,10 +180,13 @@ def _wire_requests(app: Flask) -> None:
         db.session.remove()
 
 
-def _no_nul(args) -> None:
-    """A query argument with a NUL character is refused (422 naming it), whatever it is for:
-    no stored text holds one (validation.no_nul) and PostgreSQL refuses it in a query."""
-    for key, value in args.items(multi=True):
+def _no_nul() -> None:
+    """A NUL character is refused wherever a request has it for: no stored text holds one
+    (validation.no_nul) and PostgreSQL refuses it in a query. A query argument answers 422
+    naming it; a path names nothing there is (404)."""
+    if any(isinstance(v, str) and "\x00" in v for v in (request.view_args or {}).values()):
+        raise NotFound()
+    for key, value in request.args.items(multi=True):
         if "\x00" in key or "\x00" in value:
             name = key.replace("\x00", "\\x00")
             raise Invalid({name: ("no_nul", f"{name} cannot contain the NUL character (U+0000)")})

@@ -81,3 +81,4 @@ def test_a_nul_character_is_refused_in_any_text_field_and_query_argument(api, ad
         resp = api("GET", url)
         assert resp.status_code == 422 and resp.get_json()["fields"][0]["rule"] == "no_nul"
     assert admin.get("/audit?user=%00").status_code == 422
+    assert api("PUT", "/api/v1/network-elements/platform/users/a%00b").status_code == 404
