@@ -94,8 +94,12 @@ class Cluster:
         return self.root / "data"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([*_as_owner(), *args], capture_output=True, text=True,
-                              check=check, stdin=subprocess.DEVNULL)
+        done = subprocess.run([*_as_owner(), *args], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        if check and done.returncode:
+            raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout,
+                                                done.stderr)
+        return done
 
     def start(self) -> Cluster:
         """initdb and start; return self."""
@@ -103,8 +107,12 @@ class Cluster:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres")
         # --no-sync, fsync off: a test cluster never survives a crash of the machine.
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", USER,
-                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        try:
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
+                      USER, "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        except subprocess.CalledProcessError as exc:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise RuntimeError(f"initdb failed: {exc.stderr or exc.stdout}") from None
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write("\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                        "max_connections = 300\nshared_buffers = 32MB\n")
