@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import ipaddress
 import json
+import os
 import secrets
 import socket
 import ssl
@@ -162,6 +163,21 @@ def static_hosts() -> dict[str, str]:
     return out
 
 
+_contexts: dict[tuple, ssl.SSLContext] = {}
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """A client context trusting `ca_file` (else the system's CAs), made once per file
+    version: loading the system's CAs costs tens of milliseconds a request."""
+    key = (ca_file, os.stat(ca_file).st_mtime_ns if ca_file else None)
+    ctx = _contexts.get(key)
+    if ctx is None:
+        if len(_contexts) > 32:
+            _contexts.clear()
+        ctx = _contexts[key] = ssl.create_default_context(cafile=ca_file)
+    return ctx
+
+
 def resolve(host: str) -> list[str]:
     """The IP addresses of `host` (static hosts first, then DNS); [] when it has none."""
     host = host.strip().lower()
@@ -276,7 +292,7 @@ class PeerClient:
         return self.hostname if self.port == 443 else f"{self.hostname}:{self.port}"
 
     def _open(self) -> _Connection:
-        ctx = ssl.create_default_context(cafile=self.ca_file)  # verifies chain and hostname
+        ctx = _tls_context(self.ca_file)  # verifies chain and hostname
         conn = _Connection(self.hostname, self.port, self.address, ctx, self.timeout)
         try:
             conn.connect()
