@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 from math import ceil
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
+from appliance import search as searching
 from appliance.db import db
 from appliance.validation import MAX_INT, Field, int_range
 
@@ -81,15 +82,18 @@ def query_params(columns: list[Column] = (), adjustable: bool = True) -> list[di
 
 
 def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
-             per_page: int = 50, tiebreak=None, adjustable: bool = False) -> Page:
+             per_page: int = 50, tiebreak=None, adjustable: bool = False,
+             scope=None) -> Page:
     """Apply ?q=, ?sort=, ?dir=, ?page= (and ?per_page= when `adjustable`) from `args` to a
-    select and return one page; Invalid when a number is not one or out of range."""
+    select and return one page; Invalid when a number is not one or out of range.
+
+    ?q= keeps the rows where it is a case-insensitive substring of any `search` column,
+    through the table's search index where it has one (appliance.search); `scope` is the
+    value of that index's scope column the select already keeps (the enterprise)."""
     page, per_page = paging(args, per_page, adjustable)
     q = (args.get("q") or "").strip()[:100]
     if q and search:
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped}%"
-        stmt = stmt.where(or_(*(c.ilike(like, escape="\\") for c in search)))
+        stmt = stmt.where(searching.condition(search, q, scope))
     by_key = {c.key: c for c in columns if c.sort is not None}
     sort = args.get("sort") if args.get("sort") in by_key else default_sort
     desc = args.get("dir") == "desc"

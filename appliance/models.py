@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from appliance.db import db, utcnow
+from appliance.search import SearchIndex
 
 
 class User(db.Model):
@@ -113,6 +114,9 @@ class Contact(db.Model):
         Index("ix_contact_ent_phone", "enterprise_id", "phone"),
         Index("ix_contact_ent_source", "enterprise_id", "source_label"),
         Index("ix_contact_ent_federated", "enterprise_id", "federated"),
+        # The Corporate Directory's search (appliance.search; migration 0012 creates it).
+        {"info": {"search": SearchIndex("contact", "enterprise_id",
+                                        ("last_name", "first_name", "email", "phone"))}},
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"))
@@ -143,6 +147,10 @@ class Account(db.Model):
         Index("ix_account_ent_phone", "enterprise_id", "phone"),
         Index("ix_account_ent_source", "enterprise_id", "source"),
         Index("ix_account_ent_source_label", "enterprise_id", "source_label"),
+        # The Accounts tab's search (appliance.search; migration 0012 creates it).
+        {"info": {"search": SearchIndex("account", "enterprise_id",
+                                        ("login", "last_name", "first_name", "email",
+                                         "phone"))}},
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id", ondelete="CASCADE"))

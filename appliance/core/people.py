@@ -29,7 +29,8 @@ class People:
         """One page of `ent`'s rows, sorted by last name unless `args` say otherwise."""
         stmt = select(self.model).where(self.model.enterprise_id == ent.id)
         return paginate(stmt, self.columns, args, "last_name", search=self.search,
-                        per_page=per_page, tiebreak=self.model.id, adjustable=adjustable)
+                        per_page=per_page, tiebreak=self.model.id, adjustable=adjustable,
+                        scope=ent.id)
 
 
 def columns(model) -> list[Column]:

@@ -3,6 +3,7 @@
 from alembic import context
 
 from appliance.db import db
+from appliance.search import schema_object
 
 config = context.config
 owner = config.attributes["owner"]
@@ -17,6 +18,9 @@ def owns(table: str) -> bool:
 
 
 def include_name(name, type_, parent_names):
+    # The search indexes (FTS5 tables, GIN indexes) are the migrations' own, not the models'.
+    if type_ in ("table", "index") and schema_object(name):
+        return False
     if type_ == "table":
         return not name.startswith("alembic_version") and owns(name)
     return True
