@@ -293,20 +293,22 @@ def stop_shared() -> None:
         _databases.clear()
 
 
-def analyzed(table: str) -> bool:
-    """Whether the planner has statistics of `table` from an ANALYZE (not autovacuum's), on
-    the store of the app whose context this runs in."""
+def planner_rows(table: str) -> int | None:
+    """How many rows the planner's statistics say `table` has (None: it has none), on the
+    store of the app whose context this runs in: an ANALYZE sets it to the count of then
+    (SQLite: the first number of its sqlite_stat1 rows; PostgreSQL: pg_class.reltuples)."""
     from sqlalchemy import text
 
     from appliance.db import db
 
-    if db.engine.url.get_backend_name() == "sqlite":
-        with db.engine.connect() as conn:
-            if conn.execute(text("SELECT count(*) FROM sqlite_master "
-                                 "WHERE name = 'sqlite_stat1'")).scalar() == 0:
-                return False
-            return conn.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = :t"),
-                                {"t": table}).scalar() > 0
     with db.engine.connect() as conn:  # a transaction of its own: the statistics of now
-        return conn.execute(text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
-                                 "WHERE relname = :t"), {"t": table}).scalar()
+        if db.engine.url.get_backend_name() == "postgresql":
+            rows = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t"),
+                                {"t": table}).scalar()
+            return None if rows is None or rows < 0 else int(rows)
+        if not conn.execute(text("SELECT count(*) FROM sqlite_master "
+                                 "WHERE name = 'sqlite_stat1'")).scalar():
+            return None
+        stat = conn.execute(text("SELECT stat FROM sqlite_stat1 WHERE tbl = :t LIMIT 1"),
+                            {"t": table}).scalar()
+        return int(stat.split()[0]) if stat else None
