@@ -92,6 +92,7 @@ def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
     value of that index's scope column the select already keeps (the enterprise)."""
     page, per_page = paging(args, per_page, adjustable)
     q = (args.get("q") or "").strip()[:100]
+    unsearched = stmt
     if q and search:
         stmt = stmt.where(searching.condition(search, q, scope))
     by_key = {c.key: c for c in columns if c.sort is not None}
@@ -100,15 +101,15 @@ def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     page = min(page, max(1, ceil(total / per_page)))
     cols = by_key[sort].sort
-    order = [c.desc() if desc else c.asc() for c in (cols if isinstance(cols, tuple) else (cols,))]
+    cols = cols if isinstance(cols, tuple) else (cols,)
+    order = [c.desc() if desc else c.asc() for c in cols]
     if tiebreak is not None:
-        order.append(tiebreak.desc() if desc else tiebreak.asc())
-    if tiebreak is not None:
-        # Deferred join: page through the (covering) index on ids only, then load 1 page of rows.
-        ids = db.session.scalars(stmt.with_only_columns(tiebreak).order_by(*order)
-                                 .limit(per_page).offset((page - 1) * per_page)).all()
+        ids = _page_ids(stmt, unsearched, search, q, (*cols, tiebreak), desc, page, per_page,
+                        total)
+        # These ids match the search: their rows are read without it (SQLite would run the
+        # FTS query again).
         by_id = {getattr(r, tiebreak.key): r for r in db.session.scalars(
-            stmt.where(tiebreak.in_(ids)))} if ids else {}
+            unsearched.where(tiebreak.in_(ids)))} if ids else {}
         rows = [by_id[i] for i in ids if i in by_id]
     else:
         rows = db.session.execute(stmt.order_by(*order).limit(per_page)
@@ -116,3 +117,24 @@ def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
         rows = [r[0] if len(r) == 1 else r for r in rows]
     base = {k: v for k, v in dict(args).items() if k not in ("sort", "dir", "page", "q")}
     return Page(rows, total, page, per_page, sort, desc, q, columns, base)
+
+
+def _page_ids(stmt, unsearched, search, q, cols, desc, page, per_page, total) -> list:
+    """The ids of one page of `stmt` (`unsearched` with the search, if any) in the order of
+    `cols` (ending with a unique column): a deferred join pages through the (covering)
+    index on ids only, and the caller loads one page of rows.
+
+    A page in the second half is read from the other end, in the reverse order: the last
+    page costs what the first does, not a walk past every row before it."""
+    offset = (page - 1) * per_page
+    limit = max(0, min(per_page, total - offset))
+    backwards = offset > total - offset - limit
+    if backwards:
+        offset, desc = total - offset - limit, not desc
+    ids = searching.page_ids(stmt, unsearched, search, q, cols, desc, limit, offset, total) \
+        if stmt is not unsearched else None
+    if ids is None:
+        order = [c.desc() if desc else c.asc() for c in cols]
+        ids = db.session.scalars(stmt.with_only_columns(cols[-1]).order_by(*order)
+                                 .limit(per_page if limit == 0 else limit).offset(offset)).all()
+    return ids[::-1] if backwards else ids

@@ -3,8 +3,8 @@
 SQLite: a contentless FTS5 table <table>_search (trigram, case-sensitive) of each row's
 enterprise as the token #<id># and its searched columns through lower() (SQLite's, the one
 ILIKE uses), kept by triggers on the table; filled from the rows there are.
-PostgreSQL: the pg_trgm extension and a GIN index ix_<table>_search over the searched
-columns (gin_trgm_ops), which the database keeps itself. Creating the extension needs the
+PostgreSQL: the pg_trgm extension and a GIN index ix_<table>_search over lower() of the
+searched columns (gin_trgm_ops), which the database keeps itself. Creating the extension needs the
 right to (a superuser, or the database's owner: pg_trgm is a trusted extension); where the
 appliance's role has neither, run `CREATE EXTENSION pg_trgm` as one first.
 
@@ -60,7 +60,7 @@ def _sqlite_upgrade(table: str, columns) -> None:
 
 
 def _postgresql_upgrade(table: str, columns) -> None:
-    ops = ", ".join(f"{c} gin_trgm_ops" for c in columns)
+    ops = ", ".join(f"lower({c}) gin_trgm_ops" for c in columns)
     op.execute(f"CREATE INDEX ix_{table}_search ON {table} USING gin ({ops})")
     op.execute(f"ANALYZE {table}")
 
