@@ -310,12 +310,14 @@ def test_a_stale_run_whose_row_a_transaction_holds_is_left_to_it(two):
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A PostgreSQL server of this module's own (the test below runs on any suite)."""
+    """A PostgreSQL server of this module's own, to stop under a job."""
     c = postgres_server.Cluster().start()
     yield c
     c.stop()
 
 
+@pytest.mark.skipif(not postgres_server.enabled(), reason="PostgreSQL's own (a cluster of "
+                    "this module's, stopped under it): runs in make test-pg (CI runs both)")
 def test_a_job_running_when_postgresql_stops_fails_with_the_reason(cluster, make_app):
     app = make_app(DATABASE_URL=cluster.create_database(cluster.new_name()),
                    JOB_HEARTBEAT_SECONDS=0.1)

@@ -96,6 +96,8 @@ def cluster():
     c.stop()
 
 
+@pytest.mark.skipif(not postgres_server.enabled(), reason="PostgreSQL's own (a cluster of "
+                    "this module's, restarted under it): runs in make test-pg (CI runs both)")
 def test_a_postgresql_restart_costs_no_request(cluster, make_app):
     app = make_app(DATABASE_URL=cluster.create_database(cluster.new_name()))
     with app.app_context():
