@@ -236,6 +236,17 @@ def test_postgresql_plans_each_search_for_its_text(app):
         assert db.session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
 
 
+@pytest.mark.skipif(not postgres_server.enabled(), reason="PostgreSQL's planner statistics")
+def test_the_migration_leaves_an_empty_table_unanalyzed(app):
+    """Migration 0012 analyzes the tables it indexes only when they hold rows: statistics
+    that say "empty" planned the first large import's NOT EXISTS as a nested loop over the
+    rows it was inserting (100,000 contacts: 2 minutes instead of 8 s)."""
+    with app.app_context():
+        for table in ("contact", "account"):
+            assert db.session.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t"),
+                                      {"t": table}).scalar() < 0, table
+
+
 def _fts_rows(model, ent_id) -> int | None:
     """How many rows of `ent_id` the FTS5 table holds (None on PostgreSQL)."""
     if db.engine.dialect.name != "sqlite":
