@@ -74,6 +74,7 @@ lint:
 
 bench: install-test system-deps
 	$(BIN)/python bench/directory_page.py
+	$(BIN)/python bench/processes.py
 	$(BIN)/python bench/peer_import.py
 	$(BIN)/python bench/ldap_sync.py
 	$(BIN)/python bench/bulk_import.py

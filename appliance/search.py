@@ -22,7 +22,10 @@ text columns within a scope column (`SearchIndex`, in its table's `info`); `pagi
   sync, a peer import, a bulk import, an edit, a cascade from a deleted enterprise). A
   phrase query of the lowered text is then exactly ILIKE's rule: the trigrams of the text,
   consecutive, in one column. No row needs reading to decide, and the scope token keeps a
-  small enterprise's search small whatever its neighbours hold.
+  small enterprise's search small whatever its neighbours hold. Contentless, not an
+  external-content table over `<table>`: it indexes values the table does not hold (the
+  lowered text, the token), which FTS5's 'rebuild' or 'integrity-check' of an external-
+  content table would read from the table and find different.
 - Text of fewer than MIN_CHARS characters has no trigram: it scans the scope's rows, with
   the same condition on PostgreSQL, with LIKE on SQLite (which folds exactly what lower()
   folds: a fifth cheaper than ILIKE's lower() LIKE lower()).
