@@ -62,9 +62,10 @@ appliance/static/vendor/htmx.min.js: package.json package-lock.json
 
 # Real servers the tests start: OpenLDAP, Prosody, ejabberd, nginx (TLS in front of
 # appliances), PostgreSQL (initdb and pg_ctl; the tests never use the cluster it may start)
-# and Chromium from Debian.
+# Chromium, and go-sendxmpp (an XMPP client of another make than slixmpp) from Debian.
 system-deps:
-	@missing=""; for p in slapd ldap-utils prosody ejabberd nginx-light postgresql chromium; do \
+	@missing=""; for p in slapd ldap-utils prosody ejabberd nginx-light postgresql chromium \
+	  go-sendxmpp; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi

@@ -4,6 +4,8 @@ against a real slapd), gives them the directory as their roster, pushes its chan
 ends the sessions of an account that is disabled. Real slixmpp clients."""
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
@@ -253,5 +255,33 @@ def test_the_im_domain_does_not_change_under_signed_in_users(world):
         assert "signed in to acme.test" in json.loads(body)["message"]
         assert _get(world, f"/api/v1/enterprises/{world['ent']}")["im_domain"] == DOMAIN
         assert alice.connected
+    finally:
+        alice.disconnect()
+
+
+def test_a_client_of_another_make_signs_in_and_chats(world):
+    """Debian's go-sendxmpp (Go, its own XMPP library), as a desktop client connects: the
+    client port, StartTLS checked against the CA for the IM domain, the directory password."""
+    host, port = world["prosody"].c2s
+    env = {**os.environ, "SSL_CERT_FILE": world["prosody"].ca_file, "HOME": str(world["tmp"])}
+
+    def send(password: str, trust: dict = env) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["go-sendxmpp", "-u", f"user1@{DOMAIN}", "-p", password, "-j", f"{host}:{port}",
+             "--timeout", "10", f"user0@{DOMAIN}"], input="hello from go-sendxmpp",
+            env=trust, capture_output=True, text=True, timeout=60)
+
+    alice = client(world, "user0", "secret-0").connect()
+    try:
+        sent = send("secret-1")
+        assert sent.returncode == 0, sent.stderr
+        assert alice.wait_message() == (f"user1@{DOMAIN}", "hello from go-sendxmpp")
+        refused = send("not-it")
+        assert refused.returncode != 0 and "auth failure" in refused.stderr, refused.stderr
+        # Without our CA it trusts only the system's: the certificate is refused.
+        untrusted = send("secret-1", {k: v for k, v in env.items() if k != "SSL_CERT_FILE"})
+        assert untrusted.returncode != 0 and "certificate" in untrusted.stderr, (
+            untrusted.stderr)
+        assert alice.wait_message(0) is None  # neither got through
     finally:
         alice.disconnect()
