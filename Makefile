@@ -61,7 +61,7 @@ appliance/static/vendor/htmx.min.js: package.json package-lock.json
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
 # Real servers the tests start: OpenLDAP, Prosody, ejabberd, nginx (TLS in front of
-# appliances), PostgreSQL (initdb and pg_ctl; the tests never use the cluster it may start)
+# appliances), PostgreSQL (initdb and pg_ctl; the tests never use the cluster it may start),
 # Chromium, and go-sendxmpp (an XMPP client of another make than slixmpp) from Debian.
 system-deps:
 	@missing=""; for p in slapd ldap-utils prosody ejabberd nginx-light postgresql chromium \
