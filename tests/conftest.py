@@ -1,5 +1,6 @@
 """Fixtures in the Flask tutorial's shape: app, client, runner, admin."""
 
+import os
 import re
 import shutil
 import sqlite3
@@ -138,6 +139,13 @@ _took: dict[str, float] = {}
 
 def _file(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker more than the CPUs. The tests wait on the servers, browsers
+    and processes they start for about a third of their time; on 2 cores a third worker
+    took the suite from about 118 s to about 106 s (and a fourth made it slower)."""
+    return (os.cpu_count() or 1) + 1
 
 
 def pytest_collection_modifyitems(config, items):
