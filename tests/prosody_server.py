@@ -13,6 +13,7 @@ from pathlib import Path
 
 import trustme
 
+from appliance.xmpp import service as xmpp
 from appliance.xmpp.config import XmppConfig, render
 from appliance.xmpp.prosody import XmppService
 from tests.servers import ServerProcess
@@ -136,3 +137,20 @@ def prosodyctl(config_path: Path, *args: str) -> str:
     """Run prosodyctl on a config; its output."""
     return subprocess.run(["prosodyctl", "--config", str(config_path), *args],
                           capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+def serving(app, directory: Path, domain: str) -> tuple[Prosody, trustme.CA]:
+    """A Prosody (not started) for `app`'s client service: its IM domains as virtual hosts,
+    signing users in through the app's link (XMPP_LINK_URL), with a certificate for
+    `domain` from a new CA; the app sees it as its XMPP service."""
+    ca = trustme.CA()
+    server = Prosody(directory, ca, "svc.test")
+    ca.issue_cert("svc.test", domain).private_key_and_cert_chain_pem.write_to_path(
+        server.config.cert_file)
+    with app.test_request_context():
+        own = xmpp.config()
+    server.config = server.reconfigure(hosts=own.hosts, link_url=own.link_url,
+                                       link_secret=own.link_secret)
+    server.service.write(server.config)
+    app.config["XMPP_CONFIG"] = str(server.config_path)  # the appliance sees it running
+    return server, ca

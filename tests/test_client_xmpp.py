@@ -9,15 +9,13 @@ import subprocess
 import time
 
 import pytest
-import trustme
 
 from appliance.api_tokens import new_token
 from appliance.db import db
 from appliance.models import Account, Enterprise, User
-from appliance.xmpp import service as xmpp
 from tests.ejabberd_server import Ejabberd, ejabberd_available
 from tests.ldap_server import PEOPLE_DN, Slapd, person
-from tests.prosody_server import Prosody, prosody_available
+from tests.prosody_server import Prosody, prosody_available, serving
 from tests.security.served import Served
 from tests.servers import wait_until as wait
 from tests.test_sync import ldap
@@ -57,16 +55,7 @@ def world(tmp_path_factory, slapd):
     syn_id = json.loads(body)["id"]
     world = {"app": app, "api": api, "token": token, "syn": syn_id, "ent": ent_id}
     sync(world)
-    ca = trustme.CA()
-    server = Prosody(tmp / "prosody", ca, "svc.test")
-    ca.issue_cert("svc.test", DOMAIN).private_key_and_cert_chain_pem.write_to_path(
-        server.config.cert_file)
-    with app.test_request_context():
-        own = xmpp.config()
-    server.config = server.reconfigure(hosts=own.hosts, link_url=own.link_url,
-                                       link_secret=own.link_secret)
-    server.service.write(server.config)
-    app.config["XMPP_CONFIG"] = str(server.config_path)  # the appliance sees it running
+    server, ca = serving(app, tmp / "prosody", DOMAIN)
     with server:
         world["prosody"], world["ca"], world["tmp"] = server, ca, tmp
         yield world

@@ -9,13 +9,11 @@ import json
 import re
 
 import pytest
-import trustme
 
 from appliance import hookimpl
 from appliance.db import db
 from appliance.models import Account
-from appliance.xmpp import service as xmpp
-from tests.prosody_server import Prosody, prosody_available
+from tests.prosody_server import prosody_available, serving
 from tests.security.served import Served
 from tests.servers import wait_until
 from tests.test_client_xmpp import DOMAIN, _get, _token, client
@@ -386,16 +384,7 @@ def world(tmp_path_factory):
                 {"name": "Acme", "eid": "acme", "im_domain": DOMAIN})
     _call(world, "POST", ELEMENTS, 201, {"name": "MiVB-1", "platform": "MiVoice Business",
                                          "address": "10.0.0.5", "enterprise_id": ent["id"]})
-    ca = trustme.CA()
-    server = Prosody(tmp / "prosody", ca, "svc.test")
-    ca.issue_cert("svc.test", DOMAIN).private_key_and_cert_chain_pem.write_to_path(
-        server.config.cert_file)
-    with app.test_request_context():
-        own = xmpp.config()
-    server.config = server.reconfigure(hosts=own.hosts, link_url=own.link_url,
-                                       link_secret=own.link_secret)
-    server.service.write(server.config)
-    app.config["XMPP_CONFIG"] = str(server.config_path)
+    server, _ca = serving(app, tmp / "prosody", DOMAIN)
     with server:
         world["prosody"] = server
         yield world
