@@ -227,7 +227,8 @@ def page(people, ent, args, number, per_page) -> list[int]:
     return [r.id for r in got.rows]
 
 
-@pytest.mark.skipif(not postgres_server.enabled(), reason="PostgreSQL's plan cache")
+@pytest.mark.skipif(not postgres_server.enabled(), reason="PostgreSQL's plan cache (psycopg's "
+                    "prepared statements; SQLite plans each): runs in make test-pg")
 def test_postgresql_plans_each_search_for_its_text(app):
     """psycopg prepares a statement run five times, and PostgreSQL may then plan it once for
     any values: a small enterprise's search read the whole trigram index (70 ms at a
@@ -236,7 +237,8 @@ def test_postgresql_plans_each_search_for_its_text(app):
         assert db.session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
 
 
-@pytest.mark.skipif(not postgres_server.enabled(), reason="PostgreSQL's planner statistics")
+@pytest.mark.skipif(not postgres_server.enabled(), reason="PostgreSQL's planner statistics "
+                    "(the migration analyzes only there): runs in make test-pg")
 def test_the_migration_leaves_an_empty_table_unanalyzed(app):
     """Migration 0012 analyzes the tables it indexes only when they hold rows: statistics
     that say "empty" planned the first large import's NOT EXISTS as a nested loop over the
