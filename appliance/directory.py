@@ -68,24 +68,34 @@ class SourceImport:
 
     Rows are keyed by `external_id`, which must be unique within the source (the caller
     reports duplicates). Anything that goes wrong before commit() returns changes nothing.
+
+    With `delta=True` the staged rows are only those that changed since the source's last
+    import, and `remove(keys)` names the rows it no longer has; the source's other rows stay
+    as they are. The safety threshold counts removals the same way.
     """
 
     def __init__(self, enterprise: Enterprise, source: str, label: str,
-                 models: tuple = (Account, Contact)):
+                 models: tuple = (Account, Contact), delta: bool = False):
         self.enterprise, self.source, self.label = enterprise, source, label
-        self.models = models
+        self.models, self.delta = models, delta
+        tag = uuid.uuid4().hex[:12]
         self.stage = Table(
-            f"stage_{uuid.uuid4().hex[:12]}", MetaData(),
+            f"stage_{tag}", MetaData(),
             Column("external_id", String(255), primary_key=True),
             *(Column(f, Boolean if f == "federated" else String(255)) for f in _ALL),
             prefixes=["TEMPORARY"])
+        self.gone = Table(f"gone_{tag}", MetaData(),
+                          Column("external_id", String(255), primary_key=True),
+                          prefixes=["TEMPORARY"]) if delta else None
 
     def __enter__(self) -> "SourceImport":
         # A connection of its own: the staged rows are committed batch by batch (a temporary
         # table lives as long as its connection), so no long read snapshot is held while the
         # job reports progress on other connections, and the merge starts fresh.
         self.conn = db.engine.connect()
-        self.stage.create(self.conn)
+        for table in (self.stage, self.gone):
+            if table is not None:
+                table.create(self.conn)
         self.conn.commit()
         return self
 
@@ -93,7 +103,9 @@ class SourceImport:
         try:
             if self.conn.in_transaction():
                 self.conn.rollback()
-            self.stage.drop(self.conn)
+            for table in (self.stage, self.gone):
+                if table is not None:
+                    table.drop(self.conn)
             self.conn.commit()
         except Exception:  # the connection broke with the failure: the table went with it
             pass
@@ -109,17 +121,34 @@ class SourceImport:
                 for r in rows])
             self.conn.commit()
 
+    def remove(self, keys: Iterable[str]) -> None:
+        """A delta: stage the keys of rows the source no longer has."""
+        if not self.delta:
+            raise ValueError("remove() is for a delta import; a full set removes what it "
+                             "does not stage")
+        rows = [{"external_id": str(k)} for k in dict.fromkeys(keys)]
+        for i in range(0, len(rows), 5000):
+            self.conn.execute(insert(self.gone), rows[i:i + 5000])
+        self.conn.commit()
+
     def count(self) -> int:
         return self.conn.scalar(select(func.count()).select_from(self.stage))
 
     def login_conflicts(self) -> list[tuple[str, str, str]]:
-        """Staged rows whose login another source's account of the enterprise already has:
-        (external_id, login, that source's label). The caller drops and reports them."""
-        s = self.stage
+        """Staged rows whose login another account of the enterprise keeps: (external_id,
+        login, that source's label). The caller drops and reports them. A full set replaces
+        the source's rows, so only other sources' count; a delta keeps the source's rows it
+        neither stages nor removes, so those count too."""
+        s, other = self.stage, Account.source != self.source
+        if self.delta:
+            staged = s.alias()
+            other = or_(other, and_(
+                ~exists().where(staged.c.external_id == Account.external_id),
+                ~exists().where(self.gone.c.external_id == Account.external_id)))
         return [tuple(r) for r in self.conn.execute(
             select(s.c.external_id, s.c.login, Account.source_label).join(
                 Account, and_(Account.enterprise_id == self.enterprise.id,
-                              Account.login == s.c.login, Account.source != self.source)))]
+                              Account.login == s.c.login, other)))]
 
     def drop(self, keys: Iterable[str]) -> None:
         keys = list(keys)
@@ -163,8 +192,10 @@ class SourceImport:
             base = and_(model.enterprise_id == self.enterprise.id, model.source == self.source)
             have = self.conn.scalar(select(func.count()).select_from(model).where(base))
             cols = [model.id, model.external_id] + ([model.login] if model is Account else [])
-            gone = self.conn.execute(select(*cols).where(base, ~exists().where(
-                self.stage.c.external_id == model.external_id))).all() if remove else []
+            staged = exists().where(self.stage.c.external_id == model.external_id)
+            which = ~staged if not self.delta else and_(~staged, exists().where(
+                self.gone.c.external_id == model.external_id))
+            gone = self.conn.execute(select(*cols).where(base, which)).all() if remove else []
             if have and not allow_drop and len(gone) > max_drop * have:
                 raise SuspiciousImport(
                     f"{len(gone)} of {have} entries would be removed, more than the "

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from appliance.db import db
-from appliance.directory import SuspiciousImport, remove_source, replace_source
+from appliance.directory import SourceImport, SuspiciousImport, remove_source, replace_source
 from appliance.models import Account, Contact, Enterprise
 
 
@@ -73,6 +73,30 @@ def test_a_failed_write_leaves_the_old_set(app, ent):
         with pytest.raises(IntegrityError, match="UNIQUE|duplicate key"):  # SQLite | PostgreSQL
             replace_source(Account, e, "sync:1", "LDAP", rows)
         assert sorted(db.session.scalars(select(Account.login))) == [f"u{i}" for i in range(5)]
+
+
+def test_a_delta_changes_only_what_it_names(app, ent):
+    with app.app_context():
+        e = db.session.get(Enterprise, ent)
+        replace_source(Account, e, "sync:1", "LDAP", _rows(100))
+        changed = _rows(3)
+        changed[1]["last_name"] = "Renamed"
+        changed[2]["login"] = "u50"  # an unchanged row of the same source keeps that login
+        with SourceImport(e, "sync:1", "LDAP", (Account,), delta=True) as imp:
+            imp.add(changed + [{"external_id": "new", "login": "new", "last_name": "N"}])
+            imp.remove(["u7", "u8", "nobody"])
+            assert [c[:2] for c in imp.login_conflicts()] == [("u2", "u50")]
+            imp.drop(["u2"])
+            result = imp.commit(max_drop=0.5)[Account]
+        assert result.as_dict() == {"added": 1, "updated": 1, "removed": 2, "unchanged": 1}
+        logins = set(db.session.scalars(select(Account.login)))
+        assert len(logins) == 99 and {"new", "u2", "u50"} <= logins
+        assert not {"u7", "u8"} & logins
+        with SourceImport(e, "sync:1", "LDAP", (Account,), delta=True) as imp:
+            imp.remove([f"u{i}" for i in range(10, 80)])
+            with pytest.raises(SuspiciousImport, match="70 of 99 entries would be removed"):
+                imp.commit(max_drop=0.5)
+        assert _count(Account, ent) == 99
 
 
 def test_remove_source(app, ent):
