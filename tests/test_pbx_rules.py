@@ -451,13 +451,16 @@ def test_csv_missing_columns_are_named():
 def test_csv_bad_rows_are_reported_with_line_and_column():
     items = list(read_devices(DATA / "bad_rows.csv"))
     good = [i for i in items if isinstance(i, Device)]
-    assert [(d.number, d.line) for d in good] == [("2001", 2), ("2008", 11)]
-    issues = [(i.line, i.column, i.rule) for i in items if isinstance(i, Issue)]
+    assert [(d.number, d.line) for d in good] == [("2001", 2), ("2004", 6), ("2008", 11)]
+    issues = [(i.line, i.column, i.rule, i.note) for i in items if isinstance(i, Issue)]
     assert issues == [
-        (3, "number", INVALID_ROW), (4, "pilot", INVALID_ROW),
-        (5, "first_name", INVALID_CHARACTER), (6, "department", INVALID_CHARACTER),
-        (7, "", INVALID_ROW), (8, "number", INVALID_ROW), (9, "group_kind", INVALID_ROW),
+        (3, "number", INVALID_ROW, False), (4, "pilot", INVALID_ROW, False),
+        (5, "first_name", INVALID_CHARACTER, False), (6, "department", INVALID_CHARACTER, True),
+        (7, "", INVALID_ROW, False), (8, "number", INVALID_ROW, False),
+        (9, "group_kind", INVALID_ROW, False),
     ]
+    # A bad department is left empty with a note naming the user; the record stays.
+    assert good[1].department == "" and items[4].user == "Dan Wu"
     messages = {i.line: i.message for i in items if isinstance(i, Issue)}
     assert messages[3] == "line 3, column number: the directory number is missing"
     assert messages[4].startswith("line 4, column pilot: not a boolean")
@@ -465,6 +468,7 @@ def test_csv_bad_rows_are_reported_with_line_and_column():
         "line 5, column first_name: invalid character U+0001 at position 3")
     assert messages[6].startswith(
         "line 6, column department: invalid character U+FFFE at position 4")
+    assert messages[6].endswith("the department is left empty, the record is kept")
     assert "0x9, 0xA, 0xD, 0x20-0xD7FF, 0xE000-0xFFFD, 0x10000-0x10FFFF" in messages[6]
     assert "the row has 5 fields but the header has 10" in messages[7]
 
@@ -489,8 +493,9 @@ def test_csv_connector_is_a_connector(tmp_path):
     with pytest.raises(ValueError, match="path"):
         connector.devices({})
     report = synchronize(connector, {"path": str(DATA / "bad_rows.csv")}, MIVB)
-    assert [a.numbers for a in report.accounts] == [["2001"], ["2008"]]
-    assert [i.line for i in report.skipped] == [3, 4, 5, 6, 7, 8, 9]
+    assert [a.numbers for a in report.accounts] == [["2001"], ["2004"], ["2008"]]
+    assert [i.line for i in report.skipped] == [3, 4, 5, 7, 8, 9]
+    assert [(i.line, i.column) for i in report.notes] == [(6, "department")]
 
 
 def test_csv_is_read_lazily():

@@ -37,6 +37,7 @@ from .pbx_model import (
     Issue,
     PbxAccount,
     Report,
+    key_text,
     kind,
 )
 
@@ -69,7 +70,7 @@ class UserDevices:
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("|", "\\|")
+    return key_text(value.replace("\\", "\\\\").replace("|", "\\|"))
 
 
 def names_key(first_name: str, last_name: str, department: str) -> str:
@@ -111,7 +112,7 @@ def rule_1_one_softphone_type(user: UserDevices, report: Report) -> None:
         report.skip(d, RULE_1, (
             f"{user.label} has a Minet softphone ({minet[0].number}) and a SIP softphone: a "
             f"user has one or the other, not both; the Minet softphone is preferred, SIP "
-            f"softphone {d.number} is skipped (rule 1)"))
+            f"softphone {d.number} is skipped (rule 1)"), user.label)
         user.devices.remove(d)
 
 
@@ -123,11 +124,12 @@ def rule_2_minet_softphone(user: UserDevices, report: Report) -> None:
         if minet:
             report.skip(d, RULE_2, (
                 f"MiCollab Client Endpoint {d.number} is not used: {user.label} has a Minet "
-                f"softphone ({minet[0].number}), which is the user's softphone (rule 2)"))
+                f"softphone ({minet[0].number}), which is the user's softphone (rule 2)"),
+                user.label)
         elif i:
             report.skip(d, ONE_UC_ENDPOINT, (
                 f"{user.label} has several MiCollab Client Endpoints: only "
-                f"{endpoints[0].number} is the UC Endpoint, {d.number} is skipped"))
+                f"{endpoints[0].number} is the UC Endpoint, {d.number} is skipped"), user.label)
         else:
             continue
         user.devices.remove(d)
@@ -174,7 +176,7 @@ def _note_near_names(users: list[UserDevices], report: Report) -> None:
             f"{_show(names)} ({', '.join(d.number for d in user.devices)}) and "
             f"{_show(others)} ({', '.join(d.number for d in other.devices)}) were not "
             f"associated: their names differ only in {how}, and phones are associated only "
-            f"when first name, last name and department match exactly (rule 3)"))
+            f"when first name, last name and department match exactly (rule 3)"), user.label)
 
 
 def rule_4_group_pilot(group: str, members: list[Device], report: Report) -> UserDevices | None:
@@ -219,7 +221,8 @@ def rule_5_several_devices_need_group(user: UserDevices, report: Report, why: st
         for d in same[1:]:
             report.skip(d, RULE_5, (
                 f"{user.label}: several {label} without a PRG or MDUG holding all of them"
-                f"{why}: only {same[0].number} was taken, {d.number} is skipped (rule 5)"))
+                f"{why}: only {same[0].number} was taken, {d.number} is skipped (rule 5)"),
+                user.label)
             user.devices.remove(d)
 
 
@@ -258,7 +261,8 @@ def dynamic_extensions_only(users: list[UserDevices], platform: str,
             why = "it is in no PRG or MDUG, so it has no dynamic extension"
         for d in user.devices:
             report.skip(d, DYNAMIC_ONLY, (
-                f"{d.number} is skipped by 'Synchronize Dynamic Extensions only': {why}"))
+                f"{d.number} is skipped by 'Synchronize Dynamic Extensions only': {why}"),
+                user.label)
     return kept
 
 
@@ -374,16 +378,19 @@ def build_accounts(devices: Iterable[Device], platform: str,
 
 def synchronize(connector: Connector, node_settings: Mapping[str, Any], platform: str,
                 dynamic_only: bool = False) -> Report:
-    """Stream a connector's records into build_accounts; unreadable records are skipped."""
+    """Stream a connector's records into build_accounts; unreadable records are skipped,
+    a connector's notes (Issue.note) join the rules' notes."""
     unreadable: list[Issue] = []
+    read_notes: list[Issue] = []
 
     def devices() -> Iterator[Device]:
         for item in connector.devices(node_settings):
             if isinstance(item, Issue):
-                unreadable.append(item)
+                (read_notes if item.note else unreadable).append(item)
             else:
                 yield item
 
     report = build_accounts(devices(), platform, dynamic_only)
     report.skipped = sorted(unreadable + report.skipped, key=lambda i: i.line)
+    report.notes = sorted(read_notes + report.notes, key=lambda i: i.line)
     return report

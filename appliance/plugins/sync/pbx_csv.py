@@ -13,10 +13,11 @@ import operator
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
-from .pbx_model import Device, Issue
+from .pbx_model import INVALID as _INVALID
+from .pbx_model import Device, Issue, names_of
 
 REQUIRED_COLUMNS = ("number", "device_type", "mac", "first_name", "last_name", "department")
 OPTIONAL_COLUMNS = ("group", "group_kind", "pilot", "dynamic_extension")
@@ -24,9 +25,8 @@ COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 INVALID_ROW = "invalid-row"
 INVALID_CHARACTER = "invalid-character"
+_DROPS_ROW = ("number", "first_name", "last_name")  # the login and the names
 
-# Anything outside 0x9, 0xA, 0xD, 0x20-0xD7FF, 0xE000-0xFFFD, 0x10000-0x10FFFF.
-_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 _NUMBER = re.compile(r"\+?[0-9*#]{1,30}")
 _TRUE = frozenset({"1", "true", "yes", "y"})
@@ -107,16 +107,40 @@ def _row_issues(line: int, number: str, pilot: str, dynamic: str,
     return issues
 
 
-def _parse_row(values: tuple[str, ...], line: int) -> Device | list[Issue]:
-    """A Device from the values of COLUMNS, or the Issues that make the row unusable."""
+def _bad_characters(values: tuple[str, ...], line: int) -> tuple[tuple[str, ...],
+                                                                  list[Issue]]:
+    """Invalid characters, column by column: in the number or a name they make the row
+    unusable (issues); in the department they empty it (a note); the other columns are
+    not stored, so there they are ignored (removed)."""
+    out, issues = [], []
+    for column, value in zip(COLUMNS, values, strict=True):
+        bad = _INVALID.search(value)
+        if bad is None:
+            out.append(value)
+            continue
+        where = (f"{_describe(bad.group())} at position {bad.start() + 1}; valid characters "
+                 f"are {_VALID_RANGES}")
+        if column in _DROPS_ROW:
+            issues.append(_issue(line, values[0], column, where, INVALID_CHARACTER))
+        elif column == "department":
+            issues.append(replace(_issue(line, values[0], column, (
+                f"{where}: the department is left empty, the record is kept"),
+                INVALID_CHARACTER), note=True))
+            value = ""
+        out.append(_INVALID.sub("", value))
+    return tuple(out), issues
+
+
+def _parse_row(values: tuple[str, ...], line: int) -> Device | list[Device | Issue]:
+    """A Device from the values of COLUMNS (after the notes on it), or the Issues that make
+    the row unusable."""
+    notes: list[Issue] = []
+    if _INVALID.search("\t".join(values)):
+        values, notes = _bad_characters(values, line)
+        if unusable := [i for i in notes if not i.note]:
+            return unusable
     (number, device_type, mac, first_name, last_name, department, group, group_kind, pilot,
      dynamic) = values
-    if _INVALID.search("\t".join(values)):
-        return [_issue(line, number, column, (
-            f"{_describe(bad.group())} at position {bad.start() + 1}; valid characters are "
-            f"{_VALID_RANGES}"), INVALID_CHARACTER)
-            for column, value in zip(COLUMNS, values, strict=True)
-            if (bad := _INVALID.search(value))]
     number = number.strip()
     is_pilot, is_dynamic = _flag(pilot), _flag(dynamic)
     kind = group_kind.strip().upper()
@@ -128,8 +152,9 @@ def _parse_row(values: tuple[str, ...], line: int) -> Device | list[Issue]:
         issues = _row_issues(line, number, pilot, dynamic, group_kind)
         if issues:
             return issues
-    return Device(number, device_type.strip(), mac.strip(), first_name, last_name, department,
-                  group.strip(), kind, bool(is_pilot), bool(is_dynamic), line)
+    device = Device(number, device_type.strip(), mac.strip(), first_name, last_name,
+                    department, group.strip(), kind, bool(is_pilot), bool(is_dynamic), line)
+    return [*(replace(i, user=names_of(device)) for i in notes), device] if notes else device
 
 
 def _rows(text: Iterable[str]) -> Iterator[Device | Issue]:

@@ -3,6 +3,7 @@ PbxAccount, Report, the Connector protocol, and how a device is classified (rule
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -32,6 +33,8 @@ ONE_UC_ENDPOINT = "one-uc-endpoint"
 DYNAMIC_ONLY = "dynamic-extensions-only"
 PLATFORM = "platform"
 
+# Anything outside 0x9, 0xA, 0xD, 0x20-0xD7FF, 0xE000-0xFFFD, 0x10000-0x10FFFF (seed 003).
+INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 MINET_MAC_PREFIX = "A12100"  # A1:21:00, separators removed
 # Device types that are not a user's phone: records of these types are skipped.
 NON_PHONE_TYPES = frozenset({
@@ -70,6 +73,8 @@ class Issue:
     rule: str
     message: str
     column: str = ""
+    user: str = ""  # who the record belongs to, as the node names them
+    note: bool = False  # from a connector: the record was read, with this note
 
 
 @dataclass
@@ -110,13 +115,27 @@ class Report:
     skipped: list[Issue] = field(default_factory=list)
     notes: list[Issue] = field(default_factory=list)
 
-    def skip(self, device: Device, rule: str, message: str) -> None:
-        """Record that device is not synchronized, and why."""
-        self.skipped.append(Issue(device.line, device.number, rule, message))
+    def skip(self, device: Device, rule: str, message: str, user: str = "") -> None:
+        """Record that device is not synchronized, and why (user: whose it is, if not
+        the device's own names)."""
+        self.skipped.append(Issue(device.line, device.number, rule, message,
+                                  user=user or names_of(device)))
 
-    def note(self, device: Device, rule: str, message: str) -> None:
+    def note(self, device: Device, rule: str, message: str, user: str = "") -> None:
         """Record something the administrator should know about a synchronized record."""
-        self.notes.append(Issue(device.line, device.number, rule, message))
+        self.notes.append(Issue(device.line, device.number, rule, message, note=True,
+                                user=user or names_of(device)))
+
+
+def names_of(device: Device) -> str:
+    """The user a device's names designate: "First Last (Department)"."""
+    name = f"{device.first_name} {device.last_name}".strip()
+    return f"{name} ({device.department})" if device.department.strip() else name
+
+
+def key_text(value: str) -> str:
+    """value with each invalid character written \\uXXXX: an account key stores none."""
+    return INVALID.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
 
 
 @runtime_checkable

@@ -10,11 +10,15 @@ from appliance.directory import SourceImport, SuspiciousImport
 from appliance.host import host
 from appliance.jobs import JobContext, JobFailed
 from appliance.models import Account, Contact, Enterprise
-from appliance.validation import Invalid, bad_char
+from appliance.validation import Invalid
 
 from . import pbx, pbx_numbers, service
+from . import rows as rows_rule
 from .models import Number, StatusRef, Synchronizer
 from .report import Report, finish
+
+#: The node's column behind each account field, as the report names them.
+COLUMNS = {"external_id": "names", "login": "number"}
 
 
 def connectors() -> dict[str, pbx.Connector]:
@@ -26,6 +30,17 @@ def connectors() -> dict[str, pbx.Connector]:
 def _login(acc: pbx.PbxAccount) -> str:
     """A PBX user logs in with their main number: deskphone, else softphone, else endpoint."""
     return (acc.deskphones[:1] or [acc.softphone or acc.uc_endpoint or acc.key])[0]
+
+
+def _entry(issue: pbx.Issue) -> str:
+    """How the report names a record: its line, its number and whose it is."""
+    where = f"line {issue.line}: {issue.number}" if issue.line else issue.number
+    return f"{where} ({issue.user})" if issue.user else where
+
+
+def _who(login: str, acc: pbx.PbxAccount) -> str:
+    name = f"{acc.first_name} {acc.last_name}".strip()
+    return f"{login} ({name})" if name else login
 
 
 def _numbers(acc: pbx.PbxAccount) -> dict[str, str]:
@@ -55,24 +70,25 @@ def sync_pbx(ctx: JobContext, syn: Synchronizer) -> None:
         finish(syn, ctx, started, report, None, 0, state="failed", message=str(exc))
         raise JobFailed(f"Cannot read {syn.name}: {exc}. Nothing was changed.") from None
     for issue in result.skipped:
-        report.skip(f"line {issue.line}: {issue.number}" if issue.line else issue.number,
-                    issue.column or issue.rule, issue.message)
+        report.skip(_entry(issue), issue.column or issue.rule, issue.message)
+    for issue in result.notes:
+        report.note(_entry(issue), issue.column or issue.rule, issue.message)
     rows, numbers, logins = [], {}, set()
     for acc in result.accounts:
         login = _login(acc)
-        bad = next(((f, c) for f in ("first_name", "last_name", "department")
-                    if (c := bad_char(getattr(acc, f))) is not None), None)
-        if bad:
-            report.skip(login, bad[0], f"value has the invalid character {bad[1]}")
+        row = rows_rule.clean({"external_id": acc.key, "login": login,
+                               "first_name": acc.first_name, "last_name": acc.last_name,
+                               "department": acc.department}, report, _who(login, acc), COLUMNS)
+        if row is None:
             continue
         if login in logins:
             report.skip(login, "number", "another account of this node has the same number")
             continue
         logins.add(login)
         numbers[acc.key] = _numbers(acc)
-        rows.append({"external_id": acc.key, "login": login, "first_name": acc.first_name,
-                     "last_name": acc.last_name, "phone": login,
-                     "department": acc.department[:128]})
+        rows.append({**row, "phone": login, "department": row["department"][:128]})
+    before = _node_numbers(db.session.execute, ent, syn)
+    db.session.commit()  # a read: no lock held while the import writes
     ctx.progress(60, f"Storing {len(rows):,} accounts")
     try:
         with SourceImport(ent, syn.source, syn.name, (Account, Contact)) as imp:
@@ -86,7 +102,7 @@ def sync_pbx(ctx: JobContext, syn: Synchronizer) -> None:
             merged = imp.commit(max_drop=syn.max_drop / 100,
                                 allow_drop=bool(ctx.params.get("allow_drop")),
                                 then=lambda conn, _r: _apply_numbers(conn, ent, syn, sset, numbers,
-                                                                  report))
+                                                                  report, before))
     except SuspiciousImport as exc:
         msg = (f"{exc}. If the node really lost those users, confirm on the node's page and "
                "the next sync removes them.")
@@ -97,9 +113,33 @@ def sync_pbx(ctx: JobContext, syn: Synchronizer) -> None:
            message=f"{len(result.accounts):,} users on {syn.name}")
 
 
-def _apply_numbers(conn, ent, syn: Synchronizer, sset, numbers: dict, report: Report) -> None:
+def _mine(ent, syn: Synchronizer):
+    return (Account.enterprise_id == ent.id) & (Account.source == syn.source)
+
+
+def _node_numbers(execute, ent, syn: Synchronizer) -> set[tuple[str, str, bool]]:
+    """(number, account login, on the PBX) of every number of the node's accounts."""
+    return set(execute(select(Number.number, Account.login, Number.on_pbx).join(
+        Account, Account.id == Number.account_id).where(_mine(ent, syn))).all())
+
+
+def _changes(before: set, after: set, report: Report) -> None:
+    """The numbers this run added, moved (to another account) and removed, for the report."""
+    was = {n: login for n, login, on in before if on}
+    now = {n: login for n, login, on in after if on}
+    moved = {n: (was[n], login) for n, login in now.items() if was.get(n, login) != login}
+    gone = {(n, login) for n, login, _ in before} - {(n, login) for n, login, _ in after}
+    report.numbers = {
+        "added": [{"number": n, "account": now[n]} for n in sorted(now.keys() - was.keys())],
+        "moved": [{"number": n, "from": a, "to": b} for n, (a, b) in sorted(moved.items())],
+        "removed": [{"number": n, "account": login} for n, login in sorted(gone)
+                    if moved.get(n, ("",))[0] != login]}
+
+
+def _apply_numbers(conn, ent, syn: Synchronizer, sset, numbers: dict, report: Report,
+                   before: set) -> None:
     """Seed rule 6 and the feature profile, in the same transaction as the accounts."""
-    mine = (Account.enterprise_id == ent.id) & (Account.source == syn.source)
+    mine = _mine(ent, syn)
     conn.execute(update(Account).where(mine, Account.feature_profile == "")
                  .values(feature_profile=sset.feature_profile))
     accounts = dict(conn.execute(select(Account.external_id, Account.id).where(mine)).all())
@@ -131,3 +171,4 @@ def _apply_numbers(conn, ent, syn: Synchronizer, sset, numbers: dict, report: Re
                 "on_pbx": True} for n, k in wanted.items() if n not in current]
         if new:
             conn.execute(insert(Number), new)
+    _changes(before, _node_numbers(conn.execute, ent, syn), report)
