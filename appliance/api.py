@@ -48,8 +48,10 @@ def items(schema: dict, **more) -> dict:
 
 
 def paged(schema: dict) -> dict:
-    """One page of a listing (listing.Page.json): items, total, page, pages and per_page."""
-    return items(schema, total=INT, page=INT, pages=INT, per_page=INT)
+    """One page of a listing (listing.Page.json): items, total, more, page, pages, per_page."""
+    more = {**BOOL, "description": "A search counts up to 1,000 matches: true when it has "
+                                   "more than `total` (a page past them counts them all)"}
+    return items(schema, total=INT, more=more, page=INT, pages=INT, per_page=INT)
 
 
 #: The answer of an operation that starts a job.

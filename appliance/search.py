@@ -142,14 +142,14 @@ def condition(columns, q: str, scope=None) -> ColumnElement:
 
 
 def page_ids(stmt, unsearched, columns, q: str, cols, desc: bool, limit: int, offset: int,
-             total: int) -> list | None:
+             many: bool) -> list | None:
     """The ids of the `limit` rows from `offset` on (there are that many) of `stmt`, the
     search for `q` in `columns` of `unsearched` that matches `total` rows, in the order of
     `cols` (ending with a unique column; descending when `desc`), when the search goes
     through an index and the store needs a hand to read its page well; None: the caller
     reads it as any other page.
 
-    - Many matches (LEADING_MIN): the page is looked for among the first LEADING_ROWS rows
+    - `many` matches (LEADING_MIN or more): the page is looked for among the first LEADING_ROWS rows
       in sort order. Reading every match to sort them costs 60 ms at a million contacts
       for 'smith1' (111,111 matches) on SQLite; the first rows in sort order usually hold
       a page of so many matches, and reading them costs milliseconds. What is found there
@@ -164,7 +164,7 @@ def page_ids(stmt, unsearched, columns, q: str, cols, desc: bool, limit: int, of
     if limit == 0 or len(q) < MIN_CHARS or _index_of(columns) is None:
         return None
     order = [c.desc() if desc else c.asc() for c in cols]
-    if total >= LEADING_MIN and offset + limit <= LEADING_ROWS:
+    if many and offset + limit <= LEADING_ROWS:
         # A subquery with a LIMIT is planned on its own: the sort index, LEADING_ROWS rows.
         keys = {c.key: c for c in (*cols, *columns)}
         first = unsearched.with_only_columns(*keys.values()).order_by(*order) \

@@ -811,7 +811,7 @@ def test_lists_are_pages_sorted_and_searched_alike_in_the_api_and_on_the_pages(a
     assert elements.status_code == 200
     body = elements.get_json()
     assert ({k: v for k, v in body.items() if k != "items"}, body["items"][0]["name"]) == (
-        {"total": 2, "page": 1, "pages": 2, "per_page": 1}, "MV5000-1")
+        {"total": 2, "more": False, "page": 1, "pages": 2, "per_page": 1}, "MV5000-1")
     found = api("GET", "/api/v1/network-elements/elements?q=MiVB").get_json()
     assert [e["name"] for e in found["items"]] == ["MiVB-1"]
     deps = api("GET", "/api/v1/network-elements/departments?dir=desc").get_json()

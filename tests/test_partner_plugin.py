@@ -161,7 +161,7 @@ def test_tab_and_page_with_form(admin):
 
 def test_api_validates_and_is_documented(app, api):
     assert api("GET", "/api/v1/hello/greetings").get_json() == {
-        "items": [], "total": 0, "page": 1, "pages": 1, "per_page": 100}
+        "items": [], "total": 0, "more": False, "page": 1, "pages": 1, "per_page": 100}
 
     resp = api("POST", "/api/v1/hello/greetings", json={"text": "  Hello, API  "})
     assert resp.status_code == 201

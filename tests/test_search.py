@@ -8,9 +8,10 @@ import re
 
 import pytest
 from alembic import command
+from flask import render_template_string
 from sqlalchemy import func, or_, select, text
 
-from appliance import create_app, migrate
+from appliance import create_app, listing, migrate
 from appliance import search as searching
 from appliance.core.accounts import ACCOUNTS
 from appliance.core.directory import CONTACTS
@@ -18,6 +19,7 @@ from appliance.db import db
 from appliance.directory import remove_source, replace_source
 from appliance.models import Account, Contact, Enterprise
 from appliance.search import MIN_CHARS, condition, declared, pattern
+from appliance.validation import MAX_INT
 from tests import postgres_server
 from tests.test_sync import add_node, sync
 
@@ -181,15 +183,19 @@ def test_postgresql_answers_from_the_gin_index_with_the_scans_rows(app, ents):
                                              for c in people.search))))), q
 
 
-@pytest.mark.parametrize("leading", [False, True], ids=["index", "leading rows"])
-def test_paging_forwards_and_backwards_gives_one_order(app, ents, monkeypatch, leading):
+@pytest.mark.parametrize("leading,counted", [(False, 1000), (True, 1000), (False, 4)],
+                         ids=["index", "leading rows", "counted up to 4"])
+def test_paging_forwards_and_backwards_gives_one_order(app, ents, monkeypatch, leading,
+                                                       counted):
     """Paged 3 rows at a time, every sort both ways, with and without a search: the pages
     put together are the whole list in one page. Pages in the second half are read from
     the other end; with `leading`, a search's pages are looked for among the first 12 rows
-    in sort order first (found there or not), as a large result's are."""
+    in sort order first (found there or not), as a large result's are. With `counted`, a
+    search counts only so many matches: its later pages are found all the same."""
     if leading:
         monkeypatch.setattr(searching, "LEADING_MIN", 1)
         monkeypatch.setattr(searching, "LEADING_ROWS", 12)
+    monkeypatch.setattr(listing, "COUNTED", counted)
     outcomes = []
     original = searching.page_ids
 
@@ -215,9 +221,32 @@ def test_paging_forwards_and_backwards_gives_one_order(app, ents, monkeypatch, l
         # SQLite: found among the leading rows, or not (then the caller's query); PostgreSQL:
         # there, or read from the index and sorted (always ids).
         if db.engine.dialect.name == "sqlite":
-            assert (True in outcomes) == leading and False in outcomes
+            assert (True in outcomes) == (leading or counted < 1000) and False in outcomes
         else:
             assert outcomes and all(outcomes)
+
+
+def test_a_search_counts_its_matches_up_to_a_limit(app, ents, monkeypatch):
+    """Past COUNTED matches a search says "N+" (API: more) and its Last link asks for a page
+    past them, which counts them all; a page within them does not."""
+    monkeypatch.setattr(listing, "COUNTED", 2)
+    with app.app_context():
+        ent = db.session.get(Enterprise, ents[0])
+        matches = len(scanned(CONTACTS, ent.id, "example"))
+        assert matches > 4
+        first = CONTACTS.page_of(ent, {"q": "example"}, 2)
+        assert (first.total, first.more, first.pages, first.last) == (2, True, 1, MAX_INT)
+        assert first.json(lambda r: r.id)["more"] is True
+        last = CONTACTS.page_of(ent, {"q": "example", "page": str(MAX_INT)}, 2)
+        assert (last.total, last.more, last.page) == (matches, False, -(-matches // 2))
+        few = CONTACTS.page_of(ent, {"q": "example"}, 2 * matches)
+        assert (few.total, few.more) == (matches, False)
+        with app.test_request_context():
+            html = render_template_string(
+                '{% from "macros.html" import pager %}{{ pager(p, ("audit.index",), '
+                '"#people-table") }}', p=first)
+        assert "2+ results" in html and "page 1 of 1+" in html
+        assert f"page={MAX_INT}" in html and "Next ›</a>" in html
 
 
 def page(people, ent, args, number, per_page) -> list[int]:
