@@ -114,6 +114,8 @@ def create_app(config: dict | None = None) -> Flask:
                        key=lambda t: (t.order, t.label))
     host.panels = sorted(chain.from_iterable(plugins.hook.appliance_dashboard_panels()),
                          key=lambda p: (p.order, p.title))
+    host.account_panels = sorted(chain.from_iterable(plugins.hook.appliance_account_panels()),
+                                 key=lambda p: (p.order, p.title))
     host.jobs = Jobs(app, list(chain.from_iterable(plugins.hook.appliance_job_kinds())))
     for cmds in plugins.hook.appliance_cli_commands():
         for cmd in cmds:

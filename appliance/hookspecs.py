@@ -36,6 +36,12 @@ def appliance_dashboard_panels():
 
 
 @hookspec
+def appliance_account_panels():
+    """Return a list of appliance.ui.Panel shown on each account's page, each loaded by HTMX
+    from its endpoint, which takes the account's id as `account_id`."""
+
+
+@hookspec
 def appliance_job_kinds():
     """Return a list of appliance.jobs.JobKind the plugin runs in the background."""
 

@@ -26,6 +26,7 @@ class Host:
     plugins: Plugins
     tabs: list[Tab] = field(default_factory=list)
     panels: list[Panel] = field(default_factory=list)
+    account_panels: list[Panel] = field(default_factory=list)  # on each account's page
     api_blueprints: list = field(default_factory=list)
     jobs: Jobs | None = None
     xmpp: object = None  # appliance.xmpp.supervisor.Supervisor while `serve` runs Prosody

@@ -181,8 +181,8 @@ def test_a_hook_wrapper_sees_every_hook_the_host_calls(make_app):
     others = app.extensions["appliance"].plugins.pm.get_plugins() - {plugin}
     assert seen.count("appliance_metadata") == len(others) > 10
     started = {"appliance_metadata", "appliance_blueprints", "appliance_api_blueprints",
-               "appliance_nav_tabs", "appliance_dashboard_panels", "appliance_job_kinds",
-               "appliance_cli_commands", "appliance_migrations"}
+               "appliance_nav_tabs", "appliance_dashboard_panels", "appliance_account_panels",
+               "appliance_job_kinds", "appliance_cli_commands", "appliance_migrations"}
     assert started <= set(seen)
     fire_every_runtime_hook(app)
     assert set(seen) == set(hook_names())
@@ -202,8 +202,9 @@ def test_hook_call_monitoring_sees_every_hook_the_host_calls(make_app, caplog):
     assert traced == set(hook_names())
     assert set(monitored) == set(hook_names()) - {
         "appliance_metadata", "appliance_blueprints", "appliance_api_blueprints",
-        "appliance_nav_tabs", "appliance_dashboard_panels", "appliance_job_kinds",
-        "appliance_cli_commands"}  # called once, at start-up, before monitoring was added
+        "appliance_nav_tabs", "appliance_dashboard_panels", "appliance_account_panels",
+        "appliance_job_kinds", "appliance_cli_commands"}  # called once, at start-up, before
+    # monitoring was added
 
 
 def test_call_each_attributes_answers_through_pluggy(make_app):

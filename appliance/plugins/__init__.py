@@ -56,7 +56,7 @@ def declare(module: str, **parts) -> None:
 
     The metadata keys (title, version, description, min_host_version, settings) make its
     appliance_metadata; every other keyword `x` names a hook without arguments,
-    appliance_x (blueprints, api_blueprints, nav_tabs, dashboard_panels, job_kinds,
+    appliance_x (blueprints, api_blueprints, nav_tabs, dashboard_panels, account_panels, job_kinds,
     cli_commands, migrations, pbx_connectors, flow_connectors), that returns the value
     given (a path for migrations is returned as a str). Each becomes an ordinary @hookimpl
     function of the module, which pluggy registers and calls like one written out: hook

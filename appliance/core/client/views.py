@@ -4,6 +4,7 @@ page a user opens from a one-time link to set the password."""
 from flask import Blueprint, abort, flash, render_template, request, url_for
 
 from appliance.db import db
+from appliance.host import host
 from appliance.models import Enterprise
 from appliance.ui import on_invalid, redirect_to, render
 
@@ -16,7 +17,7 @@ def _page(acc, errors=None, link=None):
     return render("client/account.html", block="signin", acc=acc, info=accounts.as_dict(acc),
                   ent=db.session.get(Enterprise, acc.enterprise_id), errors=errors or {},
                   values={}, link=link, password=accounts.PASSWORD,
-                  enabled=accounts.ACCOUNT.fields["enabled"])
+                  enabled=accounts.ACCOUNT.fields["enabled"], panels=host().account_panels)
 
 
 @bp.get("/client-service/panel")

@@ -9,10 +9,10 @@ from appliance import files, hookimpl
 from appliance.db import db
 from appliance.host import host
 from appliance.plugins import declare
-from appliance.ui import Tab
+from appliance.ui import Panel, Tab
 
 from . import service, signin
-from .api import api
+from .api import accounts_api, api
 from .jobs import SYNC
 from .models import Synchronizer
 from .pbx_csv import CsvConnector
@@ -43,6 +43,8 @@ def open_export(path: str):
 
 declare(__name__, title=TITLE, description="AD/LDAP and PBX node synchronizers that keep an "
         "enterprise's accounts and Corporate Directory current.", blueprints=[bp],
-        api_blueprints=[api], nav_tabs=[Tab(TITLE, "sync.index", order=50, per_enterprise=True)],
+        api_blueprints=[api, accounts_api],
+        nav_tabs=[Tab(TITLE, "sync.index", order=50, per_enterprise=True)],
+        account_panels=[Panel("Numbers and dynamic statuses", "sync.account_numbers")],
         job_kinds=[SYNC], migrations=Path(__file__).parent / "migrations",
         pbx_connectors=[CsvConnector(opener=open_export)])

@@ -11,6 +11,7 @@ from appliance.api import (
     STR,
     ApiBlueprint,
     array,
+    items,
     json_object,
     obj,
     paged,
@@ -18,9 +19,9 @@ from appliance.api import (
 from appliance.db import db, found
 from appliance.host import host
 from appliance.listing import query_params
-from appliance.models import Enterprise
+from appliance.models import Account, Enterprise
 
-from . import service
+from . import numbers, service
 from .models import LDAP, PBX, Synchronizer
 
 api = ApiBlueprint("sync_api", __name__, url_prefix="/sync", tag="sync")
@@ -169,3 +170,61 @@ def test_ldap():
     except ldapdir.LdapError as exc:
         return jsonify(error=exc.kind, message=exc.message), 502
     return jsonify(entries=entries)
+
+
+# --- an account's numbers and dynamic statuses (rule 6), under /api/v1/accounts -----------
+
+accounts_api = ApiBlueprint("sync_accounts_api", __name__, url_prefix="/accounts",
+                            tag="accounts")
+NUMBER = obj(["number", "kind", "origin", "on_pbx"], number=STR, kind=STR,
+             origin={"type": "string", "enum": ["pbx", "manual"]}, on_pbx=BOOL,
+             statuses=array(STR), kept_because={
+                 **NULL_STR, "description": "Why a number the PBX does not have stays "
+                                            "(rule 6); null while the PBX has it"})
+STATUS = obj(["name", "make_call_from"], name=STR, make_call_from=STR)
+
+
+def _account(account_id: int) -> Account:
+    return found(Account, account_id, "account")
+
+
+@accounts_api.op("/<int:account_id>/numbers", summary="The account's phone numbers: from "
+                 "the PBX or added manually, the dynamic statuses pointing to each, and why "
+                 "one the PBX deleted stays (rule 6)", response=items(NUMBER))
+def list_numbers(account_id):
+    return jsonify(items=numbers.listing(_account(account_id)))
+
+
+@accounts_api.op("/<int:account_id>/numbers", "POST", body=numbers.MANUAL, status=201,
+                 response=NUMBER, errors=(409,), summary="Add a number manually (it stays "
+                 "whatever the PBX says; 409 if the account has it)")
+def add_number(account_id):
+    return jsonify(numbers.add(_account(account_id), json_object())), 201
+
+
+@accounts_api.op("/<int:account_id>/numbers/<number>", "DELETE", status=204, errors=(409,),
+                 summary="Remove a number the PBX does not have (409 while the PBX has it or "
+                 "a dynamic status points to it)")
+def remove_number(account_id, number):
+    numbers.remove(_account(account_id), number)
+    return "", 204
+
+
+@accounts_api.op("/<int:account_id>/statuses", summary="The account's dynamic statuses and the "
+                 "number each one's \"Make Call from\" points to", response=items(STATUS))
+def list_statuses(account_id):
+    return jsonify(items=numbers.statuses(_account(account_id)))
+
+
+@accounts_api.op("/<int:account_id>/statuses/<name>", "PUT", body=numbers.STATUS,
+                 response=STATUS, summary="Create a dynamic status or point its \"Make Call "
+                 "from\" at another of the account's numbers, as the desktop client does")
+def put_status(account_id, name):
+    return jsonify(numbers.set_status(_account(account_id), name, json_object()))
+
+
+@accounts_api.op("/<int:account_id>/statuses/<name>", "DELETE", status=204,
+                 summary="Delete a dynamic status")
+def delete_status(account_id, name):
+    numbers.remove_status(_account(account_id), name)
+    return "", 204

@@ -35,12 +35,12 @@ def _login(acc: pbx.PbxAccount) -> str:
 def _entry(issue: pbx.Issue) -> str:
     """How the report names a record: its line, its number and whose it is."""
     where = f"line {issue.line}: {issue.number}" if issue.line else issue.number
-    return f"{where} ({issue.user})" if issue.user else where
+    return f"{where}, {issue.user}" if issue.user else where
 
 
 def _who(login: str, acc: pbx.PbxAccount) -> str:
     name = f"{acc.first_name} {acc.last_name}".strip()
-    return f"{login} ({name})" if name else login
+    return f"{login}, {name}" if name else login
 
 
 def _numbers(acc: pbx.PbxAccount) -> dict[str, str]:
@@ -164,7 +164,7 @@ def _apply_numbers(conn, ent, syn: Synchronizer, sset, numbers: dict, report: Re
             if (row.on_pbx, row.kind) != (on_pbx, kind):
                 conn.execute(update(Number).where(Number.id == row.id)
                              .values(on_pbx=on_pbx, kind=kind))
-            if not on_pbx:
+            if row.on_pbx and not on_pbx:  # deleted on the PBX in this run
                 report.note(key, "number", f"{d.number} is no longer on the PBX but is kept: "
                             f"{d.reason}")
         new = [{"account_id": account_id, "number": n, "kind": k, "origin": "pbx",

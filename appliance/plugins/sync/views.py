@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, flash, request, url_for
 from appliance import ldapdir, ldapform
 from appliance.db import db, found
 from appliance.host import host
+from appliance.models import Account
 from appliance.ui import (
     current_enterprise,
     on_invalid,
@@ -16,7 +17,7 @@ from appliance.ui import (
 )
 from appliance.validation import id_of
 
-from . import service
+from . import numbers, service
 from .models import LDAP, MODES, PBX, PLATFORMS, Synchronizer
 
 bp = Blueprint("sync", __name__, url_prefix="/sync", template_folder="templates")
@@ -151,3 +152,42 @@ def test_ldap():
                                      syn.password_sealed if syn else "")
     result, failure = ldapform.try_connection(clean, password, service.mapping_of(clean))
     return render_block("sync/edit.html", "ldap_test", result=result, failure=failure)
+
+
+# --- the account page's panel: numbers and dynamic statuses (rule 6) ------------------------
+
+
+def _numbers_page(acc, values=None, errors=None):
+    return render("sync/numbers.html", block="numbers", acc=acc, numbers=numbers.listing(acc),
+                  statuses=numbers.statuses(acc), fields=numbers.MANUAL.fields,
+                  values=values or {}, errors=errors or {})
+
+
+def _account(account_id: int) -> Account:
+    return found(Account, account_id, "account")
+
+
+@bp.get("/accounts/<int:account_id>/numbers")
+def account_numbers(account_id):
+    """The account's numbers, where each came from and why one stays, and its statuses."""
+    return _numbers_page(_account(account_id))
+
+
+@bp.post("/accounts/<int:account_id>/numbers")
+def add_number(account_id):
+    acc = _account(account_id)
+    on_invalid(lambda errors: _numbers_page(acc, request.form.to_dict(), errors))
+    added = numbers.add(acc, request.form)
+    flash(f"{added['number']} added to {acc.login}.", "success")
+    return _numbers_page(acc) if request.htmx else \
+        redirect_to(url_for("client.account", account_id=acc.id))
+
+
+@bp.post("/accounts/<int:account_id>/numbers/<number>/delete")
+def remove_number(account_id, number):
+    acc = _account(account_id)
+    on_invalid(lambda errors: _numbers_page(acc, errors=errors))
+    numbers.remove(acc, number)
+    flash(f"{number} removed from {acc.login}.", "success")
+    return _numbers_page(acc) if request.htmx else \
+        redirect_to(url_for("client.account", account_id=acc.id))
