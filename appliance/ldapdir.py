@@ -7,6 +7,7 @@ complete one.
 """
 
 import logging
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -16,6 +17,7 @@ from itertools import islice
 import ldap3
 from ldap3.core import exceptions as lx
 
+from appliance import ldapfast
 from appliance.ldapconn import (
     LdapError,
     LdapSettings,
@@ -85,18 +87,40 @@ class Entry:
     attrs: dict[str, list] = field(default_factory=dict)
 
 
-def entries(settings: LdapSettings, attributes: list[str]) -> Iterator[Entry]:
+READERS = ("ldap3", "python-ldap")
+
+
+def default_reader() -> str:
+    """ldap3, unless APPLIANCE_LDAP_READER names python-ldap and it is installed."""
+    chosen = os.environ.get("APPLIANCE_LDAP_READER", "ldap3")
+    return chosen if chosen in READERS and (chosen == "ldap3" or ldapfast.available()) \
+        else "ldap3"
+
+
+def entries(settings: LdapSettings, attributes: list[str], search_filter: str | None = None,
+            reader: str | None = None) -> Iterator[Entry]:
     """Yield the entries the search finds, one page in memory at a time.
 
-    Nothing is sent before the first entry is asked for. Raises LdapError when anything
-    fails, including a search that ends with any result code but success, even after some
-    entries were yielded: the caller must then discard what it received.
+    `search_filter` replaces the settings' filter (the caller builds it from that one);
+    `reader` is "ldap3" or "python-ldap" (default_reader() when None). Nothing is sent
+    before the first entry is asked for. Raises LdapError when anything fails, including a
+    search that ends with any result code but success, even after some entries were
+    yielded: the caller must then discard what it received.
     """
     check_settings(settings)
-    search_filter = checked_filter(settings)
+    search_filter = search_filter or checked_filter(settings)
     conn, where = connect(settings)
     requested = list(dict.fromkeys(a.strip() for a in attributes if a and a.strip()))
     names = {name.lower(): name for name in requested}
+    if (reader or default_reader()) == "python-ldap" and ldapfast.available():
+        try:  # ldap3 chose the server and checked the bind; python-ldap reads
+            fast = ldapfast.open_at(settings, where)
+        except ldapfast.Unusable as exc:
+            log.warning("%s; reading with ldap3", exc)
+        else:
+            close(conn)
+            yield from _fast(settings, fast, where, search_filter, requested, names)
+            return
     count, cookie = 0, None
     try:
         while True:
@@ -124,6 +148,18 @@ def entries(settings: LdapSettings, attributes: list[str]) -> Iterator[Entry]:
         log.info("read %d LDAP entries from %s", count, where)
     finally:
         close(conn)
+
+
+def _fast(settings, conn, where, search_filter, requested, names) -> Iterator[Entry]:
+    count = 0
+    try:
+        for page in ldapfast.pages(settings, conn, where, search_filter, requested):
+            count += len(page)
+            for dn, raw in page:
+                yield _entry({"dn": dn, "raw_attributes": raw}, names)
+    except ldapfast.SearchFailed as exc:
+        raise _search_failed(settings, exc.result, where, count) from None
+    log.info("read %d LDAP entries from %s (python-ldap)", count, where)
 
 
 def map_entry(entry: Entry, mapping: dict[str, str]) -> dict[str, str]:

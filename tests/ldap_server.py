@@ -106,8 +106,10 @@ class Slapd(ServerProcess):
 
     def __init__(self, tmp_dir, *, sizelimit: int | str = "unlimited",
                  hostnames: Iterable[str] = ("localhost", "127.0.0.1"),
-                 ca: trustme.CA | None = None, people: int = 0, ad_users: int = 0):
+                 ca: trustme.CA | None = None, people: int = 0, ad_users: int = 0,
+                 syncprov: bool = False):
         super().__init__([])
+        self.syncprov = syncprov  # the syncprov overlay: contextCSN, as replicas use it
         self.dir = Path(tmp_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.sizelimit = sizelimit
@@ -147,7 +149,8 @@ class Slapd(ServerProcess):
         elif self._pending:  # entries added while stopped
             self._slapadd(seed=False)
         for attempt in range(3):
-            self.ldap_port, self.ldaps_port = free_port(), free_port()
+            if attempt or not self.ldap_port:  # a restart keeps its ports if it can
+                self.ldap_port, self.ldaps_port = free_port(), free_port()
             self.args = ["slapd", "-f", str(self.conf), "-h", f"{self.url} {self.ldaps_url}",
                          "-d", "none"]  # "-d 0" prints nothing, so "slapd starting" never shows
             self.match, self.output, self._ready = None, [], threading.Event()
@@ -238,6 +241,10 @@ class Slapd(ServerProcess):
             f'    by dn.exact="{READER_DN}" read',
             "    by * none",
         ]
+        if self.syncprov:
+            at = lines.index("moduleload back_mdb") + 1
+            lines[at:at] = ["moduleload syncprov"]
+            lines += ["index entryCSN,entryUUID eq", "overlay syncprov"]
         self.conf.write_text("\n".join(lines) + "\n")
 
     def _slapadd(self, seed: bool) -> None:
@@ -258,6 +265,28 @@ class Slapd(ServerProcess):
                               capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"slapadd failed ({done.returncode}):\n{done.stderr}")
+
+    def backup(self) -> str:
+        """The database as LDIF: slapcat while slapd is stopped (a cold backup, holding the
+        contextCSN slapd writes when it stops); slapd runs again afterwards if it ran."""
+        running = self.running
+        self.stop()
+        done = subprocess.run(["slapcat", "-f", str(self.conf)], capture_output=True,
+                              text=True, check=True)
+        if running:
+            self.start()
+        return done.stdout
+
+    def restore(self, ldif: str) -> None:
+        """Stop, replace the database with `ldif` (slapadd), start again on the same ports."""
+        self.stop()
+        data = self.dir / "data"
+        shutil.rmtree(data)
+        data.mkdir()
+        (self.dir / "restore.ldif").write_text(ldif)
+        subprocess.run(["slapadd", "-q", "-f", str(self.conf), "-l",
+                        str(self.dir / "restore.ldif")], capture_output=True, check=True)
+        self.start()
 
     # -- directory changes ------------------------------------------------------------
     @property

@@ -15,7 +15,7 @@ from appliance.jobs import JobContext, JobFailed, JobKind, every_n_days
 from appliance.models import Account, Contact, Enterprise
 from appliance.validation import bad_char
 
-from . import service
+from . import ldapsync, service
 from .models import LDAP, Synchronizer
 from .pbxsync import sync_pbx
 from .report import Report, finish
@@ -81,49 +81,66 @@ def sync_ldap(ctx: JobContext, syn: Synchronizer) -> None:
     except ValueError as exc:
         raise JobFailed(str(exc)) from None
     mapping = service.mapping_of(syn.settings)
-    report, keys, logins = Report(), set(), set()
-    read, truncated, expected = 0, None, max(syn.last_count or 0, 1)
+    tally, plan = ldapsync.Tally(), None
     allow = bool(ctx.params.get("allow_drop"))
     try:
-        with SourceImport(ent, syn.source, syn.name, (Account, Contact)) as imp:
-            batch = []
-            try:
-                for entry in ldapdir.entries(settings, sorted(set(mapping.values()))):
-                    read += 1
-                    if (row := ldap_row(entry, mapping, report, keys, logins)) is not None:
-                        batch.append(row)
-                    if len(batch) >= BATCH:
-                        imp.add(batch)
-                        batch = []
-                        ctx.progress(min(90, 90 * read / expected), f"Read {read:,} entries")
-            except ldapdir.LdapError as exc:
-                if exc.kind != "truncated":
-                    raise
-                truncated = exc.message
-            imp.add(batch)
+        plan = ldapsync.plan(syn, settings, mapping)
+        with SourceImport(ent, syn.source, syn.name, (Account, Contact),
+                          delta=plan.delta) as imp:
+            if plan.delta:
+                ldapsync.read_changes(ctx, tally, imp, plan, mapping, ldap_row)
+            else:
+                _read_all(ctx, tally, imp, plan.settings, mapping, max(syn.last_count or 0, 1))
             conflicts = imp.login_conflicts()
             for key, login, other in conflicts:
-                report.skip(key, mapping["login"], f"login {login} already belongs to an "
-                            f"account of {other or 'another source'}")
+                tally.report.skip(key, mapping["login"], f"login {login} already belongs to "
+                                  f"an account of {other or 'another source'}")
             imp.drop(k for k, _, _ in conflicts)
             ctx.progress(92, f"Storing {imp.count():,} accounts")
             result = imp.commit(max_drop=syn.max_drop / 100, allow_drop=allow,
-                                remove=truncated is None)[Account]
+                                remove=tally.truncated is None)[Account]
     except ldapdir.LdapError as exc:
-        finish(syn, ctx, started, report, None, read, state="failed", message=exc.message)
+        _end(syn, ctx, started, tally, None, plan, "failed", exc.message)
         raise JobFailed(f"{exc.message.rstrip('.')}. Nothing was changed.") from None
     except SuspiciousImport as exc:
-        msg = (f"{exc}. The directory returned {read:,} entries. If that is right, confirm "
-               "on the synchronizer's page and the next sync removes them.")
-        finish(syn, ctx, started, report, None, read, state="needs attention", message=msg)
+        msg = (f"{exc}. The directory returned {tally.read:,} entries. If that is right, "
+               "confirm on the synchronizer's page and the next sync removes them.")
+        _end(syn, ctx, started, tally, None, plan, "needs attention", msg)
         raise JobFailed(msg) from None
-    if truncated:
-        msg = (f"The search did not complete ({truncated.rstrip('.')}). Accounts were added and "
-               "updated from what was read; none was removed.")
-        finish(syn, ctx, started, report, result, read, state="needs attention", message=msg)
+    if tally.truncated:
+        msg = (f"The search did not complete ({tally.truncated.rstrip('.')}). Accounts were "
+               "added and updated from what was read; none was removed.")
+        _end(syn, ctx, started, tally, result, plan, "needs attention", msg)
         raise JobFailed(msg)
-    finish(syn, ctx, started, report, result, read, state="ok",
-            message=f"{read:,} entries read")
+    what = (f"incremental: {tally.read:,} changed entries read, {tally.listed:,} identifiers "
+            "listed" if plan.delta else f"full: {tally.read:,} entries read")
+    _end(syn, ctx, started, tally, result, plan, "ok", f"{what} ({plan.why})")
+
+
+def _read_all(ctx, tally, imp, settings, mapping: dict, expected: int) -> None:
+    """A full run: stage every entry the search returns."""
+    batch = []
+    try:
+        for entry in ldapdir.entries(settings, sorted(set(mapping.values()))):
+            tally.read += 1
+            if (row := ldap_row(entry, mapping, tally.report, tally.keys,
+                                tally.logins)) is not None:
+                batch.append(row)
+            if len(batch) >= BATCH:
+                imp.add(batch)
+                batch = []
+                ctx.progress(min(90, 90 * tally.read / expected), f"Read {tally.read:,} entries")
+    except ldapdir.LdapError as exc:
+        if exc.kind != "truncated":
+            raise
+        tally.truncated = exc.message
+    imp.add(batch)
+
+
+def _end(syn, ctx, started, tally, result, plan, state: str, message: str) -> None:
+    finish(syn, ctx, started, tally.report, result, tally.read, state=state, message=message)
+    if plan is not None:
+        ldapsync.settle(syn, plan, ok=state == "ok")
 
 
 SYNC = JobKind(service.KIND, "Synchronization", run, next_run=every_n_days)

@@ -45,6 +45,10 @@ class Synchronizer(db.Model):
     attention: Mapped[str] = mapped_column(Text, default="")  # why it needs the admin
     last_count: Mapped[int | None]  # entries the last successful sync read
     last_report: Mapped[str] = mapped_column(Text, default="{}")  # when, took, counts, state
+    # The directory's change marker after the last good run (ldapsync.Cursor), and the days
+    # between full reconciliations of an incremental synchronizer.
+    cursor: Mapped[str] = mapped_column(Text, default="{}")
+    full_days: Mapped[int] = mapped_column(default=7)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property

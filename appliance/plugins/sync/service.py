@@ -41,6 +41,12 @@ COMMON = Schema(
                "and waits for you to confirm."),
     *SCHEDULE_FIELDS,
 )
+FULL_DAYS = 7
+#: An LDAP synchronizer's resyncs read only what changed; a full one runs this often.
+FULL = Field("full_days", "Full reconciliation every (days)", (int_range(1, 365),),
+             type="integer", required=False,
+             help="Between full runs a sync reads only what changed in the directory; a full "
+                  f"run also follows any change of the directory settings. Default {FULL_DAYS}.")
 MAPPING = Schema("AttributeMapping", *(
     Field(f"map_{f}", f"{f.replace('_', ' ').capitalize()} attribute", (max_length(64),),
           required=False) for f in MAPPED))
@@ -62,7 +68,7 @@ SETTINGS = Schema(
 )
 #: The body of each kind of synchronizer: what the API documents, what save() validates.
 BODIES = {
-    LDAP: Schema("LdapSynchronizer", *COMMON.fields.values(), *ldapform.FIELDS,
+    LDAP: Schema("LdapSynchronizer", *COMMON.fields.values(), FULL, *ldapform.FIELDS,
                  *MAPPING.fields.values()),
     PBX: Schema("PbxNodeSynchronizer", *COMMON.fields.values(), *NODE.fields.values()),
 }
@@ -122,6 +128,7 @@ def form_values(syn: Synchronizer) -> dict:
               **{k: v for k, v in syn.schedule_spec.items() if k in SCHEDULE_DEFAULT}}
     if syn.kind == LDAP:
         s = syn.settings
+        values["full_days"] = syn.full_days
         values.update({k: v for k, v in s.items() if k != "mapping"},
                       **{f"map_{f}": a for f, a in (s.get("mapping") or {}).items()})
     else:
@@ -140,6 +147,7 @@ def _validate(kind: str, data, syn: Synchronizer | None) -> tuple[dict, dict]:
     common = {k: values.pop(k) for k in COMMON.fields}
     if kind == LDAP:
         values["mapping"] = _mapping(values)
+        common["full_days"] = values.pop("full_days") or FULL_DAYS
     elif syn is not None and integrated():
         locked = [f for f in ("platform", "address") if values[f] != getattr(syn, f)]
         if locked:
@@ -169,6 +177,7 @@ def save(ent: Enterprise, kind: str, data, syn: Synchronizer | None = None) -> S
         db.session.add(syn)
     syn.name, syn.max_drop = common["name"], common["max_drop"]
     if kind == LDAP:
+        syn.full_days = common["full_days"]
         password = specific.pop("password")
         syn.ldap = json.dumps(specific)
         syn.password_sealed = vault.seal(password) if password else ""
@@ -286,6 +295,7 @@ def as_dict(syn: Synchronizer) -> dict:
     if syn.kind == LDAP:
         out["ldap"] = syn.settings
         out["password_set"] = bool(syn.password_sealed)
+        out["full_days"] = syn.full_days
     else:
         out.update(platform=syn.platform, address=syn.address, connector=syn.connector,
                    connector_settings=syn.node_settings)
