@@ -38,6 +38,7 @@ from appliance.auth import create_admin  # noqa: E402
 from appliance.core.directory import CONTACTS  # noqa: E402
 from appliance.db import analyze, db  # noqa: E402
 from appliance.models import Enterprise  # noqa: E402
+from appliance.validation import MAX_INT  # noqa: E402
 
 # (label, URL, is a search). Names: John<i % 997> Smith<i>, john.smith<i>@example.com,
 # +1 555 <i, 7 digits>: 'smith1' matches 11% of the rows (an extreme), 'smith12' 1.1% (a
@@ -157,9 +158,10 @@ def measure(store: str, n: int, args, cluster=None) -> None:
                     conn.execution_options(isolation_level="AUTOCOMMIT").execute(
                         text("VACUUM (ANALYZE) contact"))
             analyzed = time.perf_counter() - t
-            totals = {url: CONTACTS.page_of(db.session.get(Enterprise, ids["big"]),
-                                            {"q": url.split("q=")[1].split("&")[0]}, 50).total
-                      for _, url, is_search in VIEWS if is_search}
+            # Every match counted: a page past the first COUNTED (the pages say "1,000+").
+            totals = {url: CONTACTS.page_of(db.session.get(Enterprise, ids["big"]), {
+                "q": url.split("q=")[1].split("&")[0], "page": str(MAX_INT)}, 50).total
+                for _, url, is_search in VIEWS if is_search}
         client = login(app)
         print(f"\n== {store}, {n:,} contacts: loaded in {loaded:.1f} s "
               f"({n / loaded:,.0f} rows/s, search index included), "
