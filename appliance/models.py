@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text, true
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from appliance.db import db, utcnow
@@ -114,6 +114,8 @@ class Contact(db.Model):
         Index("ix_contact_ent_phone", "enterprise_id", "phone"),
         Index("ix_contact_ent_source", "enterprise_id", "source_label"),
         Index("ix_contact_ent_federated", "enterprise_id", "federated"),
+        # What changed since a peer's cursor (appliance.peer_feed; migration 0013).
+        Index("ix_contact_ent_rev", "enterprise_id", "rev"),
         # The Corporate Directory's search (appliance.search; migration 0012 creates it).
         {"info": {"search": SearchIndex("contact", "enterprise_id",
                                         ("last_name", "first_name", "email", "phone"))}},
@@ -131,6 +133,30 @@ class Contact(db.Model):
     federated: Mapped[bool] = mapped_column(default=False)
     department: Mapped[str] = mapped_column(String(128), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Set by the database's triggers when what a peer is served changes (appliance.peer_feed).
+    rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class ContactTombstone(db.Model):
+    """A served contact that was deleted (written by a trigger), kept for the retention of
+    appliance.peer_feed so that peers learn of removals without reading everything."""
+
+    __tablename__ = "contact_tombstone"
+    __table_args__ = (Index("ix_contact_tombstone_ent_rev", "enterprise_id", "rev"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int]  # no foreign key: the enterprise may be going with it
+    key: Mapped[str] = mapped_column(String(320))  # "source/external_id", as peers see it
+    rev: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ContactFeed(db.Model):
+    """One row: SQLite's change counter, and below which revision tombstones were pruned."""
+
+    __tablename__ = "contact_feed"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rev: Mapped[int] = mapped_column(BigInteger, default=0)
+    pruned_below: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Account(db.Model):

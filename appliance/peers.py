@@ -244,9 +244,9 @@ def caller() -> Caller:
 class PeerError(Exception):
     """A peer request failed; `kind` is a status the admin can act on."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, status: int | None = None):
         super().__init__(message)
-        self.kind, self.message = kind, message
+        self.kind, self.message, self.status = kind, message, status
 
 
 #: The statuses a peer can be in, worded for the Peering table.
@@ -353,8 +353,11 @@ class PeerClient:
                                            f"{message}")
         if resp.status == 404 and code == "enterprise_not_found":
             raise PeerError("enterprise_not_found", message or "Peer enterprise not found")
+        if resp.status == 410 and code == "cursor_unknown":
+            raise PeerError("cursor_unknown", message or "The peer no longer knows that cursor",
+                            410)
         if resp.status == 404:
             raise PeerError("bad_response", f"{self.where} has no peer link at {PREFIX} "
-                                            "(is it an appliance with peering enabled?)")
+                                            "(is it an appliance with peering enabled?)", 404)
         raise PeerError("bad_response", f"{self.where} answered HTTP {resp.status}"
                                         + (f": {message}" if message else ""))

@@ -145,9 +145,9 @@ def test_peer_stopped_mid_sync_removes_nothing(tmp_path, ca):
         assert sync(a, peer["id"])["counts"]["added"] == 5_000
         before = contacts(a, alpha)
 
-        # Stop B once A has read two pages of contacts and asks for the third.
+        # Stop B once a full re-read (asked for) has read two pages and asks for the third.
         b.gate.hold(r"^GET /peer/v1/enterprises/bravo/contacts\?", nth=3)
-        status, run = a.api("POST", f"/api/v1/peering/peers/{peer['id']}/sync")
+        status, run = a.api("POST", f"/api/v1/peering/peers/{peer['id']}/sync?full=1")
         assert status == 202, run
         assert b.gate.held.wait(30), a.api("GET", f"/api/v1/jobs/{run['run_id']}")[1]
         now = a.api("GET", f"/api/v1/jobs/{run['run_id']}")[1]

@@ -6,6 +6,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from appliance import hookimpl
+from appliance.config import Setting
 from appliance.db import db
 from appliance.host import host
 from appliance.plugins import declare
@@ -24,7 +25,10 @@ declare(__name__, title=TITLE, description="Peer servers (other MiCollab Client 
         "external IM servers) and the contacts they share with an enterprise.",
         blueprints=[bp, link], api_blueprints=[api],
         nav_tabs=[Tab(TITLE, "peering.index", order=30, per_enterprise=True)],
-        job_kinds=[SYNC, STATUS], migrations=Path(__file__).parent / "migrations")
+        job_kinds=[SYNC, STATUS], migrations=Path(__file__).parent / "migrations",
+        settings=[Setting("change_feed", default=True,
+                          help="Serve peers what changed since their last sync (off: whole "
+                               "pages only, as peer links without the feed answer)")])
 
 
 @hookimpl

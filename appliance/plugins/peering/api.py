@@ -42,7 +42,8 @@ PEER = {**obj(["id", "enterprise_id", "kind", "description"], id=INT, enterprise
                schedule={"type": ["object", "null"]}, source=STR, next_sync_at=TIME,
                warning=NULL_STR, hostname=NULL_STR, port={"type": ["integer", "null"]},
                peer_eid=NULL_STR, key_set=BOOL, password_set=BOOL,
-               ldap={"type": "object"}),
+               ldap={"type": "object"}, full_days=INT, full_sync_at=TIME,
+               changes_offered=BOOL),
         "description": "A peer server; secrets are never returned."}
 SAVED = {**PEER, "properties": {**PEER["properties"], "notes": array(STR)}}
 ENTRIES = obj(["entries"], entries=array({"type": "object"}))
@@ -95,15 +96,19 @@ def delete_peer(peer_id):
 
 
 @api.op("/peers/<int:peer_id>/sync", "POST", status=202,
-        summary="Sync Now (?allow_drop=1 accepts a drop beyond the safety threshold); "
-                "returns the job run to follow at /api/v1/jobs/{id} (409 naming the run "
-                "while one is active)", response=RUN, errors=(409,),
+        summary="Sync Now (?allow_drop=1 accepts a drop beyond the safety threshold; "
+                "?full=1 reads every contact, not only what changed); returns the job run "
+                "to follow at /api/v1/jobs/{id} (409 naming the run while one is active)",
+        response=RUN, errors=(409,),
         query=[{"name": "allow_drop", "in": "query", "required": False, "schema": FLAG,
-                "description": "1: accept a drop beyond the safety threshold"}])
+                "description": "1: accept a drop beyond the safety threshold"},
+               {"name": "full", "in": "query", "required": False, "schema": FLAG,
+                "description": "1: read every contact of the peer"}])
 def sync_peer(peer_id):
     peer = _peer(peer_id)
     run = host().jobs.start_run(
-        service.KIND, peer.source, {"allow_drop": request.args.get("allow_drop") == "1"},
+        service.KIND, peer.source, {"allow_drop": request.args.get("allow_drop") == "1",
+                                    "full": request.args.get("full") == "1"},
         label=f"Sync contacts from {peer.description}", triggered_by=username())
     return jsonify(run_id=run.id, created=True, state=run.state), 202
 

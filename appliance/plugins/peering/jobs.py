@@ -7,12 +7,12 @@ from sqlalchemy import select
 
 from appliance import ldapdir, ldapform, vault
 from appliance.db import db
-from appliance.directory import SourceImport, SuspiciousImport
+from appliance.directory import SuspiciousImport
 from appliance.jobs import JobContext, JobFailed, JobKind, every_n_days
-from appliance.models import Contact, Enterprise
+from appliance.models import Enterprise
 from appliance.peers import PeerError
 
-from . import service
+from . import feed, service
 from .models import MCS, Peer
 
 PAGE = 500  # contacts per peer request
@@ -26,22 +26,23 @@ def _peer(ctx: JobContext) -> Peer:
 
 
 def sync(ctx: JobContext) -> None:
-    """Replace the peer's contacts in the Corporate Directory, or change nothing.
+    """Bring the peer's contacts into the Corporate Directory, or change nothing.
 
-    Pages are staged as they arrive (memory stays flat) and merged in one transaction
-    only once the peer has sent them all.
+    A MiCollab peer that offers its changes is asked only what changed since the last sync
+    (feed.py), with a full read when one is due; otherwise every contact is read: pages are
+    staged as they arrive (memory stays flat) and merged in one transaction only once the
+    peer has sent them all.
     """
     peer = _peer(ctx)
     ent = db.session.get(Enterprise, peer.enterprise_id)
     ctx.progress(1, f"Reading contacts from {peer.server if peer.kind == MCS else 'LDAP'}")
-    read = _from_micollab if peer.kind == MCS else _from_ldap
+    allow = bool(ctx.params.get("allow_drop"))
     try:
-        with SourceImport(ent, peer.source, peer.description, (Contact,)) as imp:
-            for batch in read(ctx, peer):
-                imp.add(batch)
-            n = imp.count()
-            ctx.progress(90, f"Storing {n:,} contacts")
-            result = imp.commit(allow_drop=bool(ctx.params.get("allow_drop")))[Contact]
+        if peer.kind != MCS:
+            result = feed.full(ctx, peer, ent, _from_ldap(ctx, peer), allow)
+            note = ""
+        else:
+            result, note = feed.sync(ctx, peer, ent, _client(peer), _from_micollab, allow)
     except SuspiciousImport as exc:
         raise JobFailed(f"{exc}. If the peer really lost those contacts, use "
                         "'Sync anyway' on the peer's page.") from None
@@ -55,30 +56,31 @@ def sync(ctx: JobContext) -> None:
         raise JobFailed(f"{exc.message.rstrip('.')}. Nothing was changed in the Corporate "
                         "Directory.") from None
     ctx.count(**result.as_dict(), failed=ctx.counts.get("failed", 0))
-    ctx.progress(100, f"{n:,} contacts from {peer.description}: {result.added} added, "
-                      f"{result.updated} updated, {result.removed} removed")
+    ctx.progress(100, f"{note}{peer.description}: {result.added} added, "
+                      f"{result.updated} updated, {result.removed} removed, "
+                      f"{result.unchanged:,} unchanged")
 
 
-def _from_micollab(ctx: JobContext, peer: Peer) -> Iterator[list[dict]]:
-    """Every contact of the peer enterprise, a page at a time (PeerError on any failure)."""
+def _client(peer: Peer):
     try:
-        client = service.client_for(peer)
+        return service.client_for(peer)
     except ValueError as exc:  # the stored key cannot be read any more
         raise JobFailed(str(exc)) from None
-    after, seen = "", 0
+
+
+def _from_micollab(ctx: JobContext, peer: Peer, client, seen: dict) -> Iterator[list[dict]]:
+    """Every contact of the peer enterprise, a page at a time (PeerError on any failure);
+    the first page's change feed cursor goes in seen["cursor"] (none from an older peer)."""
+    after, n = "", 0
     while True:
         page = client.get(f"/enterprises/{peer.peer_eid}/contacts", after=after, limit=PAGE)
-        try:
-            batch = [{"external_id": c["key"], "first_name": c["first_name"],
-                      "last_name": c["last_name"], "email": c["email"], "phone": c["phone"],
-                      "im_address": c["im_address"]} for c in page["items"]]
-        except (KeyError, TypeError) as exc:
-            raise PeerError("bad_response", f"{peer.hostname} sent a contact page this "
-                                            f"appliance does not understand ({exc!r})") from None
+        if not after:
+            seen["cursor"] = str(page.get("cursor") or "")[:32]
+        batch = feed.rows(peer, page["items"] if isinstance(page, dict) else None)
         yield batch
-        seen += len(batch)
+        n += len(batch)
         total = max(int(page.get("total") or 0), 1)
-        ctx.progress(1 + 88 * min(seen, total) / total, f"Read {seen:,} of {total:,} contacts")
+        ctx.progress(1 + 88 * min(n, total) / total, f"Read {n:,} of {total:,} contacts")
         after = page.get("next")
         if not after:
             return

@@ -29,6 +29,11 @@ class Peer(db.Model):
     ldap: Mapped[str] = mapped_column(Text, default="{}")
     ldap_password_sealed: Mapped[str] = mapped_column(Text, default="")
     schedule: Mapped[str] = mapped_column(Text, default="{}")  # appliance.jobs.days_spec
+    # The peer's change feed: the cursor its last sync ended at ("" none: read all), and
+    # every how many days a sync reads everything again (0: every sync); the last such.
+    feed_cursor: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    full_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    full_at: Mapped[datetime | None]
     # What the status job found
     version: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(32), default="unknown")

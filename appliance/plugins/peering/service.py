@@ -42,6 +42,7 @@ from appliance.version import PEERING_VERSION
 from .models import EXTERNAL, MCS, TYPES, Peer
 
 KIND = "peering.sync"
+FULL_DAYS = 7  # a full re-sync weekly, unless the admin sets otherwise
 STATUS_KIND = "peering.status"
 
 COMMON = Schema(
@@ -67,6 +68,10 @@ MCS_FIELDS = Schema(
                "outgoing prefix digit."),
     Field("key", "Peer key", (max_length(128),), required=False, secret=True,
           help="The key the peer issued when it trusted this appliance; never shown again."),
+    Field("full_days", "Full re-sync (days)", (int_range(0, 365),), required=False,
+          type="integer", help="Every how many days a sync reads all the peer's contacts "
+          "again; the syncs between ask only what changed. 0: every sync reads all. "
+          f"Empty: {FULL_DAYS}."),
 )
 #: What the API documents as the body of a peer (every field of either type).
 API_SCHEMA = Schema(
@@ -124,7 +129,9 @@ def as_dict(peer: Peer) -> dict:
     if peer.kind == MCS:
         out.update(hostname=peer.hostname, port=peer.port, peer_eid=peer.peer_eid,
                    dialing_prefix=peer.dialing_prefix, dialing=dialing(peer.dialing_prefix),
-                   admin_url=peer.admin_url, key_set=bool(peer.key_sealed))
+                   admin_url=peer.admin_url, key_set=bool(peer.key_sealed),
+                   full_days=peer.full_days, full_sync_at=_iso(peer.full_at),
+                   changes_offered=bool(peer.feed_cursor))
     else:
         out.update(ldap=peer.ldap_settings, password_set=bool(peer.ldap_password_sealed))
     return out
@@ -144,7 +151,8 @@ def form_values(peer: Peer) -> dict:
               **{k: v for k, v in peer.schedule_spec.items() if k in SCHEDULE_DEFAULT}}
     if peer.kind == MCS:
         values.update(hostname=peer.hostname, port="" if peer.port == 443 else peer.port,
-                      peer_eid=peer.peer_eid, dialing_prefix=peer.dialing_prefix)
+                      peer_eid=peer.peer_eid, dialing_prefix=peer.dialing_prefix,
+                      full_days=peer.full_days)
     else:
         ldap = peer.ldap_settings
         values.update(ldap, ldap_port=ldap.get("port") or "")
@@ -170,6 +178,8 @@ def _specific(kind: str | None, data, peer: Peer | None, errors: dict) -> dict:
     if kind == MCS:
         specific = MCS_FIELDS.validate(data)
         specific["port"] = specific.get("port") or 443
+        if specific.get("full_days") is None:
+            specific["full_days"] = FULL_DAYS
         specific["key"] = key_for(peer, specific["hostname"], specific["port"],
                                   specific.get("key"))
         if not specific["key"]:
@@ -221,6 +231,9 @@ def save(ent: Enterprise, data, peer: Peer | None = None) -> tuple[Peer, list[st
     peer.kind, peer.description = common["kind"], common["description"]
     if peer.kind == MCS:
         key = specific.pop("key", "")
+        if ((peer.hostname or "").lower(), peer.port, (peer.peer_eid or "").lower()) != (
+                specific["hostname"].lower(), specific["port"], specific["peer_eid"].lower()):
+            peer.feed_cursor, peer.full_at = "", None  # another peer: its cursor means nothing
         for k, v in specific.items():
             setattr(peer, k, v)
         if key:

@@ -71,7 +71,8 @@ def _form(peer: Peer | None, values: dict, errors: dict, status: int = 200, note
 
 
 def _defaults(kind: str) -> dict:
-    return {"kind": kind, **service.SCHEDULE_DEFAULT, **ldapform.DEFAULTS}
+    return {"kind": kind, **service.SCHEDULE_DEFAULT, **ldapform.DEFAULTS,
+            "full_days": service.FULL_DAYS}
 
 
 @bp.route("/new", methods=["GET", "POST"])

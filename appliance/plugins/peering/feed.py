@@ -1,0 +1,132 @@
+"""A MiCollab peer's contacts, read whole or as what changed since the last sync.
+
+A peer that offers its changes (its first page of contacts carries a `cursor`) is asked
+only what changed since the cursor of the last successful sync: the changed and added
+contacts, and the keys of removed ones, applied as a delta import with the same safety
+rules. The whole set is read again on the first sync, when the admin's full re-sync is due
+(`full_days`), when the peer no longer knows the cursor, and always from a peer without the
+feed (an older version). The new cursor is stored in the transaction that applies what it
+covers, so a failed sync leaves the old one.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from appliance.db import db, utcnow
+from appliance.directory import ImportResult, SourceImport
+from appliance.jobs import JobContext
+from appliance.models import Contact, Enterprise
+from appliance.peers import PeerClient, PeerError
+
+from .models import Peer
+
+PAGE = 1000  # changes per request
+
+
+def rows(peer: Peer, items) -> list[dict]:
+    """The contacts of a page as import rows (PeerError when the page is not understood)."""
+    try:
+        return [{"external_id": c["key"], "first_name": c["first_name"],
+                 "last_name": c["last_name"], "email": c["email"], "phone": c["phone"],
+                 "im_address": c["im_address"]} for c in items]
+    except (KeyError, TypeError) as exc:
+        raise PeerError("bad_response", f"{peer.hostname} sent a contact page this "
+                                        f"appliance does not understand ({exc!r})") from None
+
+
+def full(ctx: JobContext, peer: Peer, ent: Enterprise, batches: Iterable[list[dict]],
+         allow_drop: bool, then: Callable | None = None) -> ImportResult:
+    """Replace the peer's contacts with every batch it sends, or change nothing."""
+    with SourceImport(ent, peer.source, peer.description, (Contact,)) as imp:
+        for batch in batches:
+            imp.add(batch)
+        n = imp.count()
+        ctx.progress(90, f"Storing {n:,} contacts")
+        return imp.commit(allow_drop=allow_drop, then=then)[Contact]
+
+
+def _remember(peer_id: int, cursor: Callable[[], str], whole: bool) -> Callable:
+    """A commit's `then`: store the cursor with the contacts it covers."""
+    def then(conn, _results) -> None:
+        values = {"feed_cursor": cursor()} | ({"full_at": utcnow()} if whole else {})
+        conn.execute(update(Peer).where(Peer.id == peer_id).values(values))
+    return then
+
+
+def why_full(ctx: JobContext, peer: Peer) -> str | None:
+    """Why this sync reads every contact (None: only what changed)."""
+    if ctx.params.get("full"):
+        return "asked for"
+    if not peer.feed_cursor:
+        return ("first sync" if peer.full_at is None else
+                f"{peer.hostname} offers no change feed (an older version)")
+    if peer.full_days == 0:
+        return "set to read everything at every sync"
+    if peer.full_at is None or utcnow() - peer.full_at >= timedelta(days=peer.full_days):
+        return f"the full re-sync every {peer.full_days} day(s) is due"
+    return None
+
+
+def sync(ctx: JobContext, peer: Peer, ent: Enterprise, client: PeerClient,
+         pages: Callable[..., Iterator[list[dict]]], allow_drop: bool
+         ) -> tuple[ImportResult, str]:
+    """Sync a MiCollab peer; return the result and a note for the run's message."""
+    why = why_full(ctx, peer)
+    if why is None:
+        try:
+            return changes(ctx, peer, ent, client, allow_drop), "Changes since the last sync from "
+        except PeerError as exc:
+            if exc.kind == "cursor_unknown":
+                why = (f"{peer.hostname} no longer knows the changes since the last sync: "
+                       f"{exc.message}")
+            elif exc.status == 404 and exc.kind == "bad_response":
+                why = f"{peer.hostname} no longer offers its changes (an older version?)"
+            else:
+                raise
+    seen: dict = {}
+    result = full(ctx, peer, ent, pages(ctx, peer, client, seen), allow_drop,
+                  _remember(peer.id, lambda: seen.get("cursor", ""), whole=True))
+    return result, f"Full fetch ({why}) from "
+
+
+def changes(ctx: JobContext, peer: Peer, ent: Enterprise, client: PeerClient,
+            allow_drop: bool) -> ImportResult:
+    """Apply what changed on the peer since peer.feed_cursor (PeerError cursor_unknown when
+    the peer no longer knows it)."""
+    changed: dict[str, dict] = {}
+    removed: set[str] = set()
+    args: dict = {"since": peer.feed_cursor, "limit": PAGE}
+    while True:
+        page = client.get(f"/enterprises/{peer.peer_eid}/changes", **args)
+        if not isinstance(page, dict) or not page.get("cursor"):
+            raise PeerError("bad_response", f"{peer.hostname} sent a change page this "
+                                            "appliance does not understand")
+        for row in rows(peer, page.get("items")):
+            changed.setdefault(row["external_id"], row)
+        removed.update(str(k) for k in page.get("removed") or ())
+        ctx.progress(50, f"Read {len(changed):,} changed and {len(removed):,} removed "
+                         "contacts")
+        if not page.get("next"):
+            break
+        args.update(until=page["cursor"], after=page["next"])
+    cursor = str(page["cursor"])[:32]
+    have = db.session.scalar(select(func.count()).select_from(Contact).where(
+        Contact.enterprise_id == ent.id, Contact.source == peer.source))
+    gone = removed - changed.keys()  # removed, then added again: it stays
+    if not changed and not gone:
+        _remember(peer.id, lambda: cursor, whole=False)(db.session, None)
+        db.session.commit()
+        return ImportResult(unchanged=have)
+    with SourceImport(ent, peer.source, peer.description, (Contact,), delta=True) as imp:
+        staged = list(changed.values())
+        for i in range(0, len(staged), PAGE):
+            imp.add(staged[i:i + PAGE])
+        imp.remove(gone)
+        ctx.progress(90, f"Storing {len(changed):,} changed and {len(gone):,} removed "
+                         "contacts")
+        result = imp.commit(allow_drop=allow_drop,
+                            then=_remember(peer.id, lambda: cursor, whole=False))[Contact]
+    result.unchanged = have - result.updated - result.removed
+    return result
