@@ -39,6 +39,8 @@ from appliance.plugins.sync.pbx_model import (
 from appliance.plugins.sync.pbx_numbers import NumberState, decide_numbers, numbers_to_keep
 
 DATA = Path(__file__).parent / "data" / "pbx"
+HEADER_ALL = ("number,device_type,mac,first_name,last_name,department,group,group_kind,pilot,"
+              "dynamic_extension\n")
 SYNC_DIR = Path(__file__).parents[1] / "appliance" / "plugins" / "sync"
 
 
@@ -161,6 +163,26 @@ def test_rule_3_names_differing_in_case_are_two_accounts():
     [note] = report.notes
     assert (note.number, note.line, note.rule) == ("3001", 3, RULE_3)
     assert "were not associated" in note.message and "differ only in case," in note.message
+    assert note.user == "ann lee (Sales)"  # whom the note concerns
+
+
+def test_issues_name_the_user_of_the_rule_or_the_record():
+    report = build_accounts(lines(
+        dev("2001"), dev("2002"),  # rule 5: Ann's second deskphone
+        dev("2003", "Hunt Group", first="Bo", last="Kim", dept="")), MIVB)
+    assert [(i.number, i.user) for i in report.skipped] == [
+        ("2002", "Ann Lee (Sales)"), ("2003", "Bo Kim")]
+
+
+def test_csv_invalid_characters_in_columns_not_stored_are_ignored():
+    text = (HEADER_ALL + "2001,App Server\x01 Port,A1:21:00\x02,Ann,Lee,Sales,P\x03RG 5,PRG,1,\n"
+            "2002,5340 IP,,Bo,Kim,Ops,P\x03RG 5,PRG,,\n")
+    items = list(read_devices(io.StringIO(text)))
+    assert all(isinstance(i, Device) for i in items)
+    assert [(d.device_type, d.mac, d.group) for d in items] == [
+        ("App Server Port", "A1:21:00", "PRG 5"), ("5340 IP", "", "PRG 5")]
+    report = build_accounts(items, MIVB)
+    assert [(a.key, a.numbers) for a in report.accounts] == [("group:PRG 5", ["2002", "2001"])]
 
 
 def test_rule_3_spacing_and_other_departments():
