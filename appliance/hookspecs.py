@@ -86,8 +86,8 @@ def appliance_pbx_connectors():
     """Return a list of PBX connectors: objects with a `name` and a
     `devices(node_settings)` method yielding appliance.plugins.sync.pbx_model.Device records (or
     Issue for a record that cannot be read; with note=True, a note on one that was read), as
-    the sync plugin's built-in CSV connector
-    does. A PBX node names the connector that reads it."""
+    the sync plugin's built-in CSV connector does. A PBX node names the connector that reads
+    it."""
 
 
 @hookspec
