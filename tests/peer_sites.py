@@ -10,7 +10,8 @@ import os
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
@@ -23,7 +24,23 @@ from tests.conftest import build
 from tests.servers import ApplianceProcess, Gate, Nginx
 
 PASSWORD = "correct-horse-battery"
-NAMES = {"a.test": "127.0.0.1", "b.test": "127.0.0.2", "wrong.test": "127.0.0.2"}
+NAMES = {"a.test": "127.0.0.1", "b.test": "127.0.0.2", "wrong.test": "127.0.0.2",
+         "c.test": "127.0.0.3"}
+#: An appliance whose peer link has no change feed, on either side: as the release before it.
+OLD = {"APPLIANCE_PEERING_CHANGE_FEED": "0"}
+
+
+class CountingGate(Gate):
+    """A Gate that keeps the request line of every request it relays (`lines`): nginx opens
+    one connection to the appliance per request, so these are the requests it served."""
+
+    def __init__(self, *args, **kw):
+        self.lines: list[str] = []
+        super().__init__(*args, **kw)
+
+    def _holds(self, line: bytes) -> bool:
+        self.lines.append(line.decode("latin-1"))
+        return super()._holds(line)
 
 
 def _env(data_dir: Path, extra: dict | None = None) -> dict:
@@ -40,7 +57,8 @@ class Site:
     app: ApplianceProcess
     tls: Nginx
     token: str
-    gate: Gate | None = None
+    gate: CountingGate | None = None
+    _db: list = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -70,7 +88,22 @@ class Site:
                 return run
             time.sleep(0.1)
 
+    @contextmanager
+    def database(self):
+        """An app context on the site's own database (another process writing to it while
+        the site serves, as an import or an admin's edit would)."""
+        if not self._db:
+            app = build(self.data_dir, SECRET_KEY="test-secret")
+            app.extensions["appliance"].jobs.shutdown()  # the site's process runs its jobs
+            self._db.append(app)
+        with self._db[0].app_context():
+            yield
+            db.session.remove()
+
     def stop(self) -> None:
+        for app in self._db:
+            with app.app_context():
+                db.engine.dispose()
         self.tls.stop()
         self.app.stop()
         if self.gate:
@@ -99,10 +132,11 @@ def prepare(data_dir: Path) -> str:
 
 
 def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = (),
-          gate: bool = False, token: str | None = None) -> Site:
+          gate: bool = False, token: str | None = None, env: dict | None = None) -> Site:
     """Start the site `name` (its data kept in root/name) behind TLS; with `gate`, nginx
-    reaches the appliance through a Gate (Site.gate) that can hold a request. `token` is
-    the one prepare() gave, when the caller prepared the site already."""
+    reaches the appliance through a CountingGate (Site.gate) that can hold a request.
+    `token` is the one prepare() gave, when the caller prepared the site already; `env`
+    more settings (OLD: a site without the change feed)."""
     data_dir = root / name
     token = token or prepare(data_dir)
     ca_file = root / "ca.pem"
@@ -111,7 +145,7 @@ def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = (
     env = {"APPLIANCE_HOSTNAME": name, "APPLIANCE_TRUSTED_PROXIES": "1",
            "APPLIANCE_PEER_CA_FILE": str(ca_file),
            "APPLIANCE_PEER_HOSTS": ",".join(f"{n}={a}" for n, a in NAMES.items()),
-           "APPLIANCE_PEER_TIMEOUT": "5"}
+           "APPLIANCE_PEER_TIMEOUT": "5", **(env or {})}
     app = ApplianceProcess(data_dir, env=_env(data_dir, env), host=NAMES[name]).start()
     cert = ca.issue_cert(*(cert_names or (name,)))
     upstream = app.url.removeprefix("http://").rstrip("/")
@@ -119,7 +153,7 @@ def start(root: Path, name: str, ca: trustme.CA, cert_names: tuple[str, ...] = (
     try:
         if gate:
             host, port = upstream.rsplit(":", 1)
-            relay = Gate((host, int(port)), host=NAMES[name])
+            relay = CountingGate((host, int(port)), host=NAMES[name])
             upstream = relay.address
         tls = Nginx(root / f"{name}-tls", upstream,
                     b"".join(p.bytes() for p in cert.cert_chain_pems).decode(),
@@ -155,9 +189,9 @@ def start_pair(root: Path, ca: trustme.CA, bravo_contacts: int,
     return a, b
 
 
-def run_pair(root: Path, ca: trustme.CA, bravo_contacts: int):
+def run_pair(root: Path, ca: trustme.CA, bravo_contacts: int, gate: bool = False):
     """Yield (A, B) of start_pair(); both stopped afterwards. `yield from` it in a fixture."""
-    a, b = start_pair(root, ca, bravo_contacts)
+    a, b = start_pair(root, ca, bravo_contacts, gate)
     try:
         yield a, b
     finally:
@@ -193,7 +227,8 @@ def trust(site, eid: str, address: str) -> str:
     ent = ent_id(site, eid)
     status, t = site.api("POST", f"/api/v1/enterprises/{ent}/trusted-servers",
                          {"address": address, "description": "peer"})
-    if status == 422:  # already trusted: issue a fresh key
+    if status == 422 or (status == 201 and not t.get("peer_key")):
+        # already trusted (here, or by another enterprise: it has a key): a fresh key
         tid = next(x["id"] for x in site.api("GET", f"/api/v1/enterprises/{ent}")[1]
                    ["trusted_servers"] if x["address"] == address)
         status, t = site.api("POST", f"/api/v1/enterprises/{ent}/trusted-servers/{tid}/key")

@@ -307,3 +307,174 @@ def test_a_peer_cannot_be_deleted_while_its_sync_runs(app, api, ent):
     resp = api("DELETE", f"/api/v1/peering/peers/{peer['id']}")
     assert resp.status_code == 409 and "once the sync ends" in resp.get_json()["message"]
     assert api("GET", f"/api/v1/peering/peers/{peer['id']}").status_code == 200
+
+
+# --- the change feed this appliance serves its peers (peer_feed.py, link.py) ------------
+
+
+@pytest.fixture
+def link(app, api, ent):
+    """acme trusts 127.0.0.1 (the test client's address) and has an IM domain; a GET of
+    its peer link with that key, checking the status."""
+    key = api("POST", f"/api/v1/enterprises/{ent}/trusted-servers",
+              json={"address": "127.0.0.1"}).get_json()["peer_key"]
+    with app.app_context():
+        db.session.get(Enterprise, ent).im_domain = "acme.test"
+        db.session.commit()
+    client = app.test_client()
+
+    def get(path, status=200):
+        resp = client.get("/peer/v1" + path, headers={"Authorization": f"Peer {key}"})
+        assert resp.status_code == status, resp.get_data(as_text=True)
+        return resp.get_json()
+    return get
+
+
+def people(app, ent, source="sync:1", n=5, **changes):
+    """Make `source`'s contacts c0..c<n-1> of acme (fields of some changed: c1={...})."""
+    with app.app_context():
+        replace_source(Contact, db.session.get(Enterprise, ent), source, "Dir", [
+            {"external_id": f"c{i}", "first_name": f"F{i}", "last_name": f"L{i}",
+             "phone": str(100 + i), **changes.get(f"c{i}", {})} for i in range(n)
+            if changes.get(f"c{i}") != "gone"], allow_drop=True)
+
+
+def feed(link, since, limit=1000):
+    """Every page of the feed since `since`: (items by key, removed keys, next cursor)."""
+    items, removed, after, until = {}, [], "", ""
+    while True:
+        page = link(f"/enterprises/acme/changes?since={since}&limit={limit}"
+                    + (f"&until={until}&after={after}" if after else ""))
+        items.update((i["key"], i) for i in page["items"])
+        removed += page["removed"]
+        until, after = page["cursor"], page["next"]
+        if not after:
+            return items, removed, page["cursor"]
+
+
+def test_the_change_feed_names_what_changed_and_nothing_else(app, link, ent):
+    people(app, ent)
+    with app.app_context():
+        replace_source(Account, db.session.get(Enterprise, ent), "sync:1", "Dir",
+                       [{"external_id": "c0", "login": "ann"}])
+    assert link("/info")["features"] == ["changes"]
+    first = link("/enterprises/acme/contacts")
+    assert first["total"] == 5 and first["cursor"]
+    assert feed(link, first["cursor"])[:2] == ({}, [])
+
+    # c1 changed, c2 removed, c5 added, c0's account renamed; a peer's contacts are not served
+    people(app, ent, n=6, c1={"phone": "999"}, c2="gone")
+    with app.app_context():
+        replace_source(Account, db.session.get(Enterprise, ent), "sync:1", "Dir",
+                       [{"external_id": "c0", "login": "anna"}])
+        replace_source(Contact, db.session.get(Enterprise, ent), "peering:7", "Peer",
+                       [{"external_id": "p1", "last_name": "Far"}])
+    items, removed, cursor = feed(link, first["cursor"])
+    assert set(items) == {"sync:1/c0", "sync:1/c1", "sync:1/c5"} and removed == ["sync:1/c2"]
+    assert items["sync:1/c0"]["im_address"] == "anna@acme.test"
+    assert items["sync:1/c1"]["phone"] == "999"
+    assert feed(link, first["cursor"], limit=1)[:2] == (items, removed)  # page by page
+    assert feed(link, cursor)[:2] == ({}, [])
+
+    # The same rows again change nothing; a new IM domain changes every served address.
+    people(app, ent, n=6, c1={"phone": "999"}, c2="gone")
+    with app.app_context():
+        db.session.get(Enterprise, ent).im_domain = "acme.example"
+        db.session.commit()
+    items, removed, _ = feed(link, cursor)
+    assert set(items) == {f"sync:1/c{i}" for i in (0, 1, 3, 4, 5)} and removed == []
+    assert items["sync:1/c0"]["im_address"] == "anna@acme.example"
+
+
+def test_an_unknown_cursor_is_refused_with_the_reason(app, link, ent):
+    from datetime import timedelta
+
+    from appliance.models import ContactTombstone
+    people(app, ent)
+    cursor = link("/enterprises/acme/contacts")["cursor"]
+    future = link(f"/enterprises/acme/changes?since={int(cursor) + 10**6}", 410)
+    assert future["error"] == "cursor_unknown" and "never handed out" in future["message"]
+    people(app, ent, c3="gone")
+    with app.app_context():  # the tombstone of c3 is past its retention
+        db.session.execute(ContactTombstone.__table__.update().values(
+            at=datetime.now() - timedelta(days=31)))
+        db.session.commit()
+    gone = link(f"/enterprises/acme/changes?since={cursor}", 410)
+    assert "no longer kept" in gone["message"] and "30 days" in gone["message"]
+    with app.app_context():
+        assert db.session.scalar(select(ContactTombstone.id)) is None  # pruned
+    fresh = link("/enterprises/acme/contacts")["cursor"]
+    assert feed(link, fresh)[:2] == ({}, [])
+
+
+def test_a_change_committed_late_is_not_skipped(app, link, ent):
+    """A change still uncommitted while a peer reads the feed is in that answer or in the
+    next one, never lost (PostgreSQL: it does not hold the reader up; SQLite: writers and
+    the feed's reader take turns)."""
+    import threading
+    people(app, ent)
+    cursor = link("/enterprises/acme/contacts")["cursor"]
+    with app.app_context():
+        conn = db.engine.connect()
+        conn.execute(Contact.__table__.update().where(Contact.external_id == "c4")
+                     .values(phone="late"))
+        answers = []
+        reader = threading.Thread(target=lambda: answers.append(feed(link, cursor)))
+        reader.start()
+        if db.engine.dialect.name == "postgresql":  # the reader does not wait for it
+            reader.join()
+            assert answers[0][:2] == ({}, [])
+        conn.commit()
+        conn.close()
+        reader.join()
+    items, _, then = answers[0]
+    later = feed(link, then)[0]
+    assert [k for k in {**items, **later} if k.endswith("/c4")] == ["sync:1/c4"]
+    assert {**items, **later}["sync:1/c4"]["phone"] == "late"
+
+
+def test_without_the_feed_the_link_answers_as_before(make_app, api, ent):
+    """PEERING_CHANGE_FEED=0: /info, the pages and an unknown path answer exactly as the
+    peer link of the release before the feed."""
+    old = make_app(PEERING_CHANGE_FEED=False)
+    key = api("POST", f"/api/v1/enterprises/{ent}/trusted-servers",
+              json={"address": "127.0.0.1"}).get_json()["peer_key"]
+    client = old.test_client()
+
+    def get(path):
+        return client.get("/peer/v1" + path, headers={"Authorization": f"Peer {key}"})
+    assert set(get("/info").get_json()) == {"product", "version", "appliance_version",
+                                             "hostname", "peer"}
+    assert set(get("/enterprises/acme/contacts").get_json()) == {"items", "next", "total"}
+    changes, nothing = get("/enterprises/acme/changes?since=1"), get("/enterprises/acme/x")
+    assert changes.status_code == nothing.status_code == 404
+    assert changes.get_data() == nothing.get_data()
+
+
+def test_a_new_peer_enterprise_forgets_the_cursor(app, api, ent):
+    peer = add(api, ent, mcs(full_days=3)).get_json()
+    assert peer["full_days"] == 3 and peer["changes_offered"] is False
+    with app.app_context():
+        db.session.execute(Peer.__table__.update().values(feed_cursor="77",
+                                                          full_at=datetime(2026, 12, 1)))
+        db.session.commit()
+    api("PUT", f"/api/v1/peering/peers/{peer['id']}", json={"description": "Renamed"})
+    with app.app_context():
+        assert db.session.get(Peer, peer["id"]).feed_cursor == "77"  # the same peer
+    api("PUT", f"/api/v1/peering/peers/{peer['id']}", json={"peer_eid": "other"})
+    with app.app_context():
+        row = db.session.get(Peer, peer["id"])
+        assert (row.feed_cursor, row.full_at) == ("", None)
+
+
+@pytest.mark.parametrize("value,ok", [(0, True), (7, True), (365, True), (366, False),
+                                      (-1, False), ("x", False)])
+def test_full_resync_days_rule(api, ent, value, ok):
+    resp = add(api, ent, mcs(full_days=value))
+    if ok:
+        assert resp.status_code == 201 and resp.get_json()["full_days"] == value
+    else:
+        rule, msg = rule_of(resp, "full_days")
+        assert msg.startswith("Full re-sync (days) must be")
+        assert rule in ("range", "integer", "type")
+    assert add(api, ent, mcs(description="Default")).get_json()["full_days"] == 7
