@@ -121,6 +121,7 @@ def entries(settings: LdapSettings, attributes: list[str], search_filter: str | 
             close(conn)
             yield from _fast(settings, fast, where, search_filter, requested, names)
             return
+    _lean(conn, names)
     count, cookie = 0, None
     try:
         while True:
@@ -139,7 +140,7 @@ def entries(settings: LdapSettings, attributes: list[str], search_filter: str | 
             # root) name other naming contexts; they are not entries and are skipped.
             for item in page:
                 count += 1
-                yield _entry(item, names)
+                yield item.get("entry") or _entry(item, names)
             del page
             cookie = (result.get("controls", {}).get(_PAGED_RESULTS, {})
                       .get("value", {}).get("cookie"))
@@ -184,6 +185,28 @@ def test_connection(settings: LdapSettings, mapping: dict[str, str],
 
 
 # -- values ---------------------------------------------------------------------------
+
+def _lean(conn, names: dict[str, str]) -> None:
+    """Make this connection decode search entries straight from ldap3's BER tuples into an
+    Entry: ldap3 would build two case-insensitive dicts of every entry (raw and formatted),
+    most of its cost per entry after the BER decoding itself. Ranged values (AD's
+    "member;range=0-1499") keep ldap3's own decoding, which its auto-range relies on."""
+    standard = conn.strategy.decode_response_fast
+
+    def decode(message):
+        if message["protocolOp"] != 4:
+            return standard(message)
+        payload = message["payload"]
+        pairs = [(bytes(a[3][0][3]), a[3][1][3]) for a in payload[1][3]]
+        if any(b";range=" in name for name, _ in pairs):
+            return standard(message)
+        raw = {name.decode(): [bytes(v[3]) for v in vals] for name, vals in pairs}
+        dn = bytes(payload[0][3]).decode("utf-8", "replace")
+        return {"type": "searchResEntry", "dn": dn, "raw_attributes": raw,
+                "entry": _entry({"dn": dn, "raw_attributes": raw}, names)}
+
+    conn.strategy.decode_response_fast = decode
+
 
 def _entry(item: dict, names: dict[str, str]) -> Entry:
     attrs = {}
