@@ -110,7 +110,9 @@ def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
     by_key = {c.key: c for c in columns if c.sort is not None}
     sort = args.get("sort") if args.get("sort") in by_key else default_sort
     desc = args.get("dir") == "desc"
-    total, more = _count(stmt, page * per_page if q and search else None)
+    total, more, found = _count(stmt, page * per_page if q and search else None, tiebreak)
+    if found is not None:  # every match: the page is read by key, without the search
+        stmt = unsearched = unsearched.where(tiebreak.in_(found))
     page = min(page, max(1, ceil(total / per_page))) if not more else page
     cols = by_key[sort].sort
     cols = cols if isinstance(cols, tuple) else (cols,)
@@ -131,18 +133,24 @@ def paginate(stmt, columns: list[Column], args, default_sort: str, search=(),
     return Page(rows, total, page, per_page, sort, desc, q, columns, base, more)
 
 
-def _count(stmt, upto: int | None) -> tuple[int, bool]:
-    """(rows of `stmt`, whether there are more): a search counts up to COUNTED rows, or up to
-    `upto`, the rows a page needs, when it needs more (exactly then)."""
+def _count(stmt, upto: int | None, key=None) -> tuple[int, bool, list | None]:
+    """(rows of `stmt`, whether there are more, the `key`s of all of them or None).
+
+    A search (`upto`: the rows its page needs) reads the keys of up to COUNTED + 1 matches
+    in no order: that many or fewer are all of them (and its page is then read by key, not
+    by a second search), more are counted only when the page needs them (exactly then)."""
     def count(s) -> int:
         return db.session.scalar(select(func.count()).select_from(s.order_by(None).subquery()))
-    if upto is not None:
-        n = count(stmt.limit(COUNTED + 1))
-        if n > COUNTED and upto <= COUNTED:
-            return COUNTED, True
-        if n <= COUNTED:
-            return n, False
-    return count(stmt), False
+    if upto is None:
+        return count(stmt), False, None
+    first = stmt.order_by(None).limit(COUNTED + 1)
+    found = db.session.scalars(first.with_only_columns(key)).all() if key is not None else None
+    n = len(found) if found is not None else count(first)
+    if n <= COUNTED:
+        return n, False, found
+    if upto <= COUNTED:
+        return COUNTED, True, None
+    return count(stmt), False, None
 
 
 def _page_ids(stmt, unsearched, search, q, cols, desc, page, per_page, total, more) -> list:
