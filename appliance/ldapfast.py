@@ -8,6 +8,8 @@ errors of them, so both readers behave alike.
 
 from collections.abc import Iterator
 
+from ldap3.core.results import RESULT_CODES
+
 from appliance.ldapconn import LdapError, LdapSettings, scrub
 
 try:
@@ -90,5 +92,6 @@ def _failed(settings: LdapSettings, exc, where: str) -> Exception:
     if isinstance(exc, (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR)):
         return LdapError("connect", scrub(settings, f"The connection to {where} was lost "
                                                      f"during the search ({info.get('desc')})."))
-    return SearchFailed({"result": info.get("result"), "description": info.get("desc"),
+    code = info.get("result")
+    return SearchFailed({"result": code, "description": RESULT_CODES.get(code, info.get("desc")),
                          "message": info.get("info") or "", "dn": info.get("matched", "")})

@@ -6,7 +6,10 @@ import uuid
 import pytest
 import trustme
 
-from appliance import ldapdir  # not `from ... import test_connection`: pytest would collect it
+from appliance import (
+    ldapdir,  # not `from ... import test_connection`: pytest would collect it
+    ldapfast,
+)
 from appliance.ldapdir import MAPPING_PRESETS, Entry, LdapError, LdapSettings, map_entry
 from tests.ldap_server import Slapd, ad_user, free_port, run_slapd
 
@@ -386,3 +389,37 @@ def test_password_never_shown(directory, limited, other_ca_file, caplog):
     assert kinds == {"credentials", "tls", "connect", "truncated", "filter", "base_dn"}
     for password in (secret, directory.root_password, limited.reader_password):
         assert password not in caplog.text
+
+
+# -- the python-ldap reader (the fastldap extra) ---------------------------------------------
+
+fast = pytest.mark.skipif(not ldapfast.available(), reason="python-ldap (the fastldap extra) "
+                                                           "is not installed")
+
+
+@fast
+@pytest.mark.parametrize("security", ["none", "starttls", "ldaps"])
+def test_python_ldap_reads_what_ldap3_reads(directory, security):
+    """Same entries, names and values (str, or bytes when binary), with every security mode
+    (python-ldap connects where ldap3 did, or ldap3 reads when python-ldap cannot)."""
+    for settings, mapping in ((directory.settings(security, page_size=100), OPENLDAP),
+                              (directory.settings(security, base_dn=directory.users_dn,
+                                                  filter="(objectClass=user)"), AD)):
+        attributes = [*mapping.values(), "surname"]
+        one = {e.dn: e.attrs for e in ldapdir.entries(settings, attributes, reader="ldap3")}
+        two = {e.dn: e.attrs for e in ldapdir.entries(settings, attributes,
+                                                       reader="python-ldap")}
+        assert one == two and len(one) >= 3
+    assert len(one) < PEOPLE and any(isinstance(v[0], bytes) for v in
+                                     (a["objectGUID"] for a in two.values()))
+
+
+@fast
+def test_python_ldap_size_limit_is_an_error_never_a_short_result(limited):
+    received = []
+    with pytest.raises(LdapError) as info:
+        for entry in ldapdir.entries(limited.settings(page_size=5), ["uid"],
+                                     reader="python-ldap"):
+            received.append(entry)
+    assert info.value.kind == "truncated" and len(received) == 10
+    assert "result code 4 (sizeLimitExceeded)" in info.value.message

@@ -177,6 +177,9 @@ def test_incremental_runs_report_invalid_characters_and_missing_identifiers(app,
         assert "no stable identifier" in reasons["uid=user5"]
         # Like a full run: an entry that cannot be a row has no account any more.
         assert counts(delta) == (0, 0, 2) and not accounts(app, syn["source"])
+        _, same = run(app, api, syn["id"])  # reads nothing, but the issues still stand
+        assert same["read"] == 0 and same["skipped"] == 3
+        assert len(detail(api, syn["id"])["issues"]) == 3
     finally:
         slapd.delete(f"uid=user4bad,{PEOPLE_DN}")
         slapd.modify(f"uid=user4,{PEOPLE_DN}", {"sn": "Last4", "employeeNumber": []})
