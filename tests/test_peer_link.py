@@ -1,10 +1,16 @@
 """Two real appliance processes peering over real HTTPS (nginx, a test CA) on loopback."""
 
+from datetime import datetime, timedelta
+
 import pytest
 import trustme
+from sqlalchemy import select
 
+from appliance.db import db
+from appliance.directory import replace_source
+from appliance.models import Account, Contact, ContactTombstone, Enterprise
 from tests import peer_sites
-from tests.peer_sites import ent_id, peer_body, trust
+from tests.peer_sites import ent_id, peer_body, seed, trust
 
 
 @pytest.fixture(scope="module")
@@ -14,9 +20,9 @@ def ca():
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory, ca):
-    """A (a.test on 127.0.0.1) and B (b.test on 127.0.0.2); B's enterprise bravo has 1,234
-    contacts and trusts a.test."""
-    yield from peer_sites.run_pair(tmp_path_factory.mktemp("peers"), ca, 1234)
+    """A (a.test on 127.0.0.1) and B (b.test on 127.0.0.2, behind a CountingGate); B's
+    enterprise bravo has 1,234 contacts and trusts a.test."""
+    yield from peer_sites.run_pair(tmp_path_factory.mktemp("peers"), ca, 1234, gate=True)
 
 
 def sync(site, peer_id) -> dict:
@@ -163,3 +169,182 @@ def test_peer_stopped_mid_sync_removes_nothing(tmp_path, ca):
     finally:
         b.stop()
         a.stop()
+
+
+# --- the change feed between two appliances -----------------------------------------------
+
+
+def people(b, keep=range(10), **changes):
+    """Make B's enterprise delta's directory d<i> for i in `keep` (some fields changed)."""
+    with b.database():
+        ent = db.session.scalar(select(Enterprise).where(Enterprise.eid == "delta"))
+        replace_source(Contact, ent, "sync:1", "Directory", [
+            {"external_id": f"d{i}", "first_name": f"Dee{i}", "last_name": f"Delta{i}",
+             "phone": f"{300 + i}", **changes.get(f"d{i}", {})} for i in keep],
+            allow_drop=True)
+
+
+def rekey(a, b, peer_id) -> None:
+    """A fresh key for a.test (the other tests replace it too), given to A's peer."""
+    a.api("PUT", f"/api/v1/peering/peers/{peer_id}", {"key": trust(b, "delta", "a.test")})
+
+
+def asked(b) -> list[str]:
+    """The requests for delta's contacts B served (status checks aside)."""
+    return [line for line in b.gate.lines if "/peer/v1/enterprises/delta/" in line]
+
+
+def directory(a, ent) -> dict:
+    """A's contacts of `ent` by B's name for them (d<i>: first name Dee<i>)."""
+    return {c["first_name"].replace("Dee", "d"): c for c in contacts(a, ent)["items"]}
+
+
+@pytest.fixture(scope="module")
+def delta(sites):
+    """B's enterprise delta (IM domain delta.test; d0 is also an account) synced in full
+    into A's enterprise echo: (A, B, the peer's id, echo's id)."""
+    a, b = sites
+    with b.database():
+        db.session.add(Enterprise(eid="delta", name="Delta", im_domain="delta.test"))
+        db.session.commit()
+    people(b)
+    with b.database():
+        ent = db.session.scalar(select(Enterprise).where(Enterprise.eid == "delta"))
+        replace_source(Account, ent, "sync:1", "Directory",
+                       [{"external_id": "d0", "login": "dee"}])
+    echo = ent_id(a, "echo")
+    status, peer = a.api("POST", f"/api/v1/peering/enterprises/{echo}/peers",
+                         peer_body(b, trust(b, "delta", "a.test"), "Delta peer", eid="delta"))
+    assert status == 201, peer
+    run = sync(a, peer["id"])
+    assert run["counts"]["added"] == 10, run
+    assert run["message"].startswith("Full fetch (first sync) from Delta peer"), run
+    return a, b, peer["id"], echo
+
+
+def test_a_resync_reads_only_what_changed(delta):
+    a, b, peer_id, echo = delta
+    rekey(a, b, peer_id)
+    assert directory(a, echo)["d0"]["im_address"] == "dee@delta.test"
+    people(b, [i for i in range(11) if i != 2], d1={"phone": "999"})
+    with b.database():  # the account of d0 renamed: peers reach it at its new address
+        ent = db.session.scalar(select(Enterprise).where(Enterprise.eid == "delta"))
+        replace_source(Account, ent, "sync:1", "Directory",
+                       [{"external_id": "d0", "login": "deanna"}])
+    b.gate.lines.clear()
+    run = sync(a, peer_id)
+    assert run["counts"] == {"added": 1, "updated": 2, "removed": 1, "unchanged": 7,
+                             "failed": 0}, run
+    assert run["message"].startswith("Changes since the last sync from Delta peer"), run
+    assert len(asked(b)) == 1 and "/changes?since=" in asked(b)[0]
+    got = directory(a, echo)
+    assert "d2" not in got and got["d10"]["last_name"] == "Delta10"
+    assert got["d1"]["phone"] == "999" and got["d0"]["im_address"] == "deanna@delta.test"
+
+    # Nothing changed: one request, for the changes, that brings none.
+    b.gate.lines.clear()
+    run = sync(a, peer_id)
+    assert run["counts"] == {"added": 0, "updated": 0, "removed": 0, "unchanged": 10,
+                             "failed": 0}, run
+    assert len(asked(b)) == 1 and "/changes?since=" in asked(b)[0]
+    assert "after=" not in asked(b)[0]
+
+
+def test_an_unknown_cursor_falls_back_to_a_full_fetch(delta):
+    a, b, peer_id, echo = delta
+    rekey(a, b, peer_id)
+    people(b, [i for i in range(11) if i not in (2, 3)], d1={"phone": "999"})
+    with b.database():  # d3's removal is older than B keeps removals
+        db.session.execute(ContactTombstone.__table__.update().values(
+            at=datetime.now() - timedelta(days=40)))
+        db.session.commit()
+    b.gate.lines.clear()
+    run = sync(a, peer_id)
+    assert run["state"] == "succeeded", run
+    assert run["message"].startswith("Full fetch (b.test no longer knows the changes since "
+                                     "the last sync: Cursor "), run
+    assert "no longer kept" in run["message"] and run["counts"]["removed"] == 1
+    assert "/changes?" in asked(b)[0] and "/contacts?" in asked(b)[1]
+    assert "d3" not in directory(a, echo)
+    run = sync(a, peer_id)  # and then only what changed again
+    assert run["message"].startswith("Changes since the last sync"), run
+
+
+def test_the_safety_rules_hold_for_changes(delta):
+    a, b, peer_id, echo = delta
+    rekey(a, b, peer_id)
+    before = directory(a, echo)
+    people(b, [0, 1, 4])  # 6 of 9 gone: beyond the 50% safety threshold
+    run = sync(a, peer_id)
+    assert run["state"] == "failed" and "safety threshold" in run["message"], run
+    assert directory(a, echo) == before
+    status, run = a.api("POST", f"/api/v1/peering/peers/{peer_id}/sync?allow_drop=1")
+    run = a.wait_job(run["run_id"])
+    assert run["state"] == "succeeded" and run["counts"]["removed"] == 6, run
+    assert sorted(directory(a, echo)) == ["d0", "d1", "d4"]
+
+    # B stops answering while A reads its changes: nothing changes, nothing is lost.
+    people(b, [0, 1, 4, 20])
+    b.gate.hold(r"^GET /peer/v1/enterprises/delta/changes\?")
+    status, run = a.api("POST", f"/api/v1/peering/peers/{peer_id}/sync")
+    assert b.gate.held.wait(30)
+    b.gate.release()
+    run = a.wait_job(run["run_id"])
+    assert run["state"] == "failed" and "Nothing was changed" in run["message"], run
+    assert sorted(directory(a, echo)) == ["d0", "d1", "d4"]
+    run = sync(a, peer_id)
+    assert run["counts"]["added"] == 1 and "d20" in directory(a, echo), run
+
+
+# --- appliances of different versions: one without the change feed ------------------------
+
+
+@pytest.fixture(scope="module")
+def old(sites, tmp_path_factory, ca):
+    """C (c.test on 127.0.0.3, behind a CountingGate): an appliance without the change
+    feed (peer_sites.OLD), whose enterprise charlie has 30 contacts."""
+    root = tmp_path_factory.mktemp("old")
+    seed(root / "c.test", "charlie", 30)
+    site = peer_sites.start(root, "c.test", ca, gate=True, env=peer_sites.OLD)
+    yield site
+    site.stop()
+
+
+def test_a_peer_without_the_feed_is_read_whole_every_time(sites, old):
+    a, _ = sites
+    foxtrot = ent_id(a, "foxtrot")
+    status, peer = a.api("POST", f"/api/v1/peering/enterprises/{foxtrot}/peers",
+                         peer_body(old, trust(old, "charlie", "a.test"), "Old peer",
+                                   eid="charlie"))
+    assert status == 201, peer
+    assert sync(a, peer["id"])["counts"]["added"] == 30
+    with old.database():
+        ent = db.session.scalar(select(Enterprise).where(Enterprise.eid == "charlie"))
+        replace_source(Contact, ent, "sync:1", "Directory", [
+            {"external_id": f"u{i}", "first_name": f"First{i}", "last_name": f"Last{i:05d}",
+             "email": f"user{i}@charlie.test", "phone": f"{2000 + i}",
+             "im_address": f"user{i}@charlie.test"} for i in range(1, 30)])
+    old.gate.lines.clear()
+    run = sync(a, peer["id"])
+    assert run["counts"]["removed"] == 1 and run["counts"]["unchanged"] == 29, run
+    assert run["message"].startswith("Full fetch (c.test offers no change feed"), run
+    assert old.gate.lines and all("/contacts?" in line for line in old.gate.lines)
+    assert a.api("GET", f"/api/v1/peering/peers/{peer['id']}")[1]["changes_offered"] is False
+
+
+def test_an_appliance_without_the_feed_reads_a_new_peer_whole(sites, old):
+    """C as the client: it reads B's pages as before (its requests come from 127.0.0.1,
+    a.test's address, so B trusts a.test)."""
+    _, b = sites
+    golf = ent_id(old, "golf")
+    status, peer = old.api("POST", f"/api/v1/peering/enterprises/{golf}/peers",
+                           peer_body(b, trust(b, "bravo", "a.test"), "New peer"))
+    assert status == 201, peer
+    b.gate.lines.clear()
+    for added in (1234, 0):
+        run = sync(old, peer["id"])
+        assert run["state"] == "succeeded" and run["counts"]["added"] == added, run
+        assert run["counts"]["unchanged"] == 1234 - added
+        assert run["message"].startswith("Full fetch (the change feed is off here"), run
+    assert all("/bravo/contacts?" in line for line in b.gate.lines if "/bravo/" in line)
+    assert len([line for line in b.gate.lines if "/bravo/" in line]) == 6  # 3 pages twice

@@ -12,6 +12,7 @@ covers, so a failed sync leaves the old one.
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import func, select, update
 
 from appliance.db import db, utcnow
@@ -73,7 +74,8 @@ def sync(ctx: JobContext, peer: Peer, ent: Enterprise, client: PeerClient,
          pages: Callable[..., Iterator[list[dict]]], allow_drop: bool
          ) -> tuple[ImportResult, str]:
     """Sync a MiCollab peer; return the result and a note for the run's message."""
-    why = why_full(ctx, peer)
+    on = bool(current_app.config.get("PEERING_CHANGE_FEED", True))
+    why = why_full(ctx, peer) if on else "the change feed is off here: PEERING_CHANGE_FEED"
     if why is None:
         try:
             return changes(ctx, peer, ent, client, allow_drop), "Changes since the last sync from "
@@ -87,7 +89,7 @@ def sync(ctx: JobContext, peer: Peer, ent: Enterprise, client: PeerClient,
                 raise
     seen: dict = {}
     result = full(ctx, peer, ent, pages(ctx, peer, client, seen), allow_drop,
-                  _remember(peer.id, lambda: seen.get("cursor", ""), whole=True))
+                  _remember(peer.id, lambda: seen.get("cursor", "") if on else "", whole=True))
     return result, f"Full fetch ({why}) from "
 
 
