@@ -8,9 +8,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from appliance import create_app, migrate
 from appliance.auth import create_admin
+from appliance.cli import cli
 from appliance.db import db
 from tests import compiled, postgres_server
 
@@ -58,6 +60,21 @@ def build(tmp_path, **config):
             dest.close()
         _TEMPLATES[key] = template
     return app
+
+
+def command(data_dir, *args: str, **env: str):
+    """`appliance *args` on `data_dir` in this process (click's CliRunner), with only these
+    APPLIANCE_ settings (and the suite's store); the environment, --profile's included, and
+    the umask the command sets are as they were afterwards. Starting the console script
+    costs about a second of CPU: tests start it where the start itself is what they test."""
+    clean = {k: None for k in (*os.environ, "APPLIANCE_PROFILE") if k.startswith("APPLIANCE_")}
+    clean.update(APPLIANCE_DATA_DIR=str(data_dir), **postgres_server.env_for(data_dir), **env)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    try:
+        return CliRunner().invoke(cli, list(args), env=clean)
+    finally:
+        os.umask(mask)
 
 
 def _build_pg(tmp_path, cfg):

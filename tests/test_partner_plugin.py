@@ -10,16 +10,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from openapi_spec_validator import validate
 from sqlalchemy import select, text
 
 from appliance import migrate
-from appliance.cli import cli as appliance_cli
 from appliance.db import db
 from appliance.models import AuditEntry, JobSchedule
 from tests import postgres_server
-from tests.conftest import Browser
+from tests.conftest import Browser, command
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "partner-plugin"
@@ -68,20 +66,6 @@ def cli(site: Path, data_dir: Path, *args: str, **env: str) -> subprocess.Comple
                           timeout=120)
 
 
-def invoke(data_dir: Path, *args: str, **env: str):
-    """The same command in this process, the plugin found on sys.path through its entry
-    point all the same: each console-script start costs about a second of CPU, so the
-    script itself is started once (test_listed_by_the_cli_as_an_entry_point)."""
-    clean = {k: None for k in os.environ if k.startswith("APPLIANCE_")}
-    clean.update(APPLIANCE_DATA_DIR=str(data_dir), **postgres_server.env_for(data_dir), **env)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    try:  # the command sets the appliance's umask: keep this process's
-        return CliRunner().invoke(appliance_cli, list(args), env=clean)
-    finally:
-        os.umask(mask)
-
-
 def login(app) -> Browser:
     b = Browser(app.test_client())
     assert b.login().status_code == 302
@@ -117,12 +101,12 @@ def test_listed_by_the_cli_as_an_entry_point(hello_on_path, tmp_path):
     assert [(s["key"], s["value"], s["source"]) for s in info["settings"]] == [
         ("HELLO_HEADING", "Greetings", "default")]
 
-    got = invoke(tmp_path, "plugins", "--json", APPLIANCE_HELLO_HEADING="Hi there")
+    got = command(tmp_path, "plugins", "--json", APPLIANCE_HELLO_HEADING="Hi there")
     assert got.exit_code == 0, got.output
     assert [(s["value"], s["source"]) for s in hello_info(json.loads(got.stdout))["settings"]
             ] == [("Hi there", "environment")]
 
-    got = invoke(tmp_path, "plugins", "--json", APPLIANCE_DISABLE_PLUGINS="hello")
+    got = command(tmp_path, "plugins", "--json", APPLIANCE_DISABLE_PLUGINS="hello")
     assert got.exit_code == 0, got.output
     info = hello_info(json.loads(got.stdout))
     assert info["enabled"] is False
@@ -131,14 +115,14 @@ def test_listed_by_the_cli_as_an_entry_point(hello_on_path, tmp_path):
 
 
 def test_cli_migrates_and_runs_the_job(tmp_path):
-    got = invoke(tmp_path, "db", "upgrade")
+    got = command(tmp_path, "db", "upgrade")
     assert got.exit_code == 0, got.output
     assert "hello" in got.stdout
-    got = invoke(tmp_path, "jobs", "run", "hello.count", "hello")
+    got = command(tmp_path, "jobs", "run", "hello.count", "hello")
     assert got.exit_code == 0, got.output
     assert "succeeded" in got.stdout and '"greetings": 0' in got.stdout
-    assert invoke(tmp_path, "hello").exit_code == 0
-    blocked = invoke(tmp_path, "hello", APPLIANCE_DISABLE_PLUGINS="hello")
+    assert command(tmp_path, "hello").exit_code == 0
+    blocked = command(tmp_path, "hello", APPLIANCE_DISABLE_PLUGINS="hello")
     assert blocked.exit_code != 0 and "No such command" in blocked.stderr
 
 

@@ -3,9 +3,6 @@
 import json
 import logging
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,16 +15,15 @@ from appliance.db import db
 from appliance.directory import replace_source
 from appliance.models import Account, Contact, Enterprise
 from appliance.plugins import PluginError
+from tests.conftest import command
 from tests.test_hookspecs import hook_names
 
-APPLIANCE = str(Path(sys.executable).parent / "appliance")
 FEATURES = {"peering", "federation", "sync", "network_elements"}
 
 
 def _cli_json(tmp_path, **env):
-    out = subprocess.run([APPLIANCE, "plugins", "--json"], capture_output=True, text=True,
-                         env={**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path), **env},
-                         timeout=60, check=True)
+    out = command(tmp_path, "plugins", "--json", **env)
+    assert out.exit_code == 0, out.output
     return {p["name"]: p for p in json.loads(out.stdout)}
 
 
@@ -44,12 +40,11 @@ def test_gcp_profile_blocks_peering_and_federation_from_the_command_line(tmp_pat
 
 
 def test_profile_option_on_the_command(tmp_path):
-    env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path)}
-    env.pop("APPLIANCE_PROFILE", None)
-    out = subprocess.run([APPLIANCE, "--profile", "micloud-flex-gcp", "plugins"],
-                         capture_output=True, text=True, env=env, timeout=60, check=True)
+    out = command(tmp_path, "--profile", "micloud-flex-gcp", "plugins")
+    assert out.exit_code == 0, out.output
     assert "profile: micloud-flex-gcp" in out.stdout
     assert "blocked (profile micloud-flex-gcp)" in out.stdout
+    assert "APPLIANCE_PROFILE" not in os.environ
 
 
 def test_standard_loads_everything(app, runner):
@@ -112,10 +107,8 @@ def test_disable_plugins_env_adds_to_the_profile(make_app):
 def test_core_plugins_cannot_be_blocked(tmp_path):
     with pytest.raises(PluginError, match="Core plugin.* enterprises cannot be blocked"):
         create_app({"DATA_DIR": str(tmp_path), "DISABLE_PLUGINS": "enterprises"})
-    out = subprocess.run([APPLIANCE, "plugins"], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path),
-                              "APPLIANCE_DISABLE_PLUGINS": "audit"})
-    assert out.returncode != 0 and "audit cannot be blocked" in out.stderr
+    out = command(tmp_path, "plugins", APPLIANCE_DISABLE_PLUGINS="audit")
+    assert out.exit_code != 0 and "audit cannot be blocked" in out.stderr
 
 
 def test_unknown_profile_is_refused(tmp_path):
