@@ -55,14 +55,22 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml Makefile
 	  $(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
 	touch $@
 
-# htmx comes from the npm registry (pinned with a lockfile) and is served by the appliance.
-assets: appliance/static/vendor/htmx.min.js
+# Front-end files come from the npm registry (pinned with a lockfile): htmx is served by the
+# appliance (and built into the wheel, see setup.py); axe-core is for the browser tests only,
+# which inject it into the pages they check (never served).
+assets: appliance/static/vendor/htmx.min.js tests/e2e/vendor/axe.min.js
 
-appliance/static/vendor/htmx.min.js: package.json package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm; }
 	npm ci --no-audit --no-fund --loglevel=error
+
+appliance/static/vendor/htmx.min.js: node_modules/.package-lock.json
 	mkdir -p $(@D)
 	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+tests/e2e/vendor/axe.min.js: node_modules/.package-lock.json
+	mkdir -p $(@D)
+	cp node_modules/axe-core/axe.min.js $@
 
 # Real servers the tests start: OpenLDAP, Prosody, ejabberd, nginx (TLS in front of
 # appliances), PostgreSQL (initdb and pg_ctl; the tests never use the cluster it may start),
@@ -85,4 +93,4 @@ bench: install-test system-deps
 	$(BIN)/python bench/bulk_import.py
 
 clean:
-	rm -rf $(VENV) node_modules appliance/static/vendor
+	rm -rf $(VENV) node_modules appliance/static/vendor tests/e2e/vendor

@@ -1,7 +1,6 @@
 """An administrator's first session, driven through a real headless Chromium."""
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from appliance.db import db
 from appliance.directory import replace_source
 from appliance.models import Contact, Enterprise
 from tests import postgres_server
+from tests.e2e.audit import LINK_COLOUR, PHONE, audit, unringed
 from tests.servers import run_appliance
 
 pytestmark = pytest.mark.browser
@@ -123,6 +123,7 @@ def test_admin_first_session(appliance, open_page):
     page.get_by_label("Username").fill("admin")
     page.locator("#f-password").fill(PASSWORD)
     page.get_by_label("Confirm password").fill(PASSWORD)
+    audit(page, "setup, filled in")
     shot(page, "setup.png")
     page.get_by_role("button", name="Create administrator").click()
     expect(page.locator("#flash")).to_contain_text("Administrator created. Welcome.")
@@ -137,15 +138,19 @@ def test_admin_first_session(appliance, open_page):
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
     expect(page.get_by_label("Username")).to_have_value("admin")
+    audit(page, "login, wrong password")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Home")).to_be_visible()
     expect(page.locator("#enterprise-select")).to_be_disabled()
+    expect(page.locator(".tabs [aria-current=page]")).to_have_text(["Home"])
+    audit(page, "home, no enterprise")
 
     # Add an enterprise through the HTMX form: the table and header update in place.
     open_tab(page, "Enterprises", "/enterprises")
     table = page.locator("#enterprise-table")
     expect(table).to_contain_text("No enterprise yet")
+    audit(page, "no enterprise")
     mark_page(page)
     add_enterprise(page, "Acme Corp", "acme-01")
     acme_row = table.get_by_role("row", name=re.compile("Acme Corp"))
@@ -158,6 +163,7 @@ def test_admin_first_session(appliance, open_page):
     expect(page.locator("#enterprise-select option:checked")).to_have_text("Acme Corp (acme-01)")
     expect(page.locator("#add-enterprise").get_by_label("Name")).to_have_value("")
     assert_same_page(page)
+    audit(page, "one enterprise")
     shot(page, "enterprises.png")
 
     # A bad Enterprise ID comes back with the message next to the field, typed values kept.
@@ -174,6 +180,7 @@ def test_admin_first_session(appliance, open_page):
     expect(table.locator("tbody tr")).to_have_count(1)
     expect(table).not_to_contain_text("Bad Corp")
     assert_same_page(page)
+    audit(page, "a rejected Enterprise ID")
     shot(page, "validation.png")
 
     # A second enterprise; it becomes the selected one.
@@ -206,8 +213,8 @@ def test_admin_first_session(appliance, open_page):
     expect(rows.first).to_contain_text("Test source")
     expect(page).to_have_url(re.compile(r"/directory$"))
     assert_same_page(page)
+    audit(page, "contacts")
     shot(page, "directory.png")
-    shutil.copyfile(ARTIFACTS / "directory.png", ROOT / "docs" / "screenshot.png")
 
     # Sort by a column header: last name, descending.
     people_table.get_by_role("link", name="Last name").click()
@@ -226,5 +233,79 @@ def test_admin_first_session(appliance, open_page):
     expect(last_name).to_have_attribute("aria-sort", "descending")
     expect(page).to_have_url(re.compile(r"q=ar"))
     assert_same_page(page)
+    audit(page, "a search")
     shot(page, "search.png")
+
+    trusted_servers(page)
+    every_other_tab(page)
     assert server_errors == []
+
+
+def trusted_servers(page: Page) -> None:
+    """The trusted-server editor of an enterprise: its buttons readable, its ids unique (the
+    audit), a focus ring on everything the keyboard reaches."""
+    page.get_by_role("navigation", name="Tabs").get_by_role("link", name="Enterprises").click()
+    page.get_by_role("link", name="Acme Corp").click()
+    expect(page.get_by_role("heading", name="Trusted Servers")).to_be_visible()
+    trusted = page.locator("#trusted")
+    expect(trusted).to_contain_text("No trusted server.")
+    audit(page, "enterprise, no trusted server")
+    trusted.get_by_label("IP address/hostname").fill("not a host")
+    trusted.get_by_role("button", name="Add trusted server").click()
+    expect(trusted.locator(".error")).to_contain_text("must be an IP address or a hostname")
+    audit(page, "enterprise, a rejected trusted server")
+    trusted.get_by_label("IP address/hostname").fill("b.example")
+    trusted.get_by_role("button", name="Add trusted server").click()
+    row = trusted.get_by_role("row", name=re.compile("b.example"))
+    expect(row).to_be_visible()
+    # The buttons that read as links are link-coloured, not white on the white table.
+    for name in ("New key", "Delete"):
+        expect(row.get_by_role("button", name=name)).to_have_css("color", LINK_COLOUR)
+    audit(page, "enterprise, a trusted server")
+    assert unringed(page) == []
+    page.once("dialog", lambda d: d.accept())
+    row.get_by_role("button", name="New key").click()
+    expect(page.locator("#new-peer-key")).to_contain_text("Peer key for b.example")
+    audit(page, "enterprise, a new peer key")
+    row.get_by_role("link", name="Edit").click()
+    expect(trusted.locator("tr.editing")).to_be_visible()
+    audit(page, "enterprise, a trusted server being edited")
+
+
+def every_other_tab(page: Page) -> None:
+    """Each tab this session has not looked at yet, as a new administrator finds it; then the
+    menu at a phone's width, a page that is not there, and the favicon."""
+    for label, path in (("Accounts", "/accounts"), ("Peering", "/peering/"),
+                        ("Federation", "/federation/"), ("Synchronization", "/sync/"),
+                        ("Network Elements", "/network-elements/"), ("Jobs", "/jobs"),
+                        ("Audit log", "/audit"), ("API tokens", "/tokens"),
+                        ("Plugins", "/plugins")):
+        open_tab(page, label, path)
+        expect(page.locator(".tabs [aria-current=page]")).to_have_text([label])
+        audit(page, f"the {label} tab")
+    page.get_by_role("link", name="Change password").click()
+    expect(page.get_by_role("heading", name="Change password")).to_be_visible()
+    audit(page, "change password")
+
+    # At a phone's width the menu folds behind a button that says whether it is open.
+    page.set_viewport_size(PHONE)
+    page.goto("/jobs")
+    menu = page.get_by_role("button", name="Menu")
+    tabs = page.get_by_role("navigation", name="Tabs")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(tabs).to_be_hidden()
+    menu.click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(tabs.get_by_role("link", name="Enterprises")).to_be_visible()
+    audit(page, "the menu open on a phone", widths=(PHONE,))
+    menu.click()
+    expect(tabs).to_be_hidden()
+
+    missing = page.goto("/no-such-page")
+    assert missing.status == 404
+    expect(page.get_by_role("link", name="Back to the start page")).to_be_visible()
+    audit(page, "a page that is not there")
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    answer = page.request.get(icon)
+    assert answer.ok and answer.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in answer.text()

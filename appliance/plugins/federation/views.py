@@ -40,37 +40,40 @@ def reset():
     return _table(table.saved_rows())
 
 
-def _table(rows, editing=None, failed=False):
-    """The table (with any flash) for HTMX; the whole page otherwise."""
+def _table(rows, editing=None, failed=False, focus=None):
+    """The table (with any flash) for HTMX; the whole page otherwise. `focus`: the (row key,
+    column) of the cell to focus, one that was just closed."""
     if not request.htmx:
         return _page(rows, editing=editing, failed=failed)
     return render("federation/index.html", block="table", rows=rows,
-                  pending=table.pending(rows), editing=editing, failed=failed)
+                  pending=table.pending(rows), editing=editing, failed=failed, focus=focus)
 
 
 @bp.post("/table")
 def edit_table():
-    """One step of editing: add a row, open a cell, tick NextPlane, or delete a row.
+    """One step of editing: add a row, open or close a cell, tick NextPlane, or delete a row.
 
     The page posts every row it holds, so pending edits live in the page until Apply or
     Reset; nothing here is saved.
     """
     rows = table.draft(request.form)
     op, key, col = request.args.get("op"), request.args.get("key"), request.args.get("col")
-    editing = None
+    editing = focus = None
     if op == "add":
         key = "n" + secrets.token_hex(4)
         rows.append(Row(key))
         editing = (key, "domain")
     elif op == "edit" and col in ("domain", "server", "port"):
         editing = (key, col)
+    elif op == "close":  # the box's value is in the form: kept, or put back by the page
+        focus = (key, col)
     elif op == "delete":
         rows = [r for r in rows if r.key != key]
     elif op == "toggle":
         row = next((r for r in rows if r.key == key), None)
         if row is not None and row.nextplane and not row.server:
             editing = (key, "server")
-    return _table(rows, editing)
+    return _table(rows, editing, focus=focus)
 
 
 @bp.post("/apply")
