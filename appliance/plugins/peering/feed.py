@@ -9,7 +9,9 @@ feed (an older version). The new cursor is stored in the transaction that applie
 covers, so a failed sync leaves the old one.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from flask import current_app
@@ -37,11 +39,52 @@ def rows(peer: Peer, items) -> list[dict]:
                                         f"appliance does not understand ({exc!r})") from None
 
 
-def full(ctx: JobContext, peer: Peer, ent: Enterprise, batches: Iterable[list[dict]],
+def ahead(batches: Iterator[list[dict]], depth: int = 3) -> Iterator[list[dict]]:
+    """`batches`, read by a thread of their own up to `depth` ahead: the peer prepares and
+    sends the next pages while this thread stores one. Its errors are raised here."""
+    app = current_app._get_current_object()
+    pending: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        with app.app_context():
+            try:
+                for batch in batches:
+                    if not put((batch, None)):
+                        return
+                put((None, None))
+            except Exception as exc:  # raised in the reading thread
+                put((None, exc))
+
+    reader = threading.Thread(target=read, name="peer-pages", daemon=True)
+    reader.start()
+    try:
+        while True:
+            batch, exc = pending.get()
+            if exc is not None:
+                raise exc
+            if batch is None:
+                return
+            yield batch
+    finally:
+        stop.set()
+        reader.join()
+
+
+def full(ctx: JobContext, peer: Peer, ent: Enterprise, batches: Iterator[list[dict]],
          allow_drop: bool, then: Callable | None = None) -> ImportResult:
     """Replace the peer's contacts with every batch it sends, or change nothing."""
     with SourceImport(ent, peer.source, peer.description, (Contact,)) as imp:
-        for batch in batches:
+        for batch in ahead(batches):
             imp.add(batch)
         n = imp.count()
         ctx.progress(90, f"Storing {n:,} contacts")
