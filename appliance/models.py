@@ -134,7 +134,7 @@ class Contact(db.Model):
     department: Mapped[str] = mapped_column(String(128), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Set by the database's triggers when what a peer is served changes (appliance.peer_feed).
-    rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rev: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class ContactTombstone(db.Model):

@@ -306,7 +306,8 @@ def test_settings_are_listed_on_the_page_and_in_json(make_app, monkeypatch):
     settings = {s["key"]: s for s in listed["configured"]["settings"]}
     assert settings["CONFIGURED_GREETING"]["value"] == "Hello"
     assert settings["CONFIGURED_API_KEY"]["value"] == "••••••"
-    assert listed["peering"]["settings"] == []
+    assert listed["federation"]["settings"] == []
+    assert [s["key"] for s in listed["peering"]["settings"]] == ["PEERING_CHANGE_FEED"]
     text = runner.invoke(cli, ["plugins"]).output
     assert "setting CONFIGURED_GREETING = 'Hello' (default)" in text
     assert "s3cret" not in text
