@@ -14,7 +14,9 @@ change still uncommitted can ever get a revision below it:
   starting later) has an id >= C'. It is sent next time, however late it commits.
 
 Tombstones older than RETENTION are pruned; a cursor below the newest pruned revision, or
-above what the store has handed out (a restored backup), is unknown: the peer fetches all.
+above the last one handed out (a restored backup), is unknown: the peer fetches all. On
+PostgreSQL a database restored into another cluster, whose transaction ids are lower, sets
+every revision back to 0 and makes every cursor unknown.
 """
 
 from datetime import timedelta
@@ -22,52 +24,63 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, text, update
 
 from appliance.db import db, utcnow
-from appliance.models import ContactFeed, ContactTombstone
+from appliance.models import Contact, ContactFeed, ContactTombstone
 
 RETENTION = timedelta(days=30)
 
 
-def _sqlite() -> bool:
-    return db.engine.dialect.name == "sqlite"
+_FEED = ContactFeed.__table__
+PRUNED = f"changes that old are no longer kept (removals are kept {RETENTION.days} days)"
+NEVER = ("this appliance never handed out that cursor (was its database restored from a "
+         "backup?)")
 
 
-def cursor(retention: timedelta = RETENTION) -> int:
-    """A new cursor (prunes old tombstones on the way: a short write transaction)."""
+def cursor(since: int | None = None) -> tuple[int, str | None]:
+    """Hand out a new cursor, in a short write transaction that also prunes old
+    tombstones; with `since`, also say why the changes since it cannot be told (None: they
+    can). A cursor above the last one handed out is unknown: a restored backup."""
     with db.engine.begin() as conn:
         if conn.dialect.name == "sqlite":  # its first statement: it waits for the writers
-            conn.execute(update(ContactFeed).where(ContactFeed.id == 1)
-                         .values(rev=ContactFeed.rev + 1))
-        _prune(conn, retention)
+            conn.execute(update(_FEED).values(rev=_FEED.c.rev + 1))
+            handed = conn.scalar(select(_FEED.c.rev))  # the last cursor was the old rev + 1
+            new = handed + 1
+        else:
+            handed = conn.scalar(select(_FEED.c.rev).with_for_update())
+            new = conn.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())"
+                                   "::text::bigint"))
+            if new < handed:  # transaction ids went back: restored into another cluster
+                _restart(conn, new)
+            conn.execute(update(_FEED).values(rev=new))
+        pruned = _prune(conn)
     db.session.commit()  # end the request's read snapshot (SQLite): read from now on
-    return head(low=True)
+    if since is None:
+        return new, None
+    return new, PRUNED if since < pruned else NEVER if since > handed else None
 
 
-def head(low: bool = False) -> int:
-    """The highest cursor the store could have handed out by now (`low`: the one to hand
-    out now, after cursor() moved the counter on)."""
-    if _sqlite():
-        return db.session.scalar(select(ContactFeed.rev).where(ContactFeed.id == 1)) + 1
-    which = "pg_snapshot_xmin" if low else "pg_snapshot_xmax"
-    return db.session.scalar(text(f"SELECT {which}(pg_current_snapshot())::text::bigint"))
+def check(since: int, until: int) -> str | None:
+    """Why the changes from `since` to `until` (a cursor handed out) cannot be told."""
+    rev, pruned = db.session.execute(select(_FEED.c.rev, _FEED.c.pruned_below)).one()
+    if since < pruned:
+        return PRUNED
+    return NEVER if since > until or until > rev + (db.engine.dialect.name == "sqlite") \
+        else None
 
 
-def _prune(conn, retention: timedelta) -> None:
-    """Drop tombstones older than `retention`, remembering the newest revision dropped."""
-    old = ContactTombstone.at < utcnow() - retention
+def _restart(conn, new: int) -> None:
+    """Revisions of another cluster mean nothing here: every peer reads everything again."""
+    conn.execute(update(Contact).where(Contact.rev >= new).values(rev=0))
+    conn.execute(delete(ContactTombstone))
+    conn.execute(update(_FEED).values(pruned_below=new))
+
+
+def _prune(conn) -> int:
+    """Drop tombstones older than RETENTION, remembering the newest revision dropped;
+    return the revision below which changes are no longer known."""
+    old = ContactTombstone.at < utcnow() - RETENTION
     top = conn.scalar(select(func.max(ContactTombstone.rev)).where(old))
-    if top is None:
-        return
-    conn.execute(delete(ContactTombstone).where(old, ContactTombstone.rev <= top))
-    conn.execute(update(ContactFeed).where(ContactFeed.id == 1, ContactFeed.pruned_below <= top)
-                 .values(pruned_below=top + 1))
-
-
-def unknown(since: int, until: int) -> str | None:
-    """Why a feed from `since` to `until` cannot be answered (None when it can)."""
-    pruned = db.session.scalar(select(ContactFeed.pruned_below).where(ContactFeed.id == 1))
-    if since < (pruned or 0):
-        return (f"changes that old are no longer kept (removals are kept "
-                f"{RETENTION.days} days)")
-    if since > until or until > head():
-        return "this appliance never handed out that cursor (was its database restored?)"
-    return None
+    if top is not None:
+        conn.execute(delete(ContactTombstone).where(old, ContactTombstone.rev <= top))
+        conn.execute(update(_FEED).where(_FEED.c.pruned_below <= top)
+                     .values(pruned_below=top + 1))
+    return conn.scalar(select(_FEED.c.pruned_below))

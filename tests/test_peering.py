@@ -478,3 +478,20 @@ def test_full_resync_days_rule(api, ent, value, ok):
         assert msg.startswith("Full re-sync (days) must be")
         assert rule in ("range", "integer", "type")
     assert add(api, ent, mcs(description="Default")).get_json()["full_days"] == 7
+
+
+def test_a_cursor_from_before_a_restored_backup_is_unknown(app, link, ent):
+    """A database put back to an older backup: a peer's newer cursor would skip what the
+    backup lost, so it is refused (the peer then reads everything)."""
+    from appliance.models import ContactFeed
+    people(app, ent)
+    with app.app_context():
+        backup = db.session.scalar(select(ContactFeed.rev))
+    cursor = link("/enterprises/acme/contacts")["cursor"]
+    people(app, ent, n=7)
+    newer = feed(link, cursor)[2]
+    with app.app_context():  # the restore
+        db.session.execute(ContactFeed.__table__.update().values(rev=backup))
+        db.session.commit()
+    refused = link(f"/enterprises/acme/changes?since={newer}", 410)
+    assert "never handed out" in refused["message"]

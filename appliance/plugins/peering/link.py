@@ -91,7 +91,7 @@ def contacts(eid):
         return missing
     after = number(request.args, "after", 0, 0, MAX_ID)
     limit = min(number(request.args, "limit", 500, 1, MAX_INT), MAX_PAGE)
-    extra = {"cursor": str(peer_feed.cursor())} if not after and feed_on() else {}
+    extra = {"cursor": str(peer_feed.cursor()[0])} if not after and feed_on() else {}
     rows, items = _served(ent, Contact.id > after, (Contact.id,), limit)
     total = db.session.scalar(select(func.count()).select_from(Contact).where(
         Contact.enterprise_id == ent.id, ~Contact.source.startswith("peering:")))
@@ -127,8 +127,12 @@ def changes(eid):
     if missing:
         return missing
     since = number(request.args, "since", 0, 0, MAX_CURSOR)
-    until = number(request.args, "until", 0, 0, MAX_CURSOR) or peer_feed.cursor()
-    if why := peer_feed.unknown(since, until):
+    until = number(request.args, "until", 0, 0, MAX_CURSOR)
+    if until:  # a later page of the same answer
+        why = peer_feed.check(since, until)
+    else:
+        until, why = peer_feed.cursor(since)
+    if why:
         return jsonify(error="cursor_unknown", message=f"Cursor {since}: {why}"), 410
     part, rev, ident = _position(request.args.get("after"))
     limit = min(number(request.args, "limit", 1000, 1, MAX_INT), MAX_PAGE)
