@@ -141,6 +141,9 @@ def _end(syn, ctx, started, tally, result, plan, state: str, message: str) -> No
     finish(syn, ctx, started, tally.report, result, tally.read, state=state, message=message)
     if plan is not None:
         ldapsync.settle(syn, plan, ok=state == "ok")
+    tally.keys.clear()
+    tally.logins.clear()
+    ldapsync.release_memory()
 
 
 SYNC = JobKind(service.KIND, "Synchronization", run, next_run=every_n_days)
