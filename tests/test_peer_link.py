@@ -274,13 +274,13 @@ def test_the_safety_rules_hold_for_changes(delta):
     a, b, peer_id, echo = delta
     rekey(a, b, peer_id)
     before = directory(a, echo)
-    people(b, [0, 1, 4])  # 6 of 9 gone: beyond the 50% safety threshold
+    people(b, [0, 1, 4])  # 6 of 9 gone (7 of 10): beyond the 50% safety threshold
     run = sync(a, peer_id)
     assert run["state"] == "failed" and "safety threshold" in run["message"], run
     assert directory(a, echo) == before
     status, run = a.api("POST", f"/api/v1/peering/peers/{peer_id}/sync?allow_drop=1")
     run = a.wait_job(run["run_id"])
-    assert run["state"] == "succeeded" and run["counts"]["removed"] == 6, run
+    assert run["state"] == "succeeded" and run["counts"]["removed"] == len(before) - 3, run
     assert sorted(directory(a, echo)) == ["d0", "d1", "d4"]
 
     # B stops answering while A reads its changes: nothing changes, nothing is lost.
@@ -348,3 +348,21 @@ def test_an_appliance_without_the_feed_reads_a_new_peer_whole(sites, old):
         assert run["message"].startswith("Full fetch (the change feed is off here"), run
     assert all("/bravo/contacts?" in line for line in b.gate.lines if "/bravo/" in line)
     assert len([line for line in b.gate.lines if "/bravo/" in line]) == 6  # 3 pages twice
+
+
+def test_the_full_resync_runs_on_the_admins_schedule(delta):
+    from appliance.db import utcnow
+    from appliance.plugins.peering.models import Peer
+    a, b, peer_id, _echo = delta
+    rekey(a, b, peer_id)
+    with a.database():  # the last full re-sync was 8 days ago; the default is weekly
+        db.session.execute(Peer.__table__.update().where(Peer.id == peer_id).values(
+            full_at=utcnow() - timedelta(days=8)))
+        db.session.commit()
+    run = sync(a, peer_id)
+    assert run["message"].startswith("Full fetch (the full re-sync every 7 day(s) is due)"), run
+    assert sync(a, peer_id)["message"].startswith("Changes since the last sync")
+    status, peer = a.api("PUT", f"/api/v1/peering/peers/{peer_id}", {"full_days": 0})
+    assert status == 200 and peer["full_days"] == 0, peer
+    run = sync(a, peer_id)
+    assert run["message"].startswith("Full fetch (set to read everything at every sync)"), run

@@ -281,6 +281,7 @@ def test_deleting_the_enterprise_removes_peer_schedules(app, api, ent):
 def test_pages_switch_between_peer_types(admin, ent):
     page = admin.get("/peering/new").get_data(as_text=True)
     assert 'name="hostname"' in page and "Select Enterprise" in page
+    assert 'name="full_days"' in page and 'value="7"' in page
     assert 'name="servers"' not in page
     part = admin.get("/peering/new?kind=external&description=Keep+me", htmx=True,
                      headers={"HX-Target": "peer-form"}).get_data(as_text=True)
