@@ -4,7 +4,7 @@ import json
 from datetime import UTC, timedelta
 from itertools import chain
 
-from flask import Flask, flash, g, render_template, request, session
+from flask import Flask, flash, g, jsonify, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from appliance import api, auth, health, limits, peers
+from appliance import api, assets, auth, health, leftout, limits, peers
 from appliance.config import (
     database_url,
     from_env,
@@ -133,6 +133,7 @@ def create_app(config: dict | None = None) -> Flask:
                                   if not n.startswith("_")})
     _wire_requests(app)
     _wire_errors(app)
+    assets.wire(app)
 
     app.add_url_rule("/healthz", "health", health.view)
     return app
@@ -224,6 +225,13 @@ def _wire_errors(app: Flask) -> None:
         msg = limits.message(exc) if isinstance(exc, RequestEntityTooLarge) else exc.description
         # What the exception says besides its page: Allow on a 405, Retry-After, ...
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        plugins = app.extensions["appliance"].plugins
+        gone = exc.code == 404 and leftout.left_out(request.path, plugins)
+        if gone and request.path.startswith("/api/"):
+            return jsonify(error="not_found", **gone), 404
+        if gone:
+            return render_template("error.html", code=404, message=gone["message"],
+                                   heading="Not offered on this appliance"), 404
         if request.path.startswith("/api/"):
             resp = api.error(exc.code or 500, exc.name.lower().replace(" ", "_"), msg or exc.name)
             return resp[0], resp[1], headers

@@ -131,6 +131,20 @@ def host_or_ip() -> Rule:
     return Rule("host_or_ip", check, {"maxLength": 253})
 
 
+_EMAIL = r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+"
+
+
+def email() -> Rule:
+    """An e-mail address as mail systems write it: a name, one @, a domain with a dot, no
+    spaces. Nothing is looked up."""
+    rx = re.compile(f"^{_EMAIL}$")
+
+    def check(label, v):
+        if not rx.match(v):
+            return f"{label} must be an e-mail address such as ann@example.com"
+    return Rule("email", check, {"pattern": f"^$|^{_EMAIL}$"})
+
+
 def dns_name() -> Rule:
     def check(label, v):
         if is_ip(v) or not is_hostname(v) or v.endswith("."):

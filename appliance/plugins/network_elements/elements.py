@@ -14,7 +14,16 @@ from appliance.models import Contact, Enterprise
 from appliance.validation import Conflict, Invalid
 
 from . import accounts, flow
-from .models import IDS_SEEDS, METHOD_LABELS, RECOMMENDED, Change, Element, IdsSource, User
+from .models import (
+    IDS_SEEDS,
+    METHOD_LABELS,
+    RECOMMENDED,
+    Change,
+    Element,
+    IdsSource,
+    User,
+    folded,
+)
 from .rules import ELEMENT, by_name
 
 
@@ -28,9 +37,9 @@ def element_dict(e: Element) -> dict:
 
 
 ELEMENT_COLUMNS = [
-    Column("name", "Name", Element.name),
-    Column("platform", "Platform", Element.platform),
-    Column("address", "FQDN or IP address", Element.address),
+    Column("name", "Name", folded(Element.name)),
+    Column("platform", "Platform", (Element.platform, *folded(Element.name))),
+    Column("address", "FQDN or IP address", folded(Element.address)),
 ]
 
 

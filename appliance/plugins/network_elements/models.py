@@ -4,7 +4,7 @@ licences, user templates and roles, provisioned users, and the flow-through queu
 import json
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from appliance.db import db, utcnow
@@ -34,6 +34,12 @@ RECOMMENDED = {MIVB: FLOW}
 IDS_SEEDS = {MIVB: "users", MV5000: "contacts", MXONE: "contacts"}
 #: Bulk file formats per platform (CSV: the platform's export; LDIF: sites with a directory).
 FORMATS = {MIVB: ("csv", "ldif"), MIVO250: ("csv", "ldif"), MIVO400: ("csv", "ldif")}
+
+
+def folded(column) -> tuple:
+    """Sort by `column` case-insensitively (the same on SQLite and PostgreSQL, whatever the
+    database's collation), then as stored, so equal folds keep one order."""
+    return (func.lower(column), column)
 
 
 class Element(db.Model):

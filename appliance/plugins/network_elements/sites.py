@@ -8,13 +8,13 @@ from appliance.listing import Column, Page, paginate
 from appliance.validation import Conflict, Invalid
 
 from . import accounts
-from .models import Department, Location, Template, User
+from .models import Department, Location, Template, User, folded
 from .rules import NAMED, by_name
 
 
 def named_columns(model) -> list[Column]:
-    return [Column("name", "Name", model.name), Column("description", "Description",
-                                                      model.description)]
+    return [Column("name", "Name", folded(model.name)),
+            Column("description", "Description", folded(model.description))]
 
 
 def named(model, args, per_page: int, adjustable: bool = False) -> Page:

@@ -9,12 +9,12 @@ from appliance.db import db
 from appliance.listing import Column, Page, paginate
 from appliance.validation import Conflict, Invalid
 
-from .models import Department, Element, IdsSource, Location, Template, User
+from .models import Department, Element, IdsSource, Location, Template, User, folded
 from .rules import TEMPLATE, _ref, by_name, services_of
 
 TEMPLATE_COLUMNS = [
-    Column("name", "Name", Template.name),
-    Column("kind", "Kind", (Template.kind, Template.name)),
+    Column("name", "Name", folded(Template.name)),
+    Column("kind", "Kind", (Template.kind, *folded(Template.name))),
     Column("services", "Services"),
     Column("location", "Location"),
     Column("department", "Department"),

@@ -22,6 +22,7 @@ from .models import (
     Location,
     Template,
     User,
+    folded,
 )
 from .rules import NONE, USER, import_cells, services_of
 
@@ -30,7 +31,7 @@ USER_COLUMNS = [
     Column("last_name", "Last name", (User.last_name, User.first_name)),
     Column("first_name", "First name", User.first_name),
     Column("number", "Number", User.number),
-    Column("element", "Network element", Element.name),
+    Column("element", "Network element", folded(Element.name)),
     Column("template", "Template or role"),
     Column("services", "Services"),
     Column("origin", "Provisioned by", User.origin),

@@ -31,7 +31,8 @@ def users():
 def _user_page(u, values, errors) -> str:
     return render("network_elements/user.html", block="form", **page_context(
         u=u, values=values, errors=errors, USER=service.USER,
-        account=accounts.user_account(u) if u else None, **form_choices()))
+        account=accounts.user_account(u) if u else None,
+        **form_choices(keep=u.element.name if u else None)))
 
 
 def _flash_account(u: User) -> None:

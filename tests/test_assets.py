@@ -1,0 +1,55 @@
+"""The front-end files from npm: a package build fetches them (setup.py), and an appliance
+started without one says which file and which command, in its log and on every page."""
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from appliance import assets
+
+ROOT = Path(__file__).resolve().parents[1]
+HTMX = "static/vendor/htmx.min.js"
+
+
+def test_an_app_without_htmx_says_which_file_and_the_command(make_app, monkeypatch, caplog,
+                                                               tmp_path):
+    empty = tmp_path / "static"
+    empty.mkdir()
+    monkeypatch.setattr(assets, "static_dir", lambda app: empty)
+    with caplog.at_level(logging.ERROR, logger="appliance.assets"):
+        app = make_app()
+    logged = [r.getMessage() for r in caplog.records if r.name == "appliance.assets"]
+    assert len(logged) == 1 and HTMX in logged[0] and "`make assets`" in logged[0]
+    page = app.test_client().get("/setup").get_data(as_text=True)  # every page, signed in or not
+    assert 'id="missing-assets"' in page
+    assert f"missing {HTMX}" in page and "<code>make assets</code>" in page
+
+
+def test_an_app_with_its_files_shows_no_banner(make_app, caplog):
+    assert (ROOT / "appliance" / HTMX).is_file(), "run `make assets`"
+    with caplog.at_level(logging.ERROR, logger="appliance.assets"):
+        app = make_app()
+    assert not [r for r in caplog.records if r.name == "appliance.assets"]
+    assert "missing-assets" not in app.test_client().get("/setup").get_data(as_text=True)
+
+
+def test_a_package_build_without_htmx_fetches_it_into_the_package(tmp_path):
+    """What `pip wheel .` or `pip install .` runs, in a source tree where `make assets` never
+    ran: the built package has the pinned htmx."""
+    tree = tmp_path / "src"
+    shutil.copytree(ROOT / "appliance", tree / "appliance",
+                    ignore=shutil.ignore_patterns("__pycache__", "vendor"))
+    for name in ("setup.py", "pyproject.toml", "package.json", "package-lock.json",
+                 "README.md"):
+        shutil.copy(ROOT / name, tree / name)
+    assert not (tree / "appliance" / HTMX).exists()
+    env = {**os.environ, "npm_config_prefer_offline": "true"}
+    done = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib",
+                           str(tmp_path / "lib")], cwd=tree, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    built = tmp_path / "lib" / "appliance" / HTMX
+    assert built.read_bytes() == (ROOT / "node_modules/htmx.org/dist/htmx.min.js").read_bytes()
