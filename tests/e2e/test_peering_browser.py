@@ -1,4 +1,6 @@
-"""The Peering tab in a real headless Chromium, against two real appliances peering over TLS."""
+"""The Peering tab in a real headless Chromium, against two real appliances peering over TLS
+(the second behind a Gate, to hold a sync while it runs). Every state is checked by
+tests.e2e.audit."""
 
 import re
 
@@ -7,6 +9,7 @@ import trustme
 from playwright.sync_api import expect
 
 from tests import peer_sites
+from tests.e2e.audit import audit
 from tests.e2e.test_browser import PASSWORD, open_page, shot  # noqa: F401 (fixture)
 from tests.peer_sites import ent_id, trust
 
@@ -21,7 +24,12 @@ def settled(page) -> None:
 
 @pytest.fixture
 def sites(tmp_path):
-    yield from peer_sites.run_pair(tmp_path, trustme.CA(), 25)
+    a, b = peer_sites.start_pair(tmp_path, trustme.CA(), 25, gate=True)
+    try:
+        yield a, b
+    finally:
+        b.stop()
+        a.stop()
 
 
 def test_add_select_enterprise_sync_sort_edit_delete(sites, open_page):  # noqa: F811
@@ -37,11 +45,13 @@ def test_add_select_enterprise_sync_sort_edit_delete(sites, open_page):  # noqa:
     page.get_by_role("navigation", name="Tabs").get_by_role("link", name="Peering").click()
     expect(page.get_by_role("heading", name=re.compile("^Peering"))).to_be_visible()
     expect(page.locator("#peer-table")).to_contain_text("No peer server yet")
+    audit(page, "no peer")
 
     # Add a MiCollab Client Service peer, choosing its enterprise with Select Enterprise.
     page.get_by_role("link", name="Add Server").click()
     expect(page).to_have_url(re.compile(r"/peering/new$"))
     settled(page)
+    audit(page, "a blank peer form")
     form = page.locator("#peer-form")
     form.get_by_label("Description").fill("Bravo peer")
     form.get_by_label("Hostname").fill("b.test")
@@ -51,17 +61,31 @@ def test_add_select_enterprise_sync_sort_edit_delete(sites, open_page):  # noqa:
     form.get_by_role("link", name="Select Enterprise").click()
     choice = form.locator("select#f-peer_eid")
     expect(choice.locator("option")).to_have_text(["Bravo (bravo)"])
+    audit(page, "the peer's enterprises offered")
     shot(page, "peering-select-enterprise.png")
     form.get_by_role("button", name="Save").click()
     expect(page.locator("#flash")).to_contain_text("Peer server Bravo peer added.")
     expect(page.get_by_role("heading", name=re.compile("Peer Server Details"))).to_be_visible()
     expect(page.locator("#next-sync")).to_contain_text("Next synchronization")
+    audit(page, "a peer saved")
 
-    # Sync Now: the progress shows, then the counts.
+    # Sync Now, the peer held while the job runs: the progress shows; the peer then closes
+    # the connection unanswered, and the job fails.
+    b.gate.hold(r"^GET /peer/v1/enterprises/bravo/contacts\?")
     page.get_by_role("button", name="Sync Now").click()
     job = page.locator("#peer-sync .job")
+    expect(job).to_have_attribute("data-state", "running")
+    assert b.gate.held.wait(20)
+    audit(page, "a sync running")
+    b.gate.release()
+    expect(job).to_have_attribute("data-state", "failed", timeout=20_000)
+    audit(page, "a sync failed")
+
+    # Sync Now again: the progress shows, then the counts.
+    page.get_by_role("button", name="Sync Now").click()
     expect(job).to_have_attribute("data-state", "succeeded", timeout=20_000)
     expect(job).to_contain_text("added: 25")
+    audit(page, "a sync succeeded")
     shot(page, "peering-synced.png")
 
     # A second, external peer; then sort the table by its columns.
@@ -90,6 +114,7 @@ def test_add_select_enterprise_sync_sort_edit_delete(sites, open_page):  # noqa:
     expect(page).to_have_url(re.compile(r"sort=description&dir=desc"))
     table.get_by_role("link", name="Server", exact=True).click()
     expect(rows).to_have_text(["Alpha directory", "Bravo peer"])  # "N/A" sorts before "b.test"
+    audit(page, "two peers")
     shot(page, "peering-table.png")
 
     # Edit through the description link.
@@ -102,6 +127,7 @@ def test_add_select_enterprise_sync_sort_edit_delete(sites, open_page):  # noqa:
     form.get_by_role("button", name="Save").click()
     expect(page.locator("#flash")).to_contain_text("Peer server saved.")
     expect(form.get_by_label("Description")).to_have_value("Bravo main")
+    audit(page, "a peer changed")
 
     # Delete: the confirmation names what goes; the table no longer lists it.
     expect(page.get_by_text("the 25 contact(s) imported from it")).to_be_visible()

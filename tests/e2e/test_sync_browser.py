@@ -1,10 +1,12 @@
-"""The Synchronization tab in a real headless Chromium, against a real slapd."""
+"""The Synchronization tab in a real headless Chromium, against a real slapd. Every state is
+checked by tests.e2e.audit."""
 
 import re
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.audit import audit
 from tests.e2e.test_browser import add_enterprise, open_page, shot  # noqa: F401 (fixture)
 from tests.ldap_server import PEOPLE_DN, READER_DN, READER_PASSWORD, Slapd
 from tests.peer_sites import PASSWORD, prepare
@@ -43,10 +45,15 @@ def test_add_test_connection_sync_now_and_read_the_status(appliance, slapd, open
     page.get_by_role("navigation", name="Tabs").get_by_role("link", name="Synchronization") \
         .click()
     expect(page.locator("#synchronizers")).to_contain_text("No AD/LDAP synchronizer yet")
+    audit(page, "no synchronizer")
     page.get_by_role("link", name="Add", exact=True).click()
     expect(page).to_have_url(re.compile(r"/sync/new"))
     settled(page)
+    audit(page, "a blank synchronizer form")
     form = page.locator("#sync-form")
+    form.get_by_role("button", name="Save").click()
+    expect(form.locator(".error").first).to_be_visible()
+    audit(page, "a synchronizer refused")
     form.get_by_role("textbox", name="Name", exact=True).fill("Head office")
     form.get_by_label("Server(s)").fill("localhost")
     form.get_by_label("Security").select_option("starttls")
@@ -63,11 +70,13 @@ def test_add_test_connection_sync_now_and_read_the_status(appliance, slapd, open
     result = page.locator("#ldap-test")
     expect(result).to_contain_text("Connected. The first 5 entries")
     expect(result.locator("tbody tr")).to_have_count(5)
+    audit(page, "Test connection answered")
     shot(page, "sync-test-connection.png")
 
     form.get_by_role("button", name="Save").click()
     expect(page.locator("#flash")).to_contain_text("Synchronizer Head office added.")
     expect(page.locator("#next-sync")).to_contain_text("Next synchronization")
+    audit(page, "a synchronizer saved")
 
     page.get_by_role("button", name="Sync Now").click()
     job = page.locator("#sync-now .job")
@@ -75,9 +84,14 @@ def test_add_test_connection_sync_now_and_read_the_status(appliance, slapd, open
     status = page.locator("#sync-status")
     expect(status).to_contain_text("40 added", timeout=10_000)
     expect(status).to_contain_text("ok")
+    audit(page, "a sync done")
     shot(page, "sync-status.png")
 
     page.get_by_role("link", name="‹ Synchronization").click()
     row = page.locator("#synchronizers tbody tr", has_text="Head office")
     expect(row).to_contain_text("40")
     expect(row).to_contain_text("40 added")
+    audit(page, "a synchronizer listed")
+    page.goto("/sync/new?kind=pbx")
+    expect(page.locator("#sync-form")).to_be_visible()
+    audit(page, "a blank PBX node form")
