@@ -12,6 +12,7 @@ covers, so a failed sync leaves the old one.
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 
 from flask import current_app
@@ -139,39 +140,42 @@ def sync(ctx: JobContext, peer: Peer, ent: Enterprise, client: PeerClient,
 def changes(ctx: JobContext, peer: Peer, ent: Enterprise, client: PeerClient,
             allow_drop: bool) -> ImportResult:
     """Apply what changed on the peer since peer.feed_cursor (PeerError cursor_unknown when
-    the peer no longer knows it)."""
-    changed: dict[str, dict] = {}
+    the peer no longer knows it). Changed contacts are staged page by page (memory holds
+    only their keys); nothing is staged, nor a table made, when nothing changed."""
+    keys: set[str] = set()
     removed: set[str] = set()
     args: dict = {"since": peer.feed_cursor, "limit": PAGE}
-    while True:
-        page = client.get(f"/enterprises/{peer.peer_eid}/changes", **args)
-        if not isinstance(page, dict) or not page.get("cursor"):
-            raise PeerError("bad_response", f"{peer.hostname} sent a change page this "
-                                            "appliance does not understand")
-        for row in rows(peer, page.get("items")):
-            changed.setdefault(row["external_id"], row)
-        removed.update(str(k) for k in page.get("removed") or ())
-        ctx.progress(50, f"Read {len(changed):,} changed and {len(removed):,} removed "
-                         "contacts")
-        if not page.get("next"):
-            break
-        args.update(until=page["cursor"], after=page["next"])
-    cursor = str(page["cursor"])[:32]
-    have = db.session.scalar(select(func.count()).select_from(Contact).where(
-        Contact.enterprise_id == ent.id, Contact.source == peer.source))
-    gone = removed - changed.keys()  # removed, then added again: it stays
-    if not changed and not gone:
-        _remember(peer.id, lambda: cursor, whole=False)(db.session, None)
-        db.session.commit()
-        return ImportResult(unchanged=have)
-    with SourceImport(ent, peer.source, peer.description, (Contact,), delta=True) as imp:
-        staged = list(changed.values())
-        for i in range(0, len(staged), PAGE):
-            imp.add(staged[i:i + PAGE])
+    with ExitStack() as stack:
+        imp = None
+        while True:
+            page = client.get(f"/enterprises/{peer.peer_eid}/changes", **args)
+            if not isinstance(page, dict) or not page.get("cursor"):
+                raise PeerError("bad_response", f"{peer.hostname} sent a change page this "
+                                                "appliance does not understand")
+            batch = [r for r in rows(peer, page.get("items")) if r["external_id"] not in keys]
+            keys.update(r["external_id"] for r in batch)
+            if batch:
+                imp = imp or stack.enter_context(SourceImport(
+                    ent, peer.source, peer.description, (Contact,), delta=True))
+                imp.add(batch)
+            removed.update(str(k) for k in page.get("removed") or ())
+            ctx.progress(50, f"Read {len(keys):,} changed and {len(removed):,} removed "
+                             "contacts")
+            if not page.get("next"):
+                break
+            args.update(until=page["cursor"], after=page["next"])
+        remember = _remember(peer.id, lambda: str(page["cursor"])[:32], whole=False)
+        have = db.session.scalar(select(func.count()).select_from(Contact).where(
+            Contact.enterprise_id == ent.id, Contact.source == peer.source))
+        gone = removed - keys  # removed, then added again: it stays
+        if imp is None and not gone:
+            remember(db.session, None)
+            db.session.commit()
+            return ImportResult(unchanged=have)
+        imp = imp or stack.enter_context(SourceImport(
+            ent, peer.source, peer.description, (Contact,), delta=True))
         imp.remove(gone)
-        ctx.progress(90, f"Storing {len(changed):,} changed and {len(gone):,} removed "
-                         "contacts")
-        result = imp.commit(allow_drop=allow_drop,
-                            then=_remember(peer.id, lambda: cursor, whole=False))[Contact]
+        ctx.progress(90, f"Storing {len(keys):,} changed and {len(gone):,} removed contacts")
+        result = imp.commit(allow_drop=allow_drop, then=remember)[Contact]
     result.unchanged = have - result.updated - result.removed
     return result
