@@ -98,14 +98,15 @@ def default_reader() -> str:
 
 
 def entries(settings: LdapSettings, attributes: list[str], search_filter: str | None = None,
-            reader: str | None = None) -> Iterator[Entry]:
+            reader: str | None = None, raw=None) -> Iterator[Entry]:
     """Yield the entries the search finds, one page in memory at a time.
 
     `search_filter` replaces the settings' filter (the caller builds it from that one);
     `reader` is "ldap3" or "python-ldap" (default_reader() when None). Nothing is sent
-    before the first entry is asked for. Raises LdapError when anything fails, including a
-    search that ends with any result code but success, even after some entries were
-    yielded: the caller must then discard what it received.
+    before the first entry is asked for. `raw(dn, {name: [bytes]})`, when given, makes
+    what python-ldap reads into what is yielded instead of an Entry. Raises LdapError when
+    anything fails, including a search that ends with any result code but success, even
+    after some entries were yielded: the caller must then discard what it received.
     """
     check_settings(settings)
     search_filter = search_filter or checked_filter(settings)
@@ -119,7 +120,8 @@ def entries(settings: LdapSettings, attributes: list[str], search_filter: str | 
             log.warning("%s; reading with ldap3", exc)
         else:
             close(conn)
-            yield from _fast(settings, fast, where, search_filter, requested, names)
+            make = raw or (lambda dn, attrs: _entry({"dn": dn, "raw_attributes": attrs}, names))
+            yield from _fast(settings, fast, where, search_filter, requested, make)
             return
     _lean(conn, names)
     count, cookie = 0, None
@@ -151,13 +153,28 @@ def entries(settings: LdapSettings, attributes: list[str], search_filter: str | 
         close(conn)
 
 
-def _fast(settings, conn, where, search_filter, requested, names) -> Iterator[Entry]:
+def identifiers(settings: LdapSettings, attribute: str,
+                reader: str | None = None) -> Iterator[tuple[str, str]]:
+    """(DN, the attribute's value as map_entry gives it) of every entry the search finds: a
+    listing of identifiers only, for finding the entries that are gone. Errors as entries()."""
+    binary = attribute.lower() in BINARY_ATTRIBUTES
+
+    def pair(dn: str, attrs: dict) -> tuple[str, str]:
+        values = next(iter(attrs.values()), None)
+        return dn, _text(attribute, _decode(values[0], binary)) if values else ""
+
+    for item in entries(settings, [attribute], None, reader, raw=pair):
+        yield item if isinstance(item, tuple) else (item.dn,
+                                                    map_entry(item, {"k": attribute})["k"])
+
+
+def _fast(settings, conn, where, search_filter, requested, make) -> Iterator:
     count = 0
     try:
         for page in ldapfast.pages(settings, conn, where, search_filter, requested):
             count += len(page)
-            for dn, raw in page:
-                yield _entry({"dn": dn, "raw_attributes": raw}, names)
+            for dn, attrs in page:
+                yield make(dn, attrs)
     except ldapfast.SearchFailed as exc:
         raise _search_failed(settings, exc.result, where, count) from None
     log.info("read %d LDAP entries from %s (python-ldap)", count, where)

@@ -423,3 +423,14 @@ def test_python_ldap_size_limit_is_an_error_never_a_short_result(limited):
             received.append(entry)
     assert info.value.kind == "truncated" and len(received) == 10
     assert "result code 4 (sizeLimitExceeded)" in info.value.message
+
+
+@pytest.mark.parametrize("reader", ["ldap3", pytest.param("python-ldap", marks=fast)])
+def test_identifiers_list_what_map_entry_gives(directory, reader):
+    for settings, attribute in ((directory.settings(), "entryUUID"),
+                                (directory.settings(base_dn=directory.users_dn,
+                                                    filter="(objectClass=user)"), "objectGUID")):
+        mapped = {e.dn: map_entry(e, {"k": attribute})["k"]
+                  for e in ldapdir.entries(settings, [attribute])}
+        listed = dict(ldapdir.identifiers(settings, attribute, reader))
+        assert listed == mapped and all(listed.values())

@@ -90,7 +90,8 @@ def sync_ldap(ctx: JobContext, syn: Synchronizer) -> None:
             if plan.delta:
                 ldapsync.read_changes(ctx, tally, imp, plan, mapping, ldap_row)
             else:
-                _read_all(ctx, tally, imp, plan.settings, mapping, max(syn.last_count or 0, 1))
+                _read_all(ctx, tally, imp, plan.settings, mapping,
+                          max(service.accounts_of(syn), 1))
             conflicts = imp.login_conflicts()
             for key, login, other in conflicts:
                 tally.report.skip(key, mapping["login"], f"login {login} already belongs to "

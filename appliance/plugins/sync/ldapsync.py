@@ -10,7 +10,6 @@ or the admin's full reconciliation interval passed. The run report says which an
 """
 
 import ctypes
-import ctypes.util
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -93,7 +92,8 @@ def read_changes(ctx, tally: Tally, imp, plan: Plan, mapping: dict, row) -> None
     """Stage the changed entries and name the removed ones; `row` is jobs.ldap_row."""
     search = f"(&{checked_filter(plan.settings)}{ldapchanges.since(plan.before)})"
     batch = []
-    for entry in _reading(tally, plan.settings, sorted(set(mapping.values())), search):
+    for entry in _reading(tally, ldapdir.entries, plan.settings,
+                          sorted(set(mapping.values())), search):
         tally.read += 1
         tally.dns.add(entry.dn)
         if (r := row(entry, mapping, tally.report, tally.keys, tally.logins)) is not None:
@@ -112,12 +112,12 @@ def read_changes(ctx, tally: Tally, imp, plan: Plan, mapping: dict, row) -> None
     carried = _carried(plan.syn_id, tally.dns)
     attribute = mapping["external_id"]
     reader = "python-ldap" if ldapfast.available() else "ldap3"
-    for entry in _reading(tally, plan.settings, [attribute], None, reader):
+    for dn, key in _reading(tally, ldapdir.identifiers, plan.settings, attribute, reader):
         tally.listed += 1
-        if (key := _key(entry, attribute)) not in tally.skipped:
+        if key not in tally.skipped:
             have.discard(key)
-        if (issue := carried.pop(entry.dn, None)) is not None:
-            tally.report.skip(entry.dn, *issue)
+        if carried and (issue := carried.pop(dn, None)) is not None:
+            tally.report.skip(dn, *issue)
     if not tally.truncated:
         imp.remove(have)
 
@@ -143,7 +143,7 @@ def release_memory() -> None:
     hundreds of thousands of small objects are freed in Python, but the allocator keeps
     their pages, on the job thread's own arena, so the process grew with every sync."""
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        ctypes.CDLL(None).malloc_trim(0)  # the process's own symbols: libc's among them
     except (OSError, AttributeError):  # not glibc: nothing to do
         pass
 
@@ -152,10 +152,11 @@ def _key(entry, attribute: str) -> str:
     return ldapdir.map_entry(entry, {"k": attribute})["k"]
 
 
-def _reading(tally: Tally, settings, attributes, search, reader=None):
-    """The entries, or none past a truncation (recorded in `tally`; nothing is removed)."""
+def _reading(tally: Tally, read, *args):
+    """What read(*args) yields, none past a truncation (recorded in `tally`: nothing is
+    removed then)."""
     try:
-        yield from ldapdir.entries(settings, attributes, search, reader)
+        yield from read(*args)
     except ldapdir.LdapError as exc:
         if exc.kind != "truncated":
             raise
