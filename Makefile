@@ -8,7 +8,8 @@ PORT ?= 8080
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: run run-deps test test-pg install install-test assets system-deps lint bench clean
+.PHONY: run run-deps test test-pg install install-test assets system-deps lint bench clean \
+	screenshots
 
 run: install run-deps
 	$(BIN)/appliance serve --host $(HOST) --port $(PORT)
@@ -84,6 +85,11 @@ system-deps:
 
 lint:
 	$(BIN)/ruff check .
+
+# docs/screenshots/: every tab at 1280 and 390 px wide (tools/screenshots.py); the README
+# shows the home page. The tests never write there.
+screenshots: install-test system-deps
+	$(TEST_ENV) $(BIN)/python tools/screenshots.py
 
 bench: install-test system-deps
 	$(BIN)/python bench/directory_page.py
