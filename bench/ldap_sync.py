@@ -6,6 +6,7 @@ measures in one run, each as seconds and as a ratio to the first line:
   - bare ldap3 fetch: the plain paged search (RFC 2696) with the sync's attributes, storing
     nothing, connected as the appliance connects (no schema read);
   - bare python-ldap fetch: the same search through python-ldap (when installed);
+  - the identifier listing an incremental resync reads (entryUUID only), with each reader;
   - full sync: the synchronizer's job into an empty enterprise (N accounts added);
   - full resync with the python-ldap reader (APPLIANCE_LDAP_READER), nothing changed;
   - unchanged incremental resync;
@@ -29,7 +30,7 @@ from sqlalchemy import update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance import create_app, ldapfast, migrate  # noqa: E402
+from appliance import create_app, ldapdir, ldapfast, migrate  # noqa: E402
 from appliance.db import db  # noqa: E402
 from appliance.ldapdir import MAPPING_PRESETS  # noqa: E402
 from appliance.models import Enterprise  # noqa: E402
@@ -173,6 +174,11 @@ def main() -> None:
                 if ldapfast.available():
                     phase("bare python-ldap fetch",
                           lambda: bare_python_ldap(slapd, attributes, args.page_size),
+                          lambda n: n == args.entries)
+                pinned = service.ldap_settings(db.session.get(Synchronizer, syn.id))
+                for reader in ("ldap3", "python-ldap")[:1 + ldapfast.available()]:
+                    phase(f"identifier listing, {reader}", lambda r=reader: sum(
+                        1 for _ in ldapdir.identifiers(pinned, "entryUUID", r)),
                           lambda n: n == args.entries)
                 phase("full sync (all added, ldap3)", sync,
                       lambda r: r["mode"] == "full" and r["added"] == args.entries)
