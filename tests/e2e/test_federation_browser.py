@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.audit import LINK_COLOUR, audit
+from tests.e2e.audit import LINK_COLOUR, audit, unringed
 from tests.e2e.test_browser import open_page, shot  # noqa: F401 (fixture)
 from tests.peer_sites import PASSWORD, prepare
 from tests.servers import run_appliance
@@ -85,6 +85,7 @@ def test_add_by_double_click_apply_reset_delete(appliance, open_page):  # noqa: 
     for name in ("Delete Server", "Test"):
         expect(saved.get_by_role("button", name=name, exact=True)).to_have_css("color", LINK_COLOUR)
     audit(page, "two saved servers")
+    assert unringed(page) == []  # cells, tick boxes and buttons: a focus ring each
 
     # Reset discards a pending edit.
     form.get_by_text("ocs.example").dblclick()

@@ -141,6 +141,15 @@ def test_element_location_department_and_a_csv_import(appliance, open_page, tmp_
     expect(page.get_by_label("Department name of Sales")).to_have_value("Sales")
     audit(page, "a department in use")
 
+    # The Jobs tab and one job's page, after the imports.
+    page.get_by_role("navigation", name="Tabs").get_by_role("link", name="Jobs").click()
+    jobs = page.locator("#jobs-table tbody tr")
+    expect(jobs.first).to_contain_text("succeeded")
+    audit(page, "jobs that ran")
+    jobs.first.get_by_role("link").first.click()
+    expect(page.locator(".job")).to_have_attribute("data-state", "succeeded")
+    audit(page, "a job that succeeded")
+
     left_out(page)
 
 
