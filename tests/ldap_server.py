@@ -107,9 +107,10 @@ class Slapd(ServerProcess):
     def __init__(self, tmp_dir, *, sizelimit: int | str = "unlimited",
                  hostnames: Iterable[str] = ("localhost", "127.0.0.1"),
                  ca: trustme.CA | None = None, people: int = 0, ad_users: int = 0,
-                 syncprov: bool = False):
+                 syncprov: bool = False, rootdse: dict | None = None):
         super().__init__([])
         self.syncprov = syncprov  # the syncprov overlay: contextCSN, as replicas use it
+        self.rootdse = rootdse  # extra rootDSE attributes (a domain controller's, say)
         self.dir = Path(tmp_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.sizelimit = sizelimit
@@ -210,8 +211,19 @@ class Slapd(ServerProcess):
             self._conn = None
         super().stop(timeout)
 
+    def set_rootdse(self, **attrs) -> None:
+        """Change the extra rootDSE attributes; slapd reads them when it starts, so a
+        running slapd restarts (on the same ports)."""
+        self.rootdse = {**(self.rootdse or {}), **attrs}
+        (self.dir / "rootdse.ldif").write_text(ldif_record("", self.rootdse))
+        if self.running:
+            self.stop()
+            self.start()
+
     def _write_files(self) -> None:
         self.ca.cert_pem.write_to_path(str(self.ca_file))
+        if self.rootdse is not None:
+            (self.dir / "rootdse.ldif").write_text(ldif_record("", self.rootdse))
         cert = self.ca.issue_cert(*self.hostnames)
         cert.private_key_pem.write_to_path(str(self.dir / "server.key"))
         (self.dir / "server.pem").write_bytes(b"".join(p.bytes() for p in cert.cert_chain_pems))
@@ -222,6 +234,7 @@ class Slapd(ServerProcess):
         lines = [f"include {path}" for path in includes] + [
             f"pidfile {self.dir / 'slapd.pid'}",
             f"argsfile {self.dir / 'slapd.args'}",
+            *([f"rootDSE {self.dir / 'rootdse.ldif'}"] if self.rootdse is not None else []),
             "modulepath /usr/lib/ldap",
             "moduleload back_mdb",
             f"TLSCACertificateFile {self.ca_file}",

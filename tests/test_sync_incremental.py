@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from appliance.db import db, utcnow
 from appliance.plugins.sync.models import Synchronizer
-from tests.ldap_server import PEOPLE_DN, Slapd, person
+from tests.ldap_server import PEOPLE_DN, USERS_DN, Slapd, ad_user, person
 from tests.test_sync import accounts, add_ldap, detail, ldap, sync
 
 
@@ -183,3 +183,32 @@ def test_incremental_runs_report_invalid_characters_and_missing_identifiers(app,
     finally:
         slapd.delete(f"uid=user4bad,{PEOPLE_DN}")
         slapd.modify(f"uid=user4,{PEOPLE_DN}", {"sn": "Last4", "employeeNumber": []})
+
+
+def test_active_directory_changes_by_usn_of_the_server_that_answered(app, api, ent, tmp_path):
+    """A domain controller look-alike: rootDSE highestCommittedUSN and dsServiceName, and
+    uSNChanged on the entries, set here as a DC sets them."""
+    dc1 = "CN=NTDS Settings,CN=DC1,CN=Servers,DC=example,DC=test"
+    with Slapd(tmp_path / "ad", ad_users=4, rootdse={"highestCommittedUSN": 10,
+                                                      "dsServiceName": dc1}) as ad:
+        ad.ca_into(app.config["IMPORT_DIR"])
+        syn = add_ldap(api, ent, ldap(ad, base_dn=USERS_DN, filter="(objectClass=user)",
+                                      preset="Active Directory", max_drop=100))
+        _, first = run(app, api, syn["id"])
+        assert first["mode"] == "full" and counts(first) == (4, 0, 0)
+        ad.modify(f"cn=AD User1,{USERS_DN}", {"sn": "Changed", "uSNChanged": "11"})
+        ad.add(*ad_user(9))
+        ad.modify(f"cn=AD User9,{USERS_DN}", {"uSNChanged": "12"})
+        ad.delete(f"cn=AD User2,{USERS_DN}")
+        ad.modify(f"cn=AD User3,{USERS_DN}", {"sn": "Old", "uSNChanged": "10"})  # seen before
+        ad.set_rootdse(highestCommittedUSN=12)
+        _, delta = run(app, api, syn["id"])
+        assert delta["mode"] == "incremental" and "highestCommittedUSN 10" in delta["why"]
+        assert delta["read"] == 2 and counts(delta) == (1, 1, 1)
+        ad.set_rootdse(dsServiceName=dc1.replace("DC1", "DC2"))
+        _, other = run(app, api, syn["id"])
+        assert other["mode"] == "full" and "another server" in other["why"], other
+        assert counts(other) == (0, 1, 0)  # AD User3's change, which the delta did not see
+        ad.set_rootdse(highestCommittedUSN=5)
+        _, back = run(app, api, syn["id"])
+        assert back["mode"] == "full" and "went backwards" in back["why"], back
