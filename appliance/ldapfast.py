@@ -47,7 +47,7 @@ def pages(settings: LdapSettings, conn, where: str, search_filter: str,
             try:
                 msgid = conn.search_ext(settings.base_dn, _SCOPES[settings.scope],
                                         search_filter, attrs, serverctrls=[ctrl])
-                _, data, _, ctrls = conn.result3(msgid)
+                _, data, _, ctrls = conn.result3(msgid, timeout=settings.timeout)
             except ldap.LDAPError as exc:
                 raise _failed(settings, exc, where) from None
             yield [item for item in data if item[0] is not None]  # no references
@@ -89,7 +89,10 @@ def open_at(settings: LdapSettings, where: str):
 
 def _failed(settings: LdapSettings, exc, where: str) -> Exception:
     info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-    if isinstance(exc, (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR)):
+    if isinstance(exc, ldap.TIMEOUT):
+        return LdapError("timeout", scrub(settings, f"{where} did not answer within "
+                                                     f"{settings.timeout:g} s during the search."))
+    if isinstance(exc, (ldap.SERVER_DOWN, ldap.CONNECT_ERROR)):
         return LdapError("connect", scrub(settings, f"The connection to {where} was lost "
                                                      f"during the search ({info.get('desc')})."))
     code = info.get("result")

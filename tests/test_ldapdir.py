@@ -434,3 +434,24 @@ def test_identifiers_list_what_map_entry_gives(directory, reader):
                   for e in ldapdir.entries(settings, [attribute])}
         listed = dict(ldapdir.identifiers(settings, attribute, reader))
         assert listed == mapped and all(listed.values())
+
+
+@fast
+def test_python_ldap_unanswered_and_lost_searches(tmp_path):
+    with Slapd(tmp_path, people=300) as server:
+        stream = ldapdir.entries(server.settings(timeout=1, page_size=50), ["uid"],
+                                 reader="python-ldap")
+        next(stream)
+        server.pause()
+        try:
+            with pytest.raises(LdapError) as info:
+                list(stream)
+            assert info.value.kind == "timeout" and "did not answer within 1 s" in str(info.value)
+        finally:
+            server.resume()
+        stream = ldapdir.entries(server.settings(page_size=50), ["uid"], reader="python-ldap")
+        next(stream)
+        server.stop()
+        with pytest.raises(LdapError) as info:
+            list(stream)
+        assert info.value.kind == "connect" and "was lost during the search" in str(info.value)
