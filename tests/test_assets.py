@@ -53,3 +53,11 @@ def test_a_package_build_without_htmx_fetches_it_into_the_package(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     built = tmp_path / "lib" / "appliance" / HTMX
     assert built.read_bytes() == (ROOT / "node_modules/htmx.org/dist/htmx.min.js").read_bytes()
+
+
+def test_axe_core_is_for_the_tests_only(client):
+    """axe-core (a dev dependency) goes to tests/e2e/vendor/, never to what is served."""
+    assert (ROOT / "tests" / "e2e" / "vendor" / "axe.min.js").is_file(), "run `make assets`"
+    assert not list((ROOT / "appliance").rglob("axe*.js"))
+    assert client.get("/static/vendor/axe.min.js").status_code == 404
+    assert client.get("/static/vendor/htmx.min.js").status_code == 200
