@@ -92,6 +92,11 @@ def test_add_test_connection_sync_now_and_read_the_status(appliance, slapd, open
     expect(row).to_contain_text("40")
     expect(row).to_contain_text("40 added")
     audit(page, "a synchronizer listed")
+    page.get_by_role("navigation", name="Tabs").get_by_role("link", name="Accounts").click()
+    page.locator("#people-table tbody tr").first.get_by_role("link").first.click()
+    expect(page.get_by_role("heading", name=re.compile("^Account "))).to_be_visible()
+    expect(page.get_by_text("Loading…")).to_have_count(0)  # its panels are in
+    audit(page, "an account synchronized from the directory")
     page.goto("/sync/new?kind=pbx")
     expect(page.locator("#sync-form")).to_be_visible()
     audit(page, "a blank PBX node form")
