@@ -29,9 +29,22 @@ GLOBEX = [("Hank", "Scorpio", "+44 20 7946 0001"), ("Homer", "Simpson", "+44 20 
           ("Frank", "Grimes", "+44 20 7946 0003")]
 
 
+def partner_plugin(site: Path) -> str:
+    """The example partner plugin (examples/partner-plugin) where the appliance finds it: its
+    source on the path, and the entry point a pip install would record, in `site`. Returns
+    the PYTHONPATH. (tests/test_partner_plugin.py installs it with pip for real.)"""
+    info = site / "appliance_hello-1.0.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: appliance-hello\n"
+                                   "Version: 1.0.0\n")
+    (info / "entry_points.txt").write_text("[appliance.plugins]\nhello = appliance_hello\n")
+    return f"{site}:{ROOT / 'examples' / 'partner-plugin'}"
+
+
 @pytest.fixture
 def appliance(tmp_path):
-    yield from run_appliance(tmp_path / "data")
+    yield from run_appliance(tmp_path / "data",
+                             env={"PYTHONPATH": partner_plugin(tmp_path / "site")})
 
 
 @pytest.fixture
@@ -272,6 +285,19 @@ def trusted_servers(page: Page) -> None:
     audit(page, "enterprise, a trusted server being edited")
 
 
+def partner_tab(page: Page) -> None:
+    """The example partner plugin's tab, which only uses the host's styles: refused, then
+    filled."""
+    form = page.locator("#add-greeting")
+    form.get_by_role("button", name="Add greeting").click()
+    expect(form.locator(".error")).to_have_text("Greeting is required")
+    audit(page, "a greeting refused")
+    form.get_by_label("Greeting").fill("Good morning")
+    form.get_by_role("button", name="Add greeting").click()
+    expect(page.locator("#greetings tbody tr").first).to_contain_text("Good morning")
+    audit(page, "a greeting")
+
+
 def every_other_tab(page: Page) -> None:
     """Each tab this session has not looked at yet, as a new administrator finds it; then the
     menu at a phone's width, a page that is not there, and the favicon."""
@@ -279,10 +305,12 @@ def every_other_tab(page: Page) -> None:
                         ("Federation", "/federation/"), ("Synchronization", "/sync/"),
                         ("Network Elements", "/network-elements/"), ("Jobs", "/jobs"),
                         ("Audit log", "/audit"), ("API tokens", "/tokens"),
-                        ("Plugins", "/plugins")):
+                        ("Greetings", "/hello/"), ("Plugins", "/plugins")):
         open_tab(page, label, path)
         expect(page.locator(".tabs [aria-current=page]")).to_have_text([label])
         audit(page, f"the {label} tab")
+        if label == "Greetings":
+            partner_tab(page)
     page.get_by_role("link", name="Change password").click()
     expect(page.get_by_role("heading", name="Change password")).to_be_visible()
     audit(page, "change password")
