@@ -87,6 +87,7 @@ def sync_ldap(ctx: JobContext, syn: Synchronizer) -> None:
         plan = ldapsync.plan(syn, settings, mapping)
         with SourceImport(ent, syn.source, syn.name, (Account, Contact),
                           delta=plan.delta) as imp:
+            ldapsync.uncached(imp)
             if plan.delta:
                 ldapsync.read_changes(ctx, tally, imp, plan, mapping, ldap_row)
             else:
