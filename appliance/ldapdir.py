@@ -98,15 +98,16 @@ def default_reader() -> str:
 
 
 def entries(settings: LdapSettings, attributes: list[str], search_filter: str | None = None,
-            reader: str | None = None, raw=None) -> Iterator[Entry]:
+            reader: str | None = None, pages=None) -> Iterator[Entry]:
     """Yield the entries the search finds, one page in memory at a time.
 
     `search_filter` replaces the settings' filter (the caller builds it from that one);
     `reader` is "ldap3" or "python-ldap" (default_reader() when None). Nothing is sent
-    before the first entry is asked for. `raw(dn, {name: [bytes]})`, when given, makes
-    what python-ldap reads into what is yielded instead of an Entry. Raises LdapError when
-    anything fails, including a search that ends with any result code but success, even
-    after some entries were yielded: the caller must then discard what it received.
+    before the first entry is asked for. `pages([(dn, {name: [bytes]}), ...])`, when
+    given, turns each page python-ldap reads into what is yielded instead of its entries.
+    Raises LdapError when anything fails, including a search that ends with any result code
+    but success, even after some entries were yielded: the caller must then discard what it
+    received.
     """
     check_settings(settings)
     search_filter = search_filter or checked_filter(settings)
@@ -120,8 +121,7 @@ def entries(settings: LdapSettings, attributes: list[str], search_filter: str | 
             log.warning("%s; reading with ldap3", exc)
         else:
             close(conn)
-            make = raw or (lambda dn, attrs: _entry({"dn": dn, "raw_attributes": attrs}, names))
-            yield from _fast(settings, fast, where, search_filter, requested, make)
+            yield from _fast(settings, fast, where, search_filter, requested, names, pages)
             return
     _lean(conn, names)
     count, cookie = 0, None
@@ -154,27 +154,38 @@ def entries(settings: LdapSettings, attributes: list[str], search_filter: str | 
 
 
 def identifiers(settings: LdapSettings, attribute: str,
-                reader: str | None = None) -> Iterator[tuple[str, str]]:
-    """(DN, the attribute's value as map_entry gives it) of every entry the search finds: a
-    listing of identifiers only, for finding the entries that are gone. Errors as entries()."""
+                reader: str | None = None) -> Iterator[list[tuple[str, str]]]:
+    """Pages of (DN, the attribute's value as map_entry gives it) of every entry the search
+    finds: a listing of identifiers only, for finding the entries that are gone. Errors as
+    entries()."""
     binary = attribute.lower() in BINARY_ATTRIBUTES
 
-    def pair(dn: str, attrs: dict) -> tuple[str, str]:
-        values = next(iter(attrs.values()), None)
-        return dn, _text(attribute, _decode(values[0], binary)) if values else ""
+    def page_of(page: list) -> list[tuple[str, str]]:
+        out = []
+        for dn, attrs in page:
+            values = next(iter(attrs.values()), None)
+            out.append((dn, _text(attribute, _decode(values[0], binary)) if values else ""))
+        return out
 
-    for item in entries(settings, [attribute], None, reader, raw=pair):
-        yield item if isinstance(item, tuple) else (item.dn,
-                                                    map_entry(item, {"k": attribute})["k"])
+    stream = entries(settings, [attribute], None, reader, pages=page_of)
+    for item in stream:
+        if isinstance(item, list):
+            yield item
+        else:  # ldap3 read it: its entries come one by one
+            yield [(e.dn, map_entry(e, {"k": attribute})["k"])
+                   for e in (item, *islice(stream, settings.page_size - 1))]
 
 
-def _fast(settings, conn, where, search_filter, requested, make) -> Iterator:
+def _fast(settings, conn, where, search_filter, requested, names, pages) -> Iterator:
     count = 0
     try:
         for page in ldapfast.pages(settings, conn, where, search_filter, requested):
             count += len(page)
+            if pages is not None:
+                yield pages(page)
+                continue
             for dn, attrs in page:
-                yield make(dn, attrs)
+                yield _entry({"dn": dn, "raw_attributes": attrs}, names)
     except ldapfast.SearchFailed as exc:
         raise _search_failed(settings, exc.result, where, count) from None
     log.info("read %d LDAP entries from %s (python-ldap)", count, where)

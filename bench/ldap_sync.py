@@ -178,7 +178,7 @@ def main() -> None:
                 pinned = service.ldap_settings(db.session.get(Synchronizer, syn.id))
                 for reader in ("ldap3", "python-ldap")[:1 + ldapfast.available()]:
                     phase(f"identifier listing, {reader}", lambda r=reader: sum(
-                        1 for _ in ldapdir.identifiers(pinned, "entryUUID", r)),
+                        len(page) for page in ldapdir.identifiers(pinned, "entryUUID", r)),
                           lambda n: n == args.entries)
                 phase("full sync (all added, ldap3)", sync,
                       lambda r: r["mode"] == "full" and r["added"] == args.entries)

@@ -432,7 +432,8 @@ def test_identifiers_list_what_map_entry_gives(directory, reader):
                                                     filter="(objectClass=user)"), "objectGUID")):
         mapped = {e.dn: map_entry(e, {"k": attribute})["k"]
                   for e in ldapdir.entries(settings, [attribute])}
-        listed = dict(ldapdir.identifiers(settings, attribute, reader))
+        listed = dict(pair for page in ldapdir.identifiers(settings, attribute, reader)
+                      for pair in page)
         assert listed == mapped and all(listed.values())
 
 

@@ -112,12 +112,11 @@ def read_changes(ctx, tally: Tally, imp, plan: Plan, mapping: dict, row) -> None
     carried = _carried(plan.syn_id, tally.dns)
     attribute = mapping["external_id"]
     reader = "python-ldap" if ldapfast.available() else "ldap3"
-    for dn, key in _reading(tally, ldapdir.identifiers, plan.settings, attribute, reader):
-        tally.listed += 1
-        if key not in tally.skipped:
-            have.discard(key)
-        if carried and (issue := carried.pop(dn, None)) is not None:
-            tally.report.skip(dn, *issue)
+    for page in _reading(tally, ldapdir.identifiers, plan.settings, attribute, reader):
+        tally.listed += len(page)
+        have.difference_update(key for _, key in page if key not in tally.skipped)
+        for dn in carried.keys() & {dn for dn, _ in page} if carried else ():
+            tally.report.skip(dn, *carried.pop(dn))
     if not tally.truncated:
         imp.remove(have)
 
