@@ -53,6 +53,8 @@ def test_add_select_enterprise_sync_sort_edit_delete(sites, open_page):  # noqa:
     settled(page)
     audit(page, "a blank peer form")
     form = page.locator("#peer-form")
+    expect(form.locator(".error")).to_have_count(0)  # nothing is wrong before anything is typed
+    expect(form.get_by_label("HTTPS port")).to_have_value("")
     form.get_by_label("Description").fill("Bravo peer")
     form.get_by_label("Hostname").fill("b.test")
     form.get_by_label("HTTPS port").fill(str(b.port))
