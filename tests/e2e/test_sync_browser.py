@@ -77,6 +77,8 @@ def test_add_test_connection_sync_now_and_read_the_status(appliance, slapd, open
     expect(page.locator("#flash")).to_contain_text("Synchronizer Head office added.")
     expect(page.locator("#next-sync")).to_contain_text("Next synchronization")
     audit(page, "a synchronizer saved")
+    delete = page.locator("#sync-delete")
+    expect(delete).to_contain_text("also deletes the 0 account(s)")
 
     page.get_by_role("button", name="Sync Now").click()
     job = page.locator("#sync-now .job")
@@ -84,6 +86,8 @@ def test_add_test_connection_sync_now_and_read_the_status(appliance, slapd, open
     status = page.locator("#sync-status")
     expect(status).to_contain_text("40 added", timeout=10_000)
     expect(status).to_contain_text("ok")
+    expect(delete).to_contain_text("also deletes the 40 account(s)")  # not the count before
+    expect(delete.locator("form")).to_have_attribute("hx-confirm", re.compile("the 40 account"))
     audit(page, "a sync done")
     shot(page, "sync-status.png")
 

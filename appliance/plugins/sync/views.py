@@ -109,7 +109,8 @@ def status(syn_id):
     syn = _syn(syn_id)
     db.session.expire_all()
     return render_block("sync/edit.html", "status", syn=syn, issues=service.issues(syn),
-                        running=bool(service.running(syn)), accounts=service.accounts_of(syn))
+                        running=bool(service.running(syn)), accounts=service.accounts_of(syn),
+                        oob=True)
 
 
 @bp.post("/<int:syn_id>/sync")
