@@ -22,6 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from appliance.db import db, utcnow
+from appliance.job_history import History, write_end
 from appliance.job_owners import Owner, describe
 from appliance.models import JobRun
 from appliance.schedules import SCHEDULE_FIELDS as SCHEDULE_FIELDS
@@ -78,6 +79,12 @@ class JobContext:
         self.target = run.target
         self.params = json.loads(run.params or "{}")
         self.counts: dict[str, int] = {}
+        self.quiet: str | None = None
+
+    def noop(self, message: str = "Nothing to do") -> None:
+        """Say this run found nothing to do: it ends succeeded with `message`, and a
+        scheduled one is folded with its quiet predecessors (appliance.job_history)."""
+        self.quiet = message
 
     def _write(self, **values) -> None:
         if values.get("message") is not None:
@@ -133,7 +140,7 @@ def _guarded(step: Callable[[], object]) -> None:
         log.warning("jobs: %s failed:%s", step.__name__, _reason(exc, " "))
 
 
-class Jobs(Schedules):
+class Jobs(Schedules, History):
     """The job runner of one app (one process's share of the jobs of one database)."""
 
     def __init__(self, app, kinds: list[JobKind]):
@@ -265,12 +272,13 @@ class Jobs(Schedules):
             state, message = "failed", _reason(exc, "Unexpected error: ")
         finally:
             _rollback()  # anything the job left uncommitted is not kept
-        self._end(run_id, state, message)
+        quiet = state == "succeeded" and ctx.quiet is not None
+        self._end(run_id, state, ctx.quiet if quiet else message, quiet)
 
-    def _end(self, run_id: int, state: str, message: str | None) -> None:
+    def _end(self, run_id: int, state: str, message: str | None, quiet: bool = False) -> None:
         """Record a run's end. If the database is away, try again at each heartbeat until
         it takes it (the run is not beaten for meanwhile)."""
-        values = {"state": state, "finished_at": utcnow()}
+        values = {"state": state, "finished_at": utcnow(), "quiet": quiet}
         if state == "succeeded":
             values["progress"] = 100
         if message is not None:
@@ -300,9 +308,7 @@ class Jobs(Schedules):
                            "stored (see the log)"})
 
     def _write_end(self, run_id: int, values: dict) -> None:
-        with db.engine.begin() as conn:
-            conn.execute(update(JobRun).where(JobRun.id == run_id,
-                                              JobRun.owner == self.owner.id).values(**values))
+        write_end(run_id, self.owner.id, values)
 
     def _record_unrecorded(self) -> None:
         with self._lock:

@@ -1,15 +1,19 @@
 """The jobs service: runs, one per target, progress, schedules, interruption."""
 
 import json
+import re
 import threading
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from appliance import hookimpl
+from appliance.auth import create_admin, new_token
 from appliance.db import db, utcnow
 from appliance.jobs import JobFailed, JobKind, Jobs
-from appliance.models import JobRun, JobSchedule
+from appliance.models import Enterprise, JobRun, JobSchedule, User
+from tests.conftest import PASSWORD, Browser
 
 gate = threading.Event()
 
@@ -183,3 +187,116 @@ def test_a_job_whose_flush_fails_ends_failed_and_frees_its_target(app, jobs):
         assert created and jobs.wait(again.id).state == "failed"
         assert db.session.scalar(select(JobSchedule).where(JobSchedule.target == "same")) \
             is None
+
+
+busy: list[str] = []  # while not empty, the "quiet" kind has work to do
+
+
+def quiet(ctx):
+    if busy:
+        ctx.count(delivered=len(busy))
+    else:
+        ctx.noop("Nothing waiting")
+
+
+QUIET = [JobKind("quiet", "Quiet job", quiet, next_run=every_hour)]
+
+
+def _tick_and_wait(jobs, at):
+    started = jobs.tick(now=at)
+    assert len(started) == 1
+    return jobs.wait(started[0])
+
+
+def test_scheduled_noop_runs_fold_into_one_row_until_a_run_does_something(app):
+    jobs = Jobs(app, QUIET)
+    try:
+        with app.app_context():
+            jobs.schedule("quiet", "host", {}, now=datetime(2026, 1, 1, 8))
+            db.session.commit()
+            since = _tick_and_wait(jobs, datetime(2026, 1, 1, 9, 0, 1)).started_at
+            for hour in (10, 11):
+                last = _tick_and_wait(jobs, datetime(2026, 1, 1, hour, 0, 2))
+            rows = db.session.scalars(select(JobRun).order_by(JobRun.id)).all()
+            assert [(r.id, r.state, json.loads(r.counts), r.message) for r in rows] == \
+                [(last.id, "succeeded", {"noop": 3}, "Nothing waiting")]
+            assert rows[0].started_at == since < rows[0].finished_at
+            busy.append("x")
+            loud = _tick_and_wait(jobs, datetime(2026, 1, 1, 12, 0, 3))
+            busy.clear()
+            again = _tick_and_wait(jobs, datetime(2026, 1, 1, 13, 0, 4))
+            by_hand, _ = jobs.submit("quiet", "host", triggered_by="admin")
+            jobs.wait(by_hand.id)
+            db.session.expire_all()
+            rows = db.session.scalars(select(JobRun).order_by(JobRun.id)).all()
+            assert [(r.id, json.loads(r.counts)) for r in rows] == [
+                (last.id, {"noop": 3}), (loud.id, {"delivered": 1}), (again.id, {"noop": 1}),
+                (by_hand.id, {"noop": 1})]  # a run asked for by hand is never folded
+    finally:
+        jobs.shutdown()
+
+
+def test_flow_through_reports_a_noop_and_its_scheduled_runs_fold(app):
+    jobs = app.extensions["appliance"].jobs
+    with app.app_context():
+        for _ in range(3):
+            run, _ = jobs.submit("network_elements.flow", "host", triggered_by="schedule")
+            jobs.wait(run.id)
+        rows = db.session.scalars(select(JobRun).where(
+            JobRun.kind == "network_elements.flow")).all()
+        assert [(r.state, json.loads(r.counts), r.message) for r in rows] == \
+            [("succeeded", {"noop": 3}, "No change to deliver")]
+
+
+class Targets:
+    """A plugin whose runs of target "t:acme" belong to the enterprise acme-01."""
+
+    @hookimpl
+    def appliance_job_targets(self, enterprise):
+        return ["t:acme"] if enterprise.eid == "acme-01" else []
+
+
+def _runs(app, rows):
+    with app.app_context():
+        ents = [Enterprise(name="Acme", eid="acme-01"), Enterprise(name="Globex", eid="globex-02")]
+        db.session.add_all(ents)
+        db.session.add_all([JobRun(kind=k, target=t, label=f"{k} {t}", state=s, counts=c)
+                            for k, t, s, c in rows])
+        db.session.commit()
+        return [e.id for e in ents]
+
+
+def test_hook_appliance_job_targets_filters_the_jobs_page_and_api(make_app):
+    app = make_app(EXTRA_PLUGINS=[("targets", Targets())])
+    acme, globex = _runs(app, [
+        ("slow", "t:acme", "failed", "{}"), ("slow", "t:other", "succeeded", "{}"),
+        ("boom", "t:acme", "succeeded", '{"noop": 143}'), ("boom", "t:x", "interrupted", "{}")])
+    with app.app_context():
+        create_admin("admin", PASSWORD)
+        secret = new_token(db.session.scalar(select(User)), "tests")
+    client = app.test_client()
+    adm = Browser(client)
+    adm.login()
+    got = adm.get("/jobs").get_data(as_text=True)
+    assert got.count("no-op, 143 times since") == 1 and 'class="noop"' in got
+    assert 'id="f-enterprise"' in got and ">Acme (acme-01)</option>" in got
+
+    def labels(query):
+        html = adm.get(f"/jobs?{query}", htmx=True).get_data(as_text=True)
+        return sorted(re.findall(r"<td>([a-z]+ t:[a-z]+)</td>", html))
+
+    assert labels(f"enterprise={acme}") == ["boom t:acme", "slow t:acme"]
+    assert labels(f"enterprise={globex}") == []
+    assert labels("state=attention") == ["boom t:x", "slow t:acme"]
+    assert labels("state=noop") == ["boom t:acme"]
+    assert labels("kind=slow&state=succeeded") == ["slow t:other"]
+    auth = {"Authorization": f"Bearer {secret}"}
+    listed = client.get(f"/api/v1/jobs?enterprise={acme}&state=attention", headers=auth)
+    assert [r["label"] for r in listed.get_json()["items"]] == ["slow t:acme"]
+    noop = client.get("/api/v1/jobs?state=noop", headers=auth).get_json()["items"]
+    assert [(r["label"], r["noop"]) for r in noop] == [("boom t:acme", 143)]
+    bad = client.get("/api/v1/jobs?state=sleeping", headers=auth)
+    assert bad.status_code == 422 and bad.get_json()["fields"][0]["field"] == "state"
+    params = {p["name"] for p in client.get("/api/v1/openapi.json", headers=auth)
+              .get_json()["paths"]["/api/v1/jobs"]["get"]["parameters"]}
+    assert {"state", "kind", "enterprise"} <= params

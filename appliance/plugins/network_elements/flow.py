@@ -100,7 +100,9 @@ def deliver(ctx: JobContext | None = None) -> dict:
             after = changes[-1].id
             if not _deliver(found.get(element.connector), element, changes, out):
                 break
-    if ctx is not None:
+    if ctx is not None and not (out["delivered"] or out["failed"]):
+        ctx.noop("No change to deliver")  # every minute, mostly: folded on the Jobs page
+    elif ctx is not None:
         ctx.count(**out)
         ctx.progress(100, f"{out['delivered']} delivered, {out['failed']} failed")
     return out
