@@ -36,6 +36,19 @@ def appliance_dashboard_panels():
 
 
 @hookspec
+def appliance_home_summary():
+    """Return a list of appliance.summary.Summary: the plugin's cards of the home page
+    (figures, a small table, small charts), computed at each visit with a handful of
+    queries."""
+
+
+@hookspec
+def appliance_job_targets(enterprise):
+    """Return the job targets (appliance.jobs run targets) of the plugin's runs that belong
+    to `enterprise`, for the Jobs page's and API's enterprise filter."""
+
+
+@hookspec
 def appliance_account_panels():
     """Return a list of appliance.ui.Panel shown on each account's page, each loaded by HTMX
     from its endpoint, which takes the account's id as `account_id`."""
