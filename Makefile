@@ -59,7 +59,8 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml Makefile
 # Front-end files come from the npm registry (pinned with a lockfile): htmx is served by the
 # appliance (and built into the wheel, see setup.py); axe-core is for the browser tests only,
 # which inject it into the pages they check (never served).
-assets: appliance/static/vendor/htmx.min.js tests/e2e/vendor/axe.min.js
+assets: appliance/static/vendor/htmx.min.js appliance/static/vendor/uPlot.iife.min.js \
+	appliance/static/vendor/uPlot.min.css tests/e2e/vendor/axe.min.js
 
 node_modules/.package-lock.json: package.json package-lock.json
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm; }
@@ -68,6 +69,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 appliance/static/vendor/htmx.min.js: node_modules/.package-lock.json
 	mkdir -p $(@D)
 	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+# uPlot draws the home page's charts (static/charts.js), over numbers the page shows anyway.
+appliance/static/vendor/uPlot.iife.min.js appliance/static/vendor/uPlot.min.css: \
+		node_modules/.package-lock.json
+	mkdir -p $(@D)
+	cp node_modules/uplot/dist/$(@F) $@
 
 tests/e2e/vendor/axe.min.js: node_modules/.package-lock.json
 	mkdir -p $(@D)

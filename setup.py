@@ -1,9 +1,10 @@
 """The build step that makes the front-end files the pages use part of the package.
 
-htmx comes from the npm registry, pinned in package.json and package-lock.json, and is not
-kept in git. `make assets` fetches it into appliance/static/vendor/; a wheel or an editable
-install built with pip instead runs the same fetch here, before the package's files are
-collected, so the installed appliance serves it. axe-core, a dev dependency for the browser
+htmx and uPlot (the home page's charts) come from the npm registry, pinned in package.json
+and package-lock.json, and are not kept in git. `make assets` fetches them into
+appliance/static/vendor/; a wheel or an editable install built with pip instead runs the
+same fetch here, before the package's files are collected, so the installed appliance
+serves them. axe-core, a dev dependency for the browser
 tests, is never part of the package.
 """
 
@@ -16,7 +17,9 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 # Where each file goes in the package, and where npm puts it.
-VENDOR = {"appliance/static/vendor/htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js"}
+VENDOR = {"appliance/static/vendor/htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
+          "appliance/static/vendor/uPlot.iife.min.js": "node_modules/uplot/dist/uPlot.iife.min.js",
+          "appliance/static/vendor/uPlot.min.css": "node_modules/uplot/dist/uPlot.min.css"}
 
 
 def fetch_assets(root: Path = ROOT, required: bool = True) -> None:

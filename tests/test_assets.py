@@ -12,6 +12,7 @@ from appliance import assets
 
 ROOT = Path(__file__).resolve().parents[1]
 HTMX = "static/vendor/htmx.min.js"
+UPLOT = "static/vendor/uPlot.iife.min.js"
 
 
 def test_an_app_without_htmx_says_which_file_and_the_command(make_app, monkeypatch, caplog,
@@ -22,10 +23,12 @@ def test_an_app_without_htmx_says_which_file_and_the_command(make_app, monkeypat
     with caplog.at_level(logging.ERROR, logger="appliance.assets"):
         app = make_app()
     logged = [r.getMessage() for r in caplog.records if r.name == "appliance.assets"]
-    assert len(logged) == 1 and HTMX in logged[0] and "`make assets`" in logged[0]
+    assert len(logged) == 3 and all("`make assets`" in m for m in logged)
+    assert HTMX in logged[0] and UPLOT in logged[1] and "without their charts" in logged[1]
     page = app.test_client().get("/setup").get_data(as_text=True)  # every page, signed in or not
-    assert 'id="missing-assets"' in page
+    assert page.count('id="missing-assets"') == 1
     assert f"missing {HTMX}" in page and "<code>make assets</code>" in page
+    assert f"missing {UPLOT}: the home page shows its numbers without their charts" in page
 
 
 def test_an_app_with_its_files_shows_no_banner(make_app, caplog):
@@ -53,6 +56,8 @@ def test_a_package_build_without_htmx_fetches_it_into_the_package(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     built = tmp_path / "lib" / "appliance" / HTMX
     assert built.read_bytes() == (ROOT / "node_modules/htmx.org/dist/htmx.min.js").read_bytes()
+    built = tmp_path / "lib" / "appliance" / UPLOT
+    assert built.read_bytes() == (ROOT / "node_modules/uplot/dist/uPlot.iife.min.js").read_bytes()
 
 
 def test_axe_core_is_for_the_tests_only(client):
