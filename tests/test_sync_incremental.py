@@ -50,6 +50,7 @@ def test_an_incremental_run_reads_only_adds_changes_renames_and_deletes(app, api
     assert len(before) == 11
     done, same = run(app, api, syn["id"])
     assert same["mode"] == "incremental" and same["read"] == 0, same
+    assert done.message == "No change in the directory"
     assert counts(same) == (0, 0, 0)
     slapd.modify(f"uid=user10,{PEOPLE_DN}", {"sn": "Changed"})
     new_dn = slapd.rename(f"uid=user11,{PEOPLE_DN}", "uid=user1x")

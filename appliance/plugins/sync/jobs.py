@@ -117,6 +117,8 @@ def sync_ldap(ctx: JobContext, syn: Synchronizer) -> None:
     what = (f"incremental: {tally.read:,} changed entries read, {tally.listed:,} identifiers "
             "listed" if plan.delta else f"full: {tally.read:,} entries read")
     _end(syn, ctx, started, tally, result, plan, "ok", f"{what} ({plan.why})")
+    if plan.delta and not tally.read and not result.removed and not tally.report.skipped:
+        ctx.noop("No change in the directory")  # scheduled ones fold on the Jobs page
 
 
 def _read_all(ctx, tally, imp, settings, mapping: dict, expected: int) -> None:
