@@ -45,8 +45,10 @@ def read_marker(settings: LdapSettings) -> Marker:
         csns = _base(conn, context, ["contextCSN"]).get("contextcsn") if context else None
         if not csns:
             return Marker(None, where=where, detail=(
-                "the server keeps no change marker (no highestCommittedUSN, and no "
-                "contextCSN: OpenLDAP has one where the syncprov overlay runs)"))
+                "the server shows no change marker: no highestCommittedUSN in its rootDSE, "
+                f"and no contextCSN on {context or 'a naming context holding the base DN'} "
+                "(OpenLDAP keeps one where the syncprov overlay runs; the bind account must "
+                "be able to read it)"))
         return Marker(CSN, context, {_sid(c): c for c in csns}, where)
     finally:
         close(conn)

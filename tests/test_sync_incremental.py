@@ -213,3 +213,14 @@ def test_active_directory_changes_by_usn_of_the_server_that_answered(app, api, e
         ad.set_rootdse(highestCommittedUSN=5)
         _, back = run(app, api, syn["id"])
         assert back["mode"] == "full" and "went backwards" in back["why"], back
+
+
+def test_without_a_change_marker_every_run_is_full_and_says_why(app, api, ent, tmp_path):
+    with Slapd(tmp_path / "plain", people=3) as plain:  # no syncprov: no contextCSN
+        plain.ca_into(app.config["IMPORT_DIR"])
+        syn = add_ldap(api, ent, ldap(plain))
+        run(app, api, syn["id"])
+        done, again = run(app, api, syn["id"])
+        assert done.state == "succeeded" and again["mode"] == "full"
+        assert "no change marker" in again["why"] and "syncprov" in again["why"]
+        assert again["read"] == 3 and counts(again) == (0, 0, 0)
