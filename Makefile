@@ -40,17 +40,16 @@ install: $(VENV)/.installed assets
 
 install-test: $(VENV)/.installed-test assets
 
+# python-ldap builds against Debian's libldap and libsasl headers.
 $(VENV)/.installed: pyproject.toml
+	@dpkg -s libldap2-dev libsasl2-dev >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq libldap2-dev libsasl2-dev >/dev/null; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e .
 	touch $@
 
-# python-ldap (the fastldap extra: the faster, optional LDAP reader) builds against
-# Debian's libldap and libsasl headers.
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml Makefile
-	@dpkg -s libldap2-dev libsasl2-dev >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq libldap2-dev libsasl2-dev >/dev/null; }
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,postgres,fastldap]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,postgres]'
 	# Compile the installed packages once, where the test processes look for bytecode.
 	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache \
 	  $(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true

@@ -91,10 +91,9 @@ READERS = ("ldap3", "python-ldap")
 
 
 def default_reader() -> str:
-    """ldap3, unless APPLIANCE_LDAP_READER names python-ldap and it is installed."""
+    """ldap3, unless APPLIANCE_LDAP_READER names python-ldap."""
     chosen = os.environ.get("APPLIANCE_LDAP_READER", "ldap3")
-    return chosen if chosen in READERS and (chosen == "ldap3" or ldapfast.available()) \
-        else "ldap3"
+    return chosen if chosen in READERS else "ldap3"
 
 
 def entries(settings: LdapSettings, attributes: list[str], search_filter: str | None = None,
@@ -114,7 +113,7 @@ def entries(settings: LdapSettings, attributes: list[str], search_filter: str | 
     conn, where = connect(settings)
     requested = list(dict.fromkeys(a.strip() for a in attributes if a and a.strip()))
     names = {name.lower(): name for name in requested}
-    if (reader or default_reader()) == "python-ldap" and ldapfast.available():
+    if (reader or default_reader()) == "python-ldap":
         try:  # ldap3 chose the server and checked the bind; python-ldap reads
             fast = ldapfast.open_at(settings, where)
         except ldapfast.Unusable as exc:

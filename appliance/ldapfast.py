@@ -1,22 +1,18 @@
-"""An optional, faster LDAP reader: python-ldap (libldap parses the replies in C).
+"""A faster LDAP reader: python-ldap (libldap parses the replies in C).
 
-Used by `ldapdir.entries(..., reader="python-ldap")` when python-ldap is installed (the
-`fastldap` extra); ldap3 stays the default reader. This module only opens the connection to
+Used by `ldapdir.entries(..., reader="python-ldap")` and for identifier listings; ldap3
+stays the default reader of whole entries. This module only opens the connection to
 one server that ldap3 already reached and hands over raw pages: ldapdir makes entries and
 errors of them, so both readers behave alike.
 """
 
 from collections.abc import Iterator
 
+import ldap
+from ldap.controls import SimplePagedResultsControl
 from ldap3.core.results import RESULT_CODES
 
 from appliance.ldapconn import LdapError, LdapSettings, scrub
-
-try:
-    import ldap
-    from ldap.controls import SimplePagedResultsControl
-except ImportError:  # the optional extra is not installed
-    ldap = None
 
 _SCOPES = {"sub": 2, "one": 1, "base": 0}  # ldap.SCOPE_SUBTREE, _ONELEVEL, _BASE
 
@@ -31,10 +27,6 @@ class SearchFailed(Exception):
     def __init__(self, result: dict):
         super().__init__(result)
         self.result = result
-
-
-def available() -> bool:
-    return ldap is not None
 
 
 def pages(settings: LdapSettings, conn, where: str, search_filter: str,

@@ -6,10 +6,7 @@ import uuid
 import pytest
 import trustme
 
-from appliance import (
-    ldapdir,  # not `from ... import test_connection`: pytest would collect it
-    ldapfast,
-)
+from appliance import ldapdir  # not `from ... import test_connection`: pytest would collect it
 from appliance.ldapdir import MAPPING_PRESETS, Entry, LdapError, LdapSettings, map_entry
 from tests.ldap_server import Slapd, ad_user, free_port, run_slapd
 
@@ -391,13 +388,8 @@ def test_password_never_shown(directory, limited, other_ca_file, caplog):
         assert password not in caplog.text
 
 
-# -- the python-ldap reader (the fastldap extra) ---------------------------------------------
+# -- the python-ldap reader ------------------------------------------------------------------
 
-fast = pytest.mark.skipif(not ldapfast.available(), reason="python-ldap (the fastldap extra) "
-                                                           "is not installed")
-
-
-@fast
 @pytest.mark.parametrize("security", ["none", "starttls", "ldaps"])
 def test_python_ldap_reads_what_ldap3_reads(directory, security):
     """Same entries, names and values (str, or bytes when binary), with every security mode
@@ -414,7 +406,6 @@ def test_python_ldap_reads_what_ldap3_reads(directory, security):
                                      (a["objectGUID"] for a in two.values()))
 
 
-@fast
 def test_python_ldap_size_limit_is_an_error_never_a_short_result(limited):
     received = []
     with pytest.raises(LdapError) as info:
@@ -425,7 +416,7 @@ def test_python_ldap_size_limit_is_an_error_never_a_short_result(limited):
     assert "result code 4 (sizeLimitExceeded)" in info.value.message
 
 
-@pytest.mark.parametrize("reader", ["ldap3", pytest.param("python-ldap", marks=fast)])
+@pytest.mark.parametrize("reader", ["ldap3", "python-ldap"])
 def test_identifiers_list_what_map_entry_gives(directory, reader):
     for settings, attribute in ((directory.settings(), "entryUUID"),
                                 (directory.settings(base_dn=directory.users_dn,
@@ -437,7 +428,6 @@ def test_identifiers_list_what_map_entry_gives(directory, reader):
         assert listed == mapped and all(listed.values())
 
 
-@fast
 def test_python_ldap_unanswered_and_lost_searches(tmp_path):
     with Slapd(tmp_path, people=300) as server:
         stream = ldapdir.entries(server.settings(timeout=1, page_size=50), ["uid"],

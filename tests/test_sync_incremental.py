@@ -40,7 +40,7 @@ def counts(report):
 
 def test_an_incremental_run_reads_only_adds_changes_renames_and_deletes(app, api, ent,
                                                                          slapd, ca):
-    # Without TLS: python-ldap (when installed) lists the identifiers, as on a LAN.
+    # Without TLS: python-ldap lists the identifiers, as on a LAN.
     syn = add_ldap(api, ent, ldap(slapd, security="none",
                                   filter="(&(objectClass=inetOrgPerson)(uid=user1*))"))
     done, first = run(app, api, syn["id"])

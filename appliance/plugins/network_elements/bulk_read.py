@@ -3,6 +3,7 @@ file, streamed a row (an entry) at a time, as the USER fields a row gives and wh
 from being read (bytes that are not UTF-8, a row that does not fit the header, a broken
 LDIF entry). A problem with the file as a whole is a FileError."""
 
+import base64
 import csv
 import io
 import re
@@ -90,19 +91,38 @@ def read_csv(path: str | Path, defaults: dict | None = None) -> Iterator[Row]:
 def read_ldif(path: str | Path, defaults: dict | None = None) -> Iterator[Row]:
     """The entries of an LDIF file as users, one at a time.
 
-    Each entry is parsed by the `ldif` package on its own, so a broken entry is rejected
-    without losing the rest, and its line number counts folded lines too.
+    Each entry is parsed by python-ldap's `ldif` module on its own, so a broken entry is
+    rejected without losing the rest, and its line number counts folded lines too.
     """
     defaults = defaults or {}
     with open(path, "rb") as f:
         for line, block in _ldif_blocks(f):
             try:
-                records = list(ldif.LDIFParser(io.BytesIO(block)).parse())
-            except ValueError as exc:  # no colon, bad base64 or DN, a second dn: line
+                records = _records(block)
+            except ValueError as exc:  # no colon, bad base64 or DN, no dn: first
                 yield line, {}, {"": f"Not an LDIF entry ({exc})"}
                 continue
             dn, entry = records[0] if records else (None, {})
             yield _ldif_user(line, dn, entry, defaults)
+
+
+def _records(block: bytes) -> list[tuple[str, dict]]:
+    """The (dn, {attribute: [bytes]}) records of one entry. RFC 2849 has a value that is not
+    ASCII base64-encoded (`name:: `), and the parser decodes plain ones as UTF-8: a plain
+    value that is not UTF-8 is handed to it base64-encoded, to be reported as such by its
+    field. A `name:< URL` value is never fetched (None)."""
+    lines = []
+    for raw in block.splitlines(keepends=True):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            name, colon, value = raw.rstrip(b"\r\n").partition(b": ")
+            if colon and not name.startswith((b" ", b"#")) and b":" not in name:
+                raw = name + b":: " + base64.b64encode(value.lstrip()) + b"\n"
+        lines.append(raw)
+    parser = ldif.LDIFRecordList(io.BytesIO(b"".join(lines)))
+    parser.parse()
+    return parser.all_records
 
 
 def _ldif_blocks(f: IO[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -136,9 +156,10 @@ def _ldif_user(line: int, dn: str | None, entry: dict, defaults: dict) -> Row:
     def first(*names: str) -> str:
         for name in names:
             for value in attrs.get(name.lower(), ()):
-                if isinstance(value, bytes):  # the ldif package leaves non-UTF-8 as bytes
-                    value = value.decode("utf-8", "surrogateescape")
-                return value
+                if value is None:  # a URL, not fetched
+                    continue
+                # python-ldap's values are bytes: what is not UTF-8 is reported by field
+                return value.decode("utf-8", "surrogateescape")
         return ""
 
     where = f" (dn: {dn})"

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from appliance import ldapchanges, ldapdir, ldapfast
+from appliance import ldapchanges, ldapdir
 from appliance.db import db, utcnow
 from appliance.ldapconn import LdapSettings, checked_filter
 from appliance.models import Account
@@ -111,8 +111,7 @@ def read_changes(ctx, tally: Tally, imp, plan: Plan, mapping: dict, row) -> None
         Account.enterprise_id == imp.enterprise.id, Account.source == imp.source)))
     carried = _carried(plan.syn_id, tally.dns)
     attribute = mapping["external_id"]
-    reader = "python-ldap" if ldapfast.available() else "ldap3"
-    for page in _reading(tally, ldapdir.identifiers, plan.settings, attribute, reader):
+    for page in _reading(tally, ldapdir.identifiers, plan.settings, attribute, "python-ldap"):
         tally.listed += len(page)
         have.difference_update(key for _, key in page if key not in tally.skipped)
         for dn in carried.keys() & {dn for dn, _ in page} if carried else ():
