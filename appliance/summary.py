@@ -35,8 +35,10 @@ class Chart:
     unit: str = ""
 
     def data(self) -> dict:
-        """What static/charts.js draws (a data-chart attribute)."""
-        return {"kind": self.kind, "x": self.x, "series": self.series, "unit": self.unit}
+        """What static/charts.js draws (a data-chart attribute): the series as [name,
+        values] pairs, in their order (a JSON object's keys may be sorted)."""
+        return {"kind": self.kind, "x": self.x, "series": [[k, v] for k, v in self.series.items()],
+                "unit": self.unit}
 
 
 @dataclass

@@ -146,7 +146,7 @@ def watcher():
 
 def fire_every_runtime_hook(app) -> None:
     """Make the host call the hooks it calls after start-up: events, connectors, migrations."""
-    from appliance.core import enterprises
+    from appliance.core import enterprises, home, jobs
     from appliance.core.client import service as client_service
     from appliance.plugins.network_elements import flow
     from appliance.plugins.sync import pbxsync
@@ -164,6 +164,8 @@ def fire_every_runtime_hook(app) -> None:
         assert "csv" in pbxsync.connectors() and "file" in flow.connectors()
         xmpp_service.config()  # the XMPP service's configuration asks for a policy
         db.session.commit()
+        assert home.summaries()  # the home page's cards
+        jobs.filtered({"enterprise": str(ent.id)})  # the Jobs filter asks for its targets
         enterprises.delete(ent)
 
 

@@ -1,6 +1,8 @@
 """An administrator's first session, driven through a real headless Chromium."""
 
+import json
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,9 @@ from sqlalchemy import select
 from appliance import create_app
 from appliance.db import db
 from appliance.directory import replace_source
-from appliance.models import Contact, Enterprise
+from appliance.models import Contact, Enterprise, JobRun
+from appliance.plugins.network_elements.models import Element, Licence, User
+from appliance.plugins.sync.models import Synchronizer
 from tests import postgres_server
 from tests.e2e.audit import LINK_COLOUR, PHONE, audit, unringed
 from tests.servers import run_appliance
@@ -87,18 +91,50 @@ def people(names, domain):
 
 
 def load_contacts(data_dir: Path) -> None:
-    """Bring contacts in the way a source does, through the running appliance's database."""
+    """Bring contacts in the way a source does, through the running appliance's database;
+    and what the home page and the Jobs tab show: an AD synchronizer of Acme with five runs
+    (the last failed), licences in use, and the flow-through job's 143 folded no-op runs."""
     app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret",
                       **postgres_server.config_for(data_dir)})
     try:
         with app.app_context():
+            ids = {}
             for eid, rows in (("acme-01", people(ACME, "acme.example")),
                               ("globex-02", people(GLOBEX, "globex.example"))):
                 ent = db.session.scalars(select(Enterprise).where(Enterprise.eid == eid)).one()
                 result = replace_source(Contact, ent, "test:1", "Test source", rows)
                 assert result.added == len(rows)
+                ids[eid] = ent.id
+            seed_jobs_and_licences(ids["acme-01"])
     finally:
         app.extensions["appliance"].jobs.shutdown()
+
+
+def seed_jobs_and_licences(acme_id: int) -> None:
+    syn = Synchronizer(enterprise_id=acme_id, kind="ldap", name="Head office AD")
+    db.session.add(syn)
+    db.session.flush()
+    start = datetime(2026, 12, 1, 3)
+    db.session.add_all([JobRun(
+        kind="sync.run", target=syn.source, label="Synchronize Head office AD",
+        state="failed" if k == 4 else "succeeded", message="LDAP server down" if k == 4 else "",
+        counts=json.dumps({"added": 40 if k == 0 else k, "updated": 2 * k, "removed": k % 2}),
+        created_at=start + timedelta(hours=k), started_at=start + timedelta(hours=k),
+        finished_at=start + timedelta(hours=k, minutes=1)) for k in range(5)])
+    db.session.add(JobRun(kind="network_elements.flow", target="host", state="succeeded",
+                          label="Flow Through Provisioning", triggered_by="schedule",
+                          counts=json.dumps({"noop": 143}), message="No change to deliver",
+                          created_at=start + timedelta(hours=9), started_at=start,
+                          finished_at=start + timedelta(hours=9)))
+    db.session.add_all([Licence(type="MiCollab Client", available=50),
+                        Licence(type="Teleworker", available=10)])
+    element = Element(name="MiVB Head office", platform="MiVoice Business", address="10.0.0.1")
+    db.session.add(element)
+    db.session.flush()
+    db.session.add_all([User(login=f"user{i}", element=element, services=json.dumps(
+        ["MiCollab Client", "Teleworker"] if i < 10 else ["MiCollab Client"]))
+        for i in range(30)])
+    db.session.commit()
 
 
 def mark_page(page: Page) -> None:
@@ -312,9 +348,75 @@ def partner_tab(page: Page) -> None:
     audit(page, "a greeting")
 
 
+def home_page(page: Page) -> None:
+    """The home page at a glance: the synchronization chart and the licence bars drawn by
+    uPlot over their numbers; then the same page without uPlot, its numbers open."""
+    open_tab(page, "Home", "/")
+    sync = page.get_by_role("region", name="Synchronization")
+    expect(sync.locator("tr", has_text="Acme Corp")).to_contain_text(
+        "4 added, 8 updated, 0 removed")
+    expect(sync.locator("tr", has_text="Acme Corp").locator(".badge")).to_have_text("failed")
+    licences = page.get_by_role("region", name="Licences")
+    expect(licences.locator("dl.figures")).to_contain_text("In use40")
+    expect(licences.locator("table").first.locator("tr", has_text="Teleworker")).to_contain_text(
+        "100%")
+    attention = page.get_by_role("region", name="Jobs needing attention")
+    expect(attention).to_contain_text("LDAP server down")
+    drawn = page.locator(".chart.drawn")
+    expect(drawn).to_have_count(2)
+    for chart in (sync.locator(".chart"), licences.locator(".chart")):
+        expect(chart.locator("canvas")).to_be_visible()
+        expect(chart.locator("details.chart-data table")).to_be_hidden()
+    audit(page, "home, charts drawn")
+    for width in (390, 1280):  # each chart fits its card after a resize
+        page.set_viewport_size({"width": width, "height": 844})
+        sizes = page.evaluate("""() => new Promise(done => requestAnimationFrame(() =>
+            requestAnimationFrame(() => done([...document.querySelectorAll('.chart-plot')]
+              .map(p => [p.querySelector('canvas').getBoundingClientRect().width,
+                         p.clientWidth])))))""")
+        assert all(canvas <= box + 1 for canvas, box in sizes), (width, sizes)
+    shot(page, "home.png")
+
+    page.route("**/vendor/uPlot.iife.min.js", lambda route: route.abort())
+    page.reload()
+    expect(page.locator(".chart-plot").first).to_be_attached()
+    page.wait_for_load_state()
+    expect(page.locator(".chart.drawn")).to_have_count(0)
+    expect(page.locator(".chart canvas")).to_have_count(0)
+    numbers = licences.locator("details.chart-data table")
+    expect(numbers).to_be_visible()
+    expect(numbers.locator("tr", has_text="MiCollab Client")).to_contain_text("60%")
+    expect(sync.locator("details.chart-data tbody tr")).to_have_count(5)
+    expect(sync.locator("details.chart-data tbody tr").first).to_contain_text("40")
+    audit(page, "home, without uPlot")
+    page.unroute("**/vendor/uPlot.iife.min.js")
+
+
+def jobs_tab(page: Page) -> None:
+    """The flow-through job's quiet runs fold into one line; the filters narrow the table."""
+    table = page.locator("#jobs-table")
+    expect(table.locator("tr.noop")).to_have_count(1)
+    expect(table.locator("tr.noop")).to_contain_text(
+        "no-op, 143 times since 2026-12-01 03:00:00, last 2026-12-01 12:00:00")
+    mark_page(page)
+    filters = page.locator("#job-filters")
+    filters.get_by_label("State").select_option(label="Needs attention (failed or interrupted)")
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table.locator("tbody tr")).to_contain_text("LDAP server down")
+    expect(page).to_have_url(re.compile(r"state=attention"))
+    filters.get_by_label("State").select_option(label="Any")
+    filters.get_by_label("Enterprise").select_option(label="Globex (globex-02)")
+    expect(table).to_contain_text("No job run matches.")
+    filters.get_by_label("Enterprise").select_option(label="Acme Corp (acme-01)")
+    expect(table.locator("tbody tr")).to_have_count(5)
+    assert_same_page(page)
+    audit(page, "the Jobs tab, filtered by enterprise")
+
+
 def every_other_tab(page: Page) -> None:
     """Each tab this session has not looked at yet, as a new administrator finds it; then the
     menu at a phone's width, a page that is not there, and the favicon."""
+    home_page(page)
     for label, path in (("Accounts", "/accounts"), ("Peering", "/peering/"),
                         ("Federation", "/federation/"), ("Synchronization", "/sync/"),
                         ("Network Elements", "/network-elements/"), ("Jobs", "/jobs"),
@@ -325,6 +427,8 @@ def every_other_tab(page: Page) -> None:
         audit(page, f"the {label} tab")
         if label == "Greetings":
             partner_tab(page)
+        if label == "Jobs":
+            jobs_tab(page)
     page.get_by_role("link", name="Change password").click()
     expect(page.get_by_role("heading", name="Change password")).to_be_visible()
     audit(page, "change password")

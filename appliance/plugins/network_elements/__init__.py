@@ -11,6 +11,7 @@ from appliance.ui import Tab
 from . import api_users, views_users  # noqa: F401
 from .api import api
 from .flow import DELIVER, FileConnector
+from .home import appliance_home_summary, appliance_job_targets  # noqa: F401 (hooks)
 from .ids import IDS
 from .imports import BULK, TIDY
 from .platform import platform

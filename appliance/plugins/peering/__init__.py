@@ -14,6 +14,7 @@ from appliance.ui import Tab
 
 from . import service
 from .api import api
+from .home import appliance_home_summary, appliance_job_targets  # noqa: F401 (hooks)
 from .jobs import STATUS, SYNC
 from .link import link
 from .models import Peer

@@ -13,6 +13,7 @@ from appliance.ui import Panel, Tab
 
 from . import service, signin
 from .api import accounts_api, api
+from .home import appliance_home_summary, appliance_job_targets  # noqa: F401 (hooks)
 from .jobs import SYNC
 from .models import Synchronizer
 from .pbx_csv import CsvConnector
