@@ -203,22 +203,32 @@ def test_a_truncated_search_removes_nothing(app, api, ent, tmp_path):
 
 
 def test_invalid_characters_are_reported_not_stored(app, api, ent, slapd, ca):
-    dn = f"uid=baduser,{PEOPLE_DN}"
-    slapd.add(dn, {"objectClass": ["inetOrgPerson"], "uid": "baduser", "cn": "Bad",
-                   "sn": "Bad\x01Name", "givenName": "Ok"})
+    """A bad name drops the entry; a bad department (stored, optional) is left empty with a
+    note; a bad title (mapped, not stored) is ignored."""
+    dns = {uid: f"uid={uid},{PEOPLE_DN}" for uid in ("baduser", "baddept", "badtitle")}
+    extra = {"baduser": {"sn": "Bad\x01Name"}, "baddept": {"departmentNumber": "D\x03"},
+             "badtitle": {"title": "T\x02"}}
+    for uid, dn in dns.items():
+        slapd.add(dn, {"objectClass": ["inetOrgPerson"], "uid": uid, "cn": uid, "sn": "Ok",
+                       "givenName": "Ok", **extra[uid]})
     try:
-        syn = add_ldap(api, ent, ldap(slapd, filter="(uid=baduser)"))
+        syn = add_ldap(api, ent, ldap(
+            slapd, filter="(|(uid=baduser)(uid=baddept)(uid=badtitle))"))
         run = sync(app, api, syn["id"])
         assert run.state == "succeeded"
         got = detail(api, syn["id"])
-        assert got["last_sync"]["skipped"] == 1 and got["accounts"] == 0
-        [issue] = got["issues"]
-        assert issue["entry"] == dn and issue["attribute"] == "sn"
-        assert "U+0001" in issue["reason"]
+        assert got["last_sync"]["skipped"] == 1 and got["accounts"] == 2
+        issues = {(i["entry"], i["kind"]): i for i in got["issues"]}
+        assert set(issues) == {(dns["baduser"], "skipped"), (dns["baddept"], "note")}
+        skipped = issues[dns["baduser"], "skipped"]
+        assert skipped["attribute"] == "sn" and "U+0001" in skipped["reason"]
+        assert issues[dns["baddept"], "note"]["attribute"] == "departmentNumber"
         with app.app_context():
-            assert db.session.scalar(select(func.count()).select_from(Account)) == 0
+            stored = dict(db.session.execute(select(Account.login, Account.department)).all())
+        assert stored == {"baddept": "", "badtitle": ""}
     finally:
-        slapd.delete(dn)
+        for dn in dns.values():
+            slapd.delete(dn)
 
 
 def test_a_sync_interrupted_by_stopping_slapd_changes_nothing(app, api, ent, tmp_path):

@@ -13,9 +13,8 @@ from appliance.db import db
 from appliance.directory import SourceImport, SuspiciousImport
 from appliance.jobs import JobContext, JobFailed, JobKind, every_n_days
 from appliance.models import Account, Contact, Enterprise
-from appliance.validation import bad_char
 
-from . import ldapsync, service
+from . import ldapsync, rows, service
 from .models import LDAP, Synchronizer
 from .pbxsync import sync_pbx
 from .report import Report, finish
@@ -40,13 +39,9 @@ def run(ctx: JobContext) -> None:
 
 def ldap_row(entry, mapping: dict, report: Report, keys: set, logins: set) -> dict | None:
     """An entry as an account row, or None (reported) when it cannot be one."""
-    m = ldapdir.map_entry(entry, mapping)
-    for f, value in m.items():
-        if f != "dn" and (c := bad_char(value)) is not None:
-            report.skip(entry.dn, mapping.get(f, f), f"value has the invalid character {c} "
-                        "(outside 0x9, 0xA, 0xD, 0x20-0xD7FF, 0xE000-0xFFFD, "
-                        "0x10000-0x10FFFF)")
-            return None
+    m = rows.clean(ldapdir.map_entry(entry, mapping), report, entry.dn, mapping)
+    if m is None:
+        return None
     key, login = m.get("external_id", ""), m.get("login", "")
     if not key:
         report.skip(entry.dn, mapping["external_id"], "no stable identifier: the entry "
@@ -87,7 +82,6 @@ def sync_ldap(ctx: JobContext, syn: Synchronizer) -> None:
         plan = ldapsync.plan(syn, settings, mapping)
         with SourceImport(ent, syn.source, syn.name, (Account, Contact),
                           delta=plan.delta) as imp:
-            ldapsync.uncached(imp)
             if plan.delta:
                 ldapsync.read_changes(ctx, tally, imp, plan, mapping, ldap_row)
             else:

@@ -136,13 +136,6 @@ def settle(syn: Synchronizer, plan: Plan, ok: bool) -> None:
     db.session.commit()
 
 
-def uncached(imp) -> None:
-    """Compile the import's statements without SQLAlchemy's cache: they name this run's own
-    staging tables, so none is met again, and each cached one kept its tables' metadata
-    (about 0.5 MiB a run, until 500 statements were held)."""
-    imp.conn.execution_options(compiled_cache=None)
-
-
 def release_memory() -> None:
     """Give the heap a sync freed back to the system (glibc's malloc_trim). The run's
     hundreds of thousands of small objects are freed in Python, but the allocator keeps
