@@ -17,7 +17,6 @@ from itertools import islice
 import ldap3
 from ldap3.core import exceptions as lx
 
-from appliance import ldapfast
 from appliance.ldapconn import (
     LdapError,
     LdapSettings,
@@ -114,6 +113,8 @@ def entries(settings: LdapSettings, attributes: list[str], search_filter: str | 
     requested = list(dict.fromkeys(a.strip() for a in attributes if a and a.strip()))
     names = {name.lower(): name for name in requested}
     if (reader or default_reader()) == "python-ldap":
+        from appliance import ldapfast  # libldap: loaded by the processes that read with it
+
         try:  # ldap3 chose the server and checked the bind; python-ldap reads
             fast = ldapfast.open_at(settings, where)
         except ldapfast.Unusable as exc:
@@ -176,6 +177,8 @@ def identifiers(settings: LdapSettings, attribute: str,
 
 
 def _fast(settings, conn, where, search_filter, requested, names, pages) -> Iterator:
+    from appliance import ldapfast
+
     count = 0
     try:
         for page in ldapfast.pages(settings, conn, where, search_filter, requested):
