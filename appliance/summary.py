@@ -44,7 +44,8 @@ class Chart:
 @dataclass
 class Summary:
     """One card of the home page. `rows` are lists of cells (text, numbers, or a Figure for
-    a badge), under `columns`; `link` is (text, url) to the page with the rest."""
+    a badge), under `columns`; `link` is (text, url) to the page with the rest; a `wide`
+    card takes the page's whole width."""
 
     title: str
     order: int = 100
@@ -54,6 +55,7 @@ class Summary:
     charts: list[Chart] = field(default_factory=list)
     link: tuple[str, str] | None = None
     empty: str = ""  # what the card says when it has no rows
+    wide: bool = False  # the whole width of the page (a table of many columns)
 
 
 def when(t: datetime | None, never: str = "never") -> str:

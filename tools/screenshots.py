@@ -53,8 +53,52 @@ def seed(data_dir: Path) -> None:
                      "email": f"{first.lower()}.{last.lower()}@acme.example",
                      "phone": f"+1 555 01{i:02d}"} for i, (first, last) in enumerate(PEOPLE)]
             replace_source(Contact, acme, "screenshots:1", "HR directory", rows)
+            seed_home(acme)
     finally:
         app.extensions["appliance"].jobs.shutdown()
+
+
+def seed_home(acme) -> None:
+    """What the home page shows at a glance: an AD synchronizer's last runs (the last one
+    failed), two MiCollab peers, licences held and in use."""
+    import json
+    from datetime import timedelta
+
+    from appliance.db import db, utcnow
+    from appliance.models import JobRun
+    from appliance.plugins.network_elements.models import Element, Licence, User
+    from appliance.plugins.peering.models import Peer
+    from appliance.plugins.sync.models import Synchronizer
+
+    syn = Synchronizer(enterprise_id=acme.id, kind="ldap", name="Head office AD")
+    db.session.add(syn)
+    db.session.add_all([
+        Peer(enterprise_id=acme.id, kind="mcs", description="Toronto", hostname="to.example",
+             status="connected", checked_at=utcnow()),
+        Peer(enterprise_id=acme.id, kind="mcs", description="Berlin", hostname="be.example",
+             status="unreachable", checked_at=utcnow())])
+    db.session.flush()
+    start = utcnow() - timedelta(days=8)
+    for k, (added, updated, removed) in enumerate(
+            [(120, 0, 0), (4, 12, 1), (2, 8, 0), (6, 15, 3), (1, 5, 0), (3, 9, 2), (0, 4, 1),
+             (0, 0, 0)]):
+        at = start + timedelta(days=k)
+        db.session.add(JobRun(
+            kind="sync.run", target=syn.source, label=f"Synchronize {syn.name}",
+            state="failed" if k == 7 else "succeeded", created_at=at, started_at=at,
+            finished_at=at + timedelta(minutes=2), triggered_by="schedule",
+            message="The LDAP server could not be reached" if k == 7 else "",
+            counts=json.dumps({"added": added, "updated": updated, "removed": removed})))
+    element = Element(name="MiVB-HQ", platform="MiVoice Business", address="mivb0.acme.example")
+    db.session.add(element)
+    db.session.add_all([Licence(type=t, available=n) for t, n in (
+        ("MiCollab Client", 50), ("NuPoint Voice Mail", 20), ("Audio Web Video", 10),
+        ("Teleworker", 5))])
+    db.session.flush()
+    db.session.add_all([User(login=f"user{i}", element_id=element.id, services=json.dumps(
+        ["MiCollab Client"] + (["NuPoint Voice Mail"] if i % 2 else []) +
+        (["Teleworker"] if i < 5 else []))) for i in range(32)])
+    db.session.commit()
 
 
 def serve(data_dir: Path) -> tuple[subprocess.Popen, str]:

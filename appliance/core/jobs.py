@@ -127,7 +127,7 @@ def appliance_home_summary() -> list[Summary]:
     return [Summary("Jobs needing attention", order=90, figures=[
         Figure(f"Failed or interrupted, last {ATTENTION_DAYS} days", total,
                "bad" if total else "ok")], columns=["Job", "State", "Ended", "Message"],
-        rows=rows, empty="Every job of the last days went well.",
+        rows=rows, empty="Every job of the last days went well.", wide=bool(rows),
         link=("Jobs needing attention", "/jobs?state=attention"))]
 
 

@@ -8,7 +8,7 @@ from appliance import hookimpl
 from appliance.db import db
 from appliance.models import Enterprise
 from appliance.peers import STATUSES
-from appliance.summary import Figure, Summary, when
+from appliance.summary import Figure, Summary
 
 from .models import MCS, Peer
 
@@ -31,19 +31,18 @@ def appliance_home_summary():
     if not sum(counts.values()):
         return []
     peers = db.session.execute(
-        select(Peer.description, Peer.kind, Peer.status, Peer.checked_at, Enterprise.name)
+        select(Peer.description, Peer.kind, Peer.status, Enterprise.name)
         .join(Enterprise, Enterprise.id == Peer.enterprise_id)
         .order_by(Enterprise.name, Peer.description).limit(SHOWN)).all()
     rows = [[p.name, p.description,
              Figure("Status", STATUSES.get(p.status, p.status) if p.kind == MCS else "External",
-                    tone(p.kind, p.status)),
-             when(p.checked_at, "not checked") if p.kind == MCS else "N/A"] for p in peers]
-    return [Summary("Peers", order=20, figures=[
-        Figure("Connected", counts["ok"], "ok" if counts["ok"] else ""),
-        Figure("Not connected", counts["bad"], "bad" if counts["bad"] else "ok"),
-        Figure("Not checked yet", counts["warn"], "warn" if counts["warn"] else ""),
-        Figure("External servers", counts[""])],
-        columns=["Enterprise", "Peer", "Status", "Checked"], rows=rows,
+                    tone(p.kind, p.status))] for p in peers]
+    figures = [Figure("Connected", counts["ok"], "ok" if counts["ok"] else ""),
+               Figure("Not connected", counts["bad"], "bad" if counts["bad"] else "ok")]
+    figures += [Figure("Not checked yet", counts["warn"], "warn")] if counts["warn"] else []
+    figures += [Figure("External servers", counts[""])] if counts[""] else []
+    return [Summary("Peers", order=20, figures=figures,
+        columns=["Enterprise", "Peer", "Status"], rows=rows,
         link=("Peering", url_for("peering.index")))]
 
 

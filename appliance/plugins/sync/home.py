@@ -72,12 +72,12 @@ def appliance_home_summary():
     n_ents, n_syns, attention = db.session.execute(select(
         func.count(distinct(Synchronizer.enterprise_id)), func.count(),
         func.count().filter(Synchronizer.attention != ""))).one()
-    return [Summary("Synchronization", order=30, figures=[
+    return [Summary("Synchronization", order=10, figures=[
         Figure("Enterprises synchronized", n_ents),
         Figure("Synchronizers", n_syns),
         Figure("Needing attention", attention, "bad" if attention else "ok")],
         columns=["Enterprise", "Synchronizers", "Last sync", "Next sync", "State",
-                 "Last run"], rows=rows, charts=charts,
+                 "Last run"], rows=rows, charts=charts, wide=True,
         link=("Synchronization", url_for("sync.index")))]
 
 
