@@ -34,9 +34,9 @@ def write_end(run_id: int, owner: str, values: dict) -> None:
     """Record a run's end (only while `owner` owns it), folding a quiet scheduled run."""
     quiet = values.get("quiet", False)
     with db.engine.begin() as conn:
-        conn.execute(update(JobRun).where(JobRun.id == run_id, JobRun.owner == owner)
-                     .values(**{k: v for k, v in values.items() if k != "quiet"}))
-        if quiet:
+        ended = conn.execute(update(JobRun).where(JobRun.id == run_id, JobRun.owner == owner)
+                             .values(**{k: v for k, v in values.items() if k != "quiet"}))
+        if quiet and ended.rowcount == 1:  # not a run another process took as interrupted
             fold(conn, run_id)
 
 
