@@ -236,7 +236,7 @@ def test_scheduled_noop_runs_fold_into_one_row_until_a_run_does_something(app):
         jobs.shutdown()
 
 
-def test_flow_through_reports_a_noop_and_its_scheduled_runs_fold(app):
+def test_flow_through_reports_a_noop_and_its_scheduled_runs_fold(app, admin):
     jobs = app.extensions["appliance"].jobs
     with app.app_context():
         for _ in range(3):
@@ -246,6 +246,9 @@ def test_flow_through_reports_a_noop_and_its_scheduled_runs_fold(app):
             JobRun.kind == "network_elements.flow")).all()
         assert [(r.state, json.loads(r.counts), r.message) for r in rows] == \
             [("succeeded", {"noop": 3}, "No change to deliver")]
+        since = f"{rows[0].started_at:%Y-%m-%d %H:%M:%S}"
+    shown = admin.get(f"/jobs/{rows[0].id}").get_data(as_text=True)
+    assert f"No-op, 3 times since {since}, last " in shown
 
 
 class Targets:
