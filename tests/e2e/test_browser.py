@@ -350,7 +350,10 @@ def partner_tab(page: Page) -> None:
 
 def home_page(page: Page) -> None:
     """The home page at a glance: the synchronization chart and the licence bars drawn by
-    uPlot over their numbers; then the same page without uPlot, its numbers open."""
+    uPlot over their numbers, within the page's Content-Security-Policy; then the same page
+    without uPlot, its numbers open."""
+    refused = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
     open_tab(page, "Home", "/")
     sync = page.get_by_role("region", name="Synchronization")
     expect(sync.locator("tr", has_text="Acme Corp")).to_contain_text(
@@ -368,6 +371,7 @@ def home_page(page: Page) -> None:
         expect(chart.locator("canvas")).to_be_visible()
         expect(chart.locator("details.chart-data table")).to_be_hidden()
     audit(page, "home, charts drawn")
+    assert refused == []
     for width in (390, 1280):  # each chart fits its card after a resize
         page.set_viewport_size({"width": width, "height": 844})
         sizes = page.evaluate("""() => new Promise(done => requestAnimationFrame(() =>
