@@ -28,7 +28,7 @@ TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 #: Users whose fields start with what a spreadsheet would run, or look escaped already.
 PEOPLE = [
     {"login": "-dash", "first_name": "=SUM(A1:A9)", "last_name": "+Plus",
-     "email": "@mention.example", "number": "+15551234"},
+     "email": "+mention@example.com", "number": "+15551234"},
     {"login": "+plus", "first_name": "@Home", "last_name": "-Minus", "email": "=x@example.com",
      "number": "+4930123"},
     {"login": "@at", "first_name": "'=kept", "last_name": "''@twice",
@@ -88,7 +88,7 @@ def test_export_is_inert_and_reimports_exactly(site, admin, tmp_path):
     dash = by_login["'-dash"]
     assert (dash["first_name"], dash["last_name"], dash["email"], dash["number"],
             dash["location"], dash["department"]) == (
-        "'=SUM(A1:A9)", "'+Plus", "'@mention.example", "'+15551234", "'=Ottawa", "'-Sales")
+        "'=SUM(A1:A9)", "'+Plus", "'+mention@example.com", "'+15551234", "'=Ottawa", "'-Sales")
     at = by_login["'@at"]
     assert (at["first_name"], at["last_name"], at["email"]) == (
         "''=kept", "'''@twice", "'plain@example.com")
