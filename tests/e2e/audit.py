@@ -16,7 +16,7 @@ AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-WIDTHS = (DESKTOP, PHONE)
+WIDTHS = (PHONE, DESKTOP)  # the desktop last: the page is left there, as tests use it
 
 
 @cache
@@ -49,7 +49,7 @@ def overflow(page: Page) -> int:
 
 def audit(page: Page, state: str, widths=WIDTHS) -> None:
     """Check the page as it is now at each width (the viewport resized, the page not reloaded),
-    and leave it at the first one. `state` names what is shown, for the failure message."""
+    and leave it at the last one. `state` names what is shown, for the failure message."""
     problems = []
     for size in widths:
         page.set_viewport_size(size)
@@ -68,7 +68,6 @@ def audit(page: Page, state: str, widths=WIDTHS) -> None:
         document.querySelectorAll('[id]').forEach(e => { n[e.id] = (n[e.id] || 0) + 1; });
         return Object.keys(n).filter(id => n[id] > 1); }""")
     problems += [f"the id {i!r} is on more than one element" for i in twice]
-    page.set_viewport_size(widths[0])
     assert not problems, f"{page.url} ({state}):\n" + "\n".join(problems)
 
 
