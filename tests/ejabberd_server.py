@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -196,7 +195,7 @@ modules:
         self.proc = subprocess.Popen(self.args, env=self.env, cwd=self.cwd, text=True,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._watch()
         deadline = time.monotonic() + self.timeout
         try:
             while not (accepts(*self.c2s) and accepts(*self.s2s)):

@@ -195,11 +195,11 @@ class Slapd(ServerProcess):
         """SIGCONT after `pause()`."""
         os.kill(self.pid, signal.SIGCONT)
 
-    def _drain(self) -> None:
+    def _drain(self, proc, ready, output) -> None:
         try:
-            super()._drain()
+            super()._drain(proc, ready, output)
         finally:
-            self.proc.stdout.close()
+            proc.stdout.close()
 
     def stop(self, timeout: float = 10) -> None:
         """Close the admin connection and stop slapd by PID."""

@@ -6,7 +6,6 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -98,7 +97,7 @@ class Prosody(ServerProcess):
         self.proc = subprocess.Popen(self.args, env=self.env, cwd=self.cwd, text=True,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._watch()
         deadline = time.monotonic() + self.timeout
         while not (accepts(*self.c2s) and accepts(*self.s2s) and self.service.applied()):
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -32,21 +32,28 @@ class ServerProcess:
         self.proc = subprocess.Popen(self.args, env=self.env, cwd=self.cwd, text=True,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._watch()
         if not self._ready.wait(self.timeout) or self.match is None:
             self.stop()
             raise RuntimeError(f"{self.args[0]} did not start within {self.timeout}s:\n"
                                + "".join(self.output))
         return self
 
-    def _drain(self) -> None:
+    def _watch(self) -> None:
+        """Read the output of the process just started, in a thread of its own that keeps
+        this start's event and output: after a restart, the reader of the process before
+        (ending as its pipe closes) must not wake the new start up."""
+        threading.Thread(target=self._drain, args=(self.proc, self._ready, self.output),
+                         daemon=True).start()
+
+    def _drain(self, proc, ready: threading.Event, output: list[str]) -> None:
         """Keep reading the output (so the pipe never fills), watching for `ready`."""
-        for line in self.proc.stdout:
-            self.output.append(line)
-            if self.match is None and (m := self.ready.search(line)):
+        for line in proc.stdout:
+            output.append(line)
+            if not ready.is_set() and (m := self.ready.search(line)):
                 self.match = m
-                self._ready.set()
-        self._ready.set()  # the process ended: stop waiting
+                ready.set()
+        ready.set()  # the process ended: stop waiting
 
     def stop(self, timeout: float = 10) -> None:
         """Terminate the process, killing it if it does not exit within `timeout`."""

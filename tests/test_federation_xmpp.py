@@ -8,7 +8,6 @@ running Prosody by a reload: its PID never changes.
 
 import shutil
 import subprocess
-import threading
 import time
 
 import pytest
@@ -34,7 +33,7 @@ class ApplianceProsody(ServerProcess):
     def start(self):
         self.proc = subprocess.Popen(self.args, text=True, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._watch()
         deadline = time.monotonic() + self.timeout
         while not (accepts(*self.c2s) and accepts(*self.s2s)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
