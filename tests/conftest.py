@@ -304,3 +304,16 @@ def api(client, token):
         headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
         return client.open(url, method=method, headers=headers, **kw)
     return call
+
+
+@pytest.fixture
+def ent(api):
+    """An enterprise made through the API: its id."""
+    return api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()["id"]
+
+
+@pytest.fixture
+def ca(app, slapd):
+    """The module's slapd's CA certificate, copied into the import directory as an
+    administrator would."""
+    return slapd.ca_into(app.config["IMPORT_DIR"])

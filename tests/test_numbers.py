@@ -11,11 +11,6 @@ from tests.test_sync import add_node, detail, sync
 HEADER = "number,device_type,mac,first_name,last_name,department\n"
 
 
-@pytest.fixture
-def ent(api):
-    return api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()["id"]
-
-
 def node(api, ent, tmp_path, text, platform):
     path = tmp_path / "import" / "node.csv"  # the import directory
     path.write_bytes(text.encode("utf-8", "surrogateescape"))

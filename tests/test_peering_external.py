@@ -14,15 +14,6 @@ def slapd(tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-def ent(api):
-    return api("POST", "/api/v1/enterprises", json={"name": "Acme", "eid": "acme"}).get_json()["id"]
-
-
-@pytest.fixture
-def ca(app, slapd):
-    """slapd's CA certificate, copied into the import directory as an administrator would."""
-    return slapd.ca_into(app.config["IMPORT_DIR"])
 
 
 def ldap(slapd, **kw):
