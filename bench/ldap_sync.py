@@ -30,7 +30,7 @@ from sqlalchemy import update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from appliance import create_app, ldapdir, ldapfast, migrate  # noqa: E402
+from appliance import create_app, ldapdir, migrate  # noqa: E402
 from appliance.db import db  # noqa: E402
 from appliance.ldapdir import MAPPING_PRESETS  # noqa: E402
 from appliance.models import Enterprise  # noqa: E402
@@ -171,22 +171,20 @@ def main() -> None:
 
                 phase("bare ldap3 fetch", lambda: bare_ldap3(slapd, attributes, args.page_size),
                       lambda n: n == args.entries)
-                if ldapfast.available():
-                    phase("bare python-ldap fetch",
-                          lambda: bare_python_ldap(slapd, attributes, args.page_size),
-                          lambda n: n == args.entries)
+                phase("bare python-ldap fetch",
+                      lambda: bare_python_ldap(slapd, attributes, args.page_size),
+                      lambda n: n == args.entries)
                 pinned = service.ldap_settings(db.session.get(Synchronizer, syn.id))
-                for reader in ("ldap3", "python-ldap")[:1 + ldapfast.available()]:
+                for reader in ("ldap3", "python-ldap"):
                     phase(f"identifier listing, {reader}", lambda r=reader: sum(
                         len(page) for page in ldapdir.identifiers(pinned, "entryUUID", r)),
                           lambda n: n == args.entries)
                 phase("full sync (all added, ldap3)", sync,
                       lambda r: r["mode"] == "full" and r["added"] == args.entries)
-                if ldapfast.available():
-                    os.environ["APPLIANCE_LDAP_READER"] = "python-ldap"
-                    phase("full resync, python-ldap reader", lambda: sync(full=True),
-                          lambda r: r["mode"] == "full" and r["read"] == args.entries)
-                    del os.environ["APPLIANCE_LDAP_READER"]
+                os.environ["APPLIANCE_LDAP_READER"] = "python-ldap"
+                phase("full resync, python-ldap reader", lambda: sync(full=True),
+                      lambda r: r["mode"] == "full" and r["read"] == args.entries)
+                del os.environ["APPLIANCE_LDAP_READER"]
                 phase("unchanged incremental resync", sync,
                       lambda r: r["mode"] == "incremental" and r["read"] == 0)
                 t0 = time.perf_counter()
