@@ -115,13 +115,24 @@ class SourceImport:
             self.conn.close()
 
     def add(self, rows: list[dict]) -> None:
-        """Stage a batch of rows (missing fields are empty)."""
+        """Stage a batch of rows (missing fields are empty).
+
+        Straight to the driver's executemany: through SQLAlchemy's insert(), preparing each
+        row's parameters cost more than the database's own work (about a third of a peer
+        import of 10,000 contacts)."""
         if rows:
-            self.conn.execute(insert(self.stage), [
-                {"external_id": str(r["external_id"]),
-                 **{f: r.get(f, False if f == "federated" else "") for f in _ALL}}
-                for r in rows])
+            self.conn.exec_driver_sql(self._staging, [
+                (str(r["external_id"]), *(r.get(f, False if f == "federated" else "")
+                                          for f in _ALL)) for r in rows])
             self.conn.commit()
+
+    @property
+    def _staging(self) -> str:
+        """INSERT INTO the staging table, with the driver's own placeholders."""
+        quote = self.conn.dialect.identifier_preparer.quote
+        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        return (f"INSERT INTO {quote(self.stage.name)} (external_id, {', '.join(_ALL)}) "
+                f"VALUES ({', '.join([mark] * (1 + len(_ALL)))})")
 
     def remove(self, keys: Iterable[str]) -> None:
         """A delta: stage the keys of rows the source no longer has."""
