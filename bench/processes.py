@@ -45,7 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.postgres_server import Cluster  # noqa: E402
-from tests.servers import ApplianceProcess, ServerProcess, free_port  # noqa: E402
+from tests.servers import ApplianceProcess, NginxProcess, free_port  # noqa: E402
 
 SECRET = "bench-processes-secret"
 PASSWORD = "bench-password-1"
@@ -55,29 +55,13 @@ CSV_HEAD = ("number,device_type,mac,first_name,last_name,department,group,group_
             "dynamic_extension\n")
 
 
-class Balancer(ServerProcess):
+class Balancer(NginxProcess):
     """nginx on 127.0.0.1:port, round robin over `upstreams` (host:port), plain HTTP."""
 
-    ready = re.compile(r"start worker process")
-
     def __init__(self, workdir: Path, upstreams: list[str], port: int):
-        self.dir, self.port = Path(workdir), port
-        self.dir.mkdir(parents=True, exist_ok=True)
-        d = self.dir
-        user = "user root;" if os.geteuid() == 0 else ""
+        self.port = port
         servers = "".join(f"    server {u};\n" for u in upstreams)
-        (d / "nginx.conf").write_text(f"""
-{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  upstream appliance {{
+        super().__init__(workdir, f"""  upstream appliance {{
 {servers}    keepalive 64;
   }}
   server {{
@@ -90,11 +74,7 @@ http {{
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header X-Forwarded-Proto http;
     }}
-  }}
-}}
-""")
-        super().__init__([shutil.which("nginx") or "/usr/sbin/nginx", "-c",
-                          str(d / "nginx.conf"), "-p", str(d)])
+  }}""", connections=1024)
 
 
 def _client(port, cookie, threads, start, seconds, out):

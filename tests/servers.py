@@ -132,36 +132,49 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-class Nginx(ServerProcess):
-    """nginx terminating real TLS on host:port in front of an HTTP upstream (an appliance).
-
-    It passes the caller's address and scheme as X-Forwarded-For / -Proto, which the
-    appliance reads when started with APPLIANCE_TRUSTED_PROXIES=1.
-    """
+class NginxProcess(ServerProcess):
+    """nginx in the foreground on a configuration of its own in `workdir`: `http` is what its
+    http block holds besides what every one has (no access log, temp paths in workdir)."""
 
     ready = re.compile(r"start worker process")
 
-    def __init__(self, workdir, upstream: str, cert_pem: str, key_pem: str,
-                 host: str = "127.0.0.1", port: int | None = None):
-        self.dir = Path(workdir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.host, self.port = host, port or free_port(host)
-        (self.dir / "cert.pem").write_text(cert_pem)
-        (self.dir / "key.pem").write_text(key_pem)
+    def __init__(self, workdir, http: str, connections: int = 128):
+        self.dir = d = Path(workdir)
+        d.mkdir(parents=True, exist_ok=True)
         user = "user root;" if os.geteuid() == 0 else ""
-        d = self.dir
         (d / "nginx.conf").write_text(f"""
 {user}
 worker_processes 1;
 daemon off;
 pid {d}/nginx.pid;
 error_log stderr notice;
-events {{ worker_connections 128; }}
+events {{ worker_connections {connections}; }}
 http {{
   access_log off;
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
   uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  server {{
+{http}
+}}
+""")
+        super().__init__([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(d / "nginx.conf"),
+                          "-p", str(d)])
+
+
+class Nginx(NginxProcess):
+    """nginx terminating real TLS on host:port in front of an HTTP upstream (an appliance).
+
+    It passes the caller's address and scheme as X-Forwarded-For / -Proto, which the
+    appliance reads when started with APPLIANCE_TRUSTED_PROXIES=1.
+    """
+
+    def __init__(self, workdir, upstream: str, cert_pem: str, key_pem: str,
+                 host: str = "127.0.0.1", port: int | None = None):
+        d = Path(workdir)
+        d.mkdir(parents=True, exist_ok=True)
+        self.host, self.port = host, port or free_port(host)
+        (d / "cert.pem").write_text(cert_pem)
+        (d / "key.pem").write_text(key_pem)
+        super().__init__(d, f"""  server {{
     listen {self.host}:{self.port} ssl;
     ssl_certificate {d}/cert.pem;
     ssl_certificate_key {d}/key.pem;
@@ -172,11 +185,7 @@ http {{
       proxy_set_header X-Forwarded-Proto https;
       proxy_set_header X-Forwarded-Host $http_host;
     }}
-  }}
-}}
-""")
-        super().__init__([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(d / "nginx.conf"),
-                          "-p", str(d)])
+  }}""")
 
 
 class Gate:
