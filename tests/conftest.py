@@ -312,6 +312,14 @@ def api(client, token):
     return call
 
 
+@pytest.fixture(scope="module")
+def own_cluster():
+    """A PostgreSQL server of the module's own, which its tests may stop or restart."""
+    c = postgres_server.Cluster().start()
+    yield c
+    c.stop()
+
+
 @pytest.fixture
 def ent(api):
     """An enterprise made through the API: its id."""

@@ -308,18 +308,10 @@ def test_a_stale_run_whose_row_a_transaction_holds_is_left_to_it(two):
         assert a.owner.sweep() == 1 and state(run.id).state == "interrupted"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A PostgreSQL server of this module's own, to stop under a job."""
-    c = postgres_server.Cluster().start()
-    yield c
-    c.stop()
-
-
 @pytest.mark.skipif(not postgres_server.enabled(), reason="PostgreSQL's own (a cluster of "
                     "this module's, stopped under it): runs in make test-pg (CI runs both)")
-def test_a_job_running_when_postgresql_stops_fails_with_the_reason(cluster, make_app):
-    app = make_app(DATABASE_URL=cluster.create_database(cluster.new_name()),
+def test_a_job_running_when_postgresql_stops_fails_with_the_reason(own_cluster, make_app):
+    app = make_app(DATABASE_URL=own_cluster.create_database(own_cluster.new_name()),
                    JOB_HEARTBEAT_SECONDS=0.1)
     jobs = Jobs(app, [*KINDS, JobKind("writer", "Writer", writes_when_let)])
     gate.clear()
@@ -328,12 +320,12 @@ def test_a_job_running_when_postgresql_stops_fails_with_the_reason(cluster, make
             run_id = jobs.submit("writer", "w")[0].id
             assert wait_until(lambda: state(run_id).state == "running")
             db.session.remove()
-            cluster.stop_server()  # the job's connection is cut; new ones are refused
+            own_cluster.stop_server()  # the job's connection is cut; new ones are refused
             try:
                 gate.set()
                 assert wait_until(lambda: run_id in jobs._unrecorded, timeout=15)
             finally:
-                cluster.start_server()
+                own_cluster.start_server()
             assert wait_until(lambda: state(run_id).state == "failed", timeout=15)
             done = state(run_id)
             assert done.message == ("The database could not be used: OperationalError: "

@@ -89,17 +89,10 @@ def test_an_unreachable_database_answers_503(tmp_path):
     app.extensions["appliance"].jobs.shutdown()
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    c = postgres_server.Cluster().start()
-    yield c
-    c.stop()
-
-
 @pytest.mark.skipif(not postgres_server.enabled(), reason="PostgreSQL's own (a cluster of "
                     "this module's, restarted under it): runs in make test-pg (CI runs both)")
-def test_a_postgresql_restart_costs_no_request(cluster, make_app):
-    app = make_app(DATABASE_URL=cluster.create_database(cluster.new_name()))
+def test_a_postgresql_restart_costs_no_request(own_cluster, make_app):
+    app = make_app(DATABASE_URL=own_cluster.create_database(own_cluster.new_name()))
     with app.app_context():
         token = new_token(create_admin("admin", PASSWORD), "tests")
         db.session.remove()
@@ -108,10 +101,10 @@ def test_a_postgresql_restart_costs_no_request(cluster, make_app):
     def get(url):
         return client.get(url, headers={"Authorization": f"Bearer {token}"})
     assert get("/api/v1/enterprises").status_code == 200
-    cluster.restart()  # the pooled connections are dead: pre-ping replaces them
+    own_cluster.restart()  # the pooled connections are dead: pre-ping replaces them
     assert get("/api/v1/enterprises").status_code == 200
     assert get("/healthz").status_code == 200
-    cluster.stop_server()
+    own_cluster.stop_server()
     try:
         resp = get("/api/v1/enterprises")
         assert resp.status_code == 503 and int(resp.headers["Retry-After"]) > 0
@@ -123,5 +116,5 @@ def test_a_postgresql_restart_costs_no_request(cluster, make_app):
         assert resp.status_code == 503
         assert resp.get_json()["checks"] == {"database": "unavailable"}
     finally:
-        cluster.start_server()
+        own_cluster.start_server()
     assert get("/api/v1/enterprises").status_code == 200
