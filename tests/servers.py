@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests import postgres_server
+from tests import forked, postgres_server
 
 
 class ServerProcess:
@@ -29,15 +29,18 @@ class ServerProcess:
 
     def start(self):
         """Start the process and wait until it says it is ready; return self."""
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=self.cwd, text=True,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+        self.proc = self._spawn()
         self._watch()
         if not self._ready.wait(self.timeout) or self.match is None:
             self.stop()
             raise RuntimeError(f"{self.args[0]} did not start within {self.timeout}s:\n"
                                + "".join(self.output))
         return self
+
+    def _spawn(self):
+        return subprocess.Popen(self.args, env=self.env, cwd=self.cwd, text=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
 
     def _watch(self) -> None:
         """Read the output of the process just started, in a thread of its own that keeps
@@ -97,7 +100,8 @@ def appliance_command() -> str:
 
 
 class ApplianceProcess(ServerProcess):
-    """`appliance serve` on a free port of `host`, with its own data dir."""
+    """`appliance serve` on a free port of `host`, with its own data dir: a process forked
+    from a warm interpreter (tests/forked.py) that runs the command line."""
 
     ready = re.compile(r"Appliance serving on (http://\S+/)")
 
@@ -112,6 +116,9 @@ class ApplianceProcess(ServerProcess):
             base.update(postgres_server.env_for(self.data_dir))  # the suite's store
         base.update(env or {})
         super().__init__([appliance_command(), "serve", "--host", host, "--port", "0"], base)
+
+    def _spawn(self):
+        return forked.Forked(self.args[1:], self.env, self.cwd)
 
     @property
     def url(self) -> str:
