@@ -4,10 +4,12 @@ fetches them, and a wheel build does too (setup.py). An appliance started withou
 so in its log and on every page, naming the file, what goes without it and the command that
 fetches it."""
 
+import hashlib
 import logging
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.security import safe_join
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +18,7 @@ CHARTS = "the home page shows its numbers without their charts"
 VENDOR = {"vendor/htmx.min.js": "pages cannot load their panels or forms in place without it",
           "vendor/uPlot.iife.min.js": CHARTS, "vendor/uPlot.min.css": CHARTS}
 FETCH = "make assets"
+YEAR = 365 * 24 * 3600
 
 
 def static_dir(app: Flask) -> Path:
@@ -41,3 +44,44 @@ def wire(app: Flask) -> None:
     @app.context_processor
     def _missing_assets():
         return {"missing_assets": shown}
+
+    digests: dict[str, tuple[int, int, str]] = {}
+
+    def digest(endpoint: str, filename: str) -> str | None:
+        """The first 12 hex digits of the file's SHA-256 (None: no such file), read again
+        when its time or size changes."""
+        bp = endpoint.rpartition(".")[0]
+        folder = app.static_folder if not bp else app.blueprints[bp].static_folder
+        path = safe_join(folder, filename) if folder else None
+        try:
+            st = Path(path).stat() if path else None
+        except OSError:
+            return None
+        if st is None or not Path(path).is_file():
+            return None
+        known = digests.get(path)
+        if known is None or known[:2] != (st.st_mtime_ns, st.st_size):
+            known = (st.st_mtime_ns, st.st_size,
+                     hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12])
+            digests[path] = known
+        return known[2]
+
+    @app.url_defaults
+    def _versioned(endpoint: str, values: dict) -> None:
+        """A static file's URL carries its digest (?v=): a changed file has a new URL, so a
+        browser may keep each one a year instead of asking again on every page."""
+        if (endpoint == "static" or endpoint.endswith(".static")) and "v" not in values \
+                and (v := digest(endpoint, values.get("filename", ""))):
+            values["v"] = v
+
+    @app.after_request
+    def _cached(resp):
+        endpoint = request.endpoint or ""
+        if (endpoint == "static" or endpoint.endswith(".static")) and resp.status_code in (
+                200, 304) and request.args.get("v") == digest(
+                    endpoint, (request.view_args or {}).get("filename", "")):
+            resp.cache_control.no_cache = None
+            resp.cache_control.public = True
+            resp.cache_control.max_age = YEAR
+            resp.cache_control.immutable = True
+        return resp

@@ -45,7 +45,7 @@ def test_security_headers(admin):
 
 def test_htmx_is_served_by_the_appliance(admin):
     page = admin.get("/").get_data(as_text=True)
-    assert '<script src="/static/vendor/htmx.min.js"' in page
+    assert '<script src="/static/vendor/htmx.min.js?v=' in page
     assert "//" not in page.split('<script src="')[1].split('"')[0]  # no CDN
     js = admin.get("/static/vendor/htmx.min.js")
     assert js.status_code == 200 and b"htmx" in js.data[:2000]

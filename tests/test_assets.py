@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from flask import url_for
+
 from appliance import assets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,3 +68,32 @@ def test_axe_core_is_for_the_tests_only(client):
     assert not list((ROOT / "appliance").rglob("axe*.js"))
     assert client.get("/static/vendor/axe.min.js").status_code == 404
     assert client.get("/static/vendor/htmx.min.js").status_code == 200
+
+
+def test_static_urls_carry_their_digest_and_are_kept_a_year(app, tmp_path):
+    """A page names each static file with its digest, which a browser may keep a year
+    without asking again; an edited file gets a new URL, and the old one is not kept."""
+    folder = tmp_path / "static"
+    folder.mkdir()
+    css = folder / "app.css"
+    css.write_text("a { color: red }")
+    app.static_folder = str(folder)
+    client = app.test_client()
+    with app.test_request_context():
+        url = url_for("static", filename="app.css")
+        assert url_for("static", filename="nothing.css") == "/static/nothing.css"
+    assert url.startswith("/static/app.css?v=") and len(url.split("v=")[1]) == 12
+    kept = client.get(url)
+    assert kept.status_code == 200 and kept.data == b"a { color: red }"
+    assert kept.cache_control.max_age == 365 * 24 * 3600 and kept.cache_control.immutable
+    assert not kept.cache_control.no_cache
+    plain = client.get("/static/app.css")
+    assert plain.cache_control.no_cache and plain.cache_control.max_age is None
+
+    css.write_text("a { color: blue; }")
+    with app.test_request_context():
+        assert (new := url_for("static", filename="app.css")) != url
+    assert client.get(new).cache_control.immutable
+    stale = client.get(url)
+    assert stale.data == b"a { color: blue; }" and not stale.cache_control.immutable
+    assert client.get("/static/nothing.css").status_code == 404

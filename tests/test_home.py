@@ -53,7 +53,8 @@ def test_hook_appliance_home_summary_cards_show_their_numbers_and_charts(make_ap
     assert '<details class="chart-data" open>' in card
     assert '<tr><th scope="row">Tue</th><td>9</td></tr>' in card
     assert '<a href="/hello/">All greetings</a>' in card
-    assert 'src="/static/vendor/uPlot.iife.min.js"' in html and 'src="/static/charts.js"' in html
+    assert 'src="/static/vendor/uPlot.iife.min.js?v=' in html
+    assert 'src="/static/charts.js?v=' in html
     assert "<script>" not in html  # no inline script: the CSP allows none
 
 

@@ -381,7 +381,7 @@ def home_page(page: Page) -> None:
         assert all(canvas <= box + 1 for canvas, box in sizes), (width, sizes)
     shot(page, "home.png")
 
-    page.route("**/vendor/uPlot.iife.min.js", lambda route: route.abort())
+    page.route("**/vendor/uPlot.iife.min.js?*", lambda route: route.abort())
     page.reload()
     expect(page.locator(".chart-plot").first).to_be_attached()
     page.wait_for_load_state()
@@ -393,7 +393,7 @@ def home_page(page: Page) -> None:
     expect(sync.locator("details.chart-data tbody tr")).to_have_count(5)
     expect(sync.locator("details.chart-data tbody tr").first).to_contain_text("40")
     audit(page, "home, without uPlot")
-    page.unroute("**/vendor/uPlot.iife.min.js")
+    page.unroute("**/vendor/uPlot.iife.min.js?*")
 
 
 def jobs_tab(page: Page) -> None:
