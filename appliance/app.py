@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from appliance import api, assets, auth, health, leftout, limits, peers, ui
+from appliance import api, assets, auth, health, leftout, limits, peers
 from appliance.config import (
     database_url,
     from_env,
@@ -52,7 +52,6 @@ def create_app(config: dict | None = None) -> Flask:
     cfg["IMPORT_DIR"] = str(prepare_import_dir(cfg))
 
     app = Flask("appliance", instance_path=str(data_dir))
-    app.jinja_options = {**app.jinja_options, "bytecode_cache": ui.COMPILED}
     app.url_map.converters["int"] = IdConverter
     app.config.update(cfg)
     app.config.update(

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 from flask import abort, current_app, g, render_template, request
 from flask import redirect as flask_redirect
-from jinja2 import BytecodeCache
 
 
 @dataclass(frozen=True)
@@ -21,26 +20,6 @@ class Panel:
     title: str
     endpoint: str  # returns an HTML fragment
     order: int = 100
-
-
-class Compiled(BytecodeCache):
-    """Templates compiled once per process, however many apps it builds (the tests build
-    hundreds: compiling macros.html was about 40% of create_app). Jinja keys each by name and
-    file and checks it against its source's checksum, so an edited template is compiled
-    again."""
-
-    def __init__(self):
-        self._code: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket) -> None:
-        if (code := self._code.get(bucket.key)) is not None:
-            bucket.bytecode_from_string(code)
-
-    def dump_bytecode(self, bucket) -> None:
-        self._code[bucket.key] = bucket.bytecode_to_string()
-
-
-COMPILED = Compiled()
 
 
 def render_block(template: str, block: str, **context) -> str:
