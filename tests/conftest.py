@@ -1,5 +1,6 @@
 """Fixtures in the Flask tutorial's shape: app, client, runner, admin."""
 
+import atexit
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ PASSWORD = "correct-horse-battery"
 CHEAP_HASH = "pbkdf2:sha256:1"
 # Migrated empty databases, one per set of migration owners: see build().
 _TEMPLATES: dict[tuple, Path] = {}
-_TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="appliance-db-templates-"))
+_TEMPLATE_DIR: list[Path] = []  # made by the first template (importing makes nothing)
 _PG_TEMPLATES: dict[tuple, str] = {}  # the same on PostgreSQL: template database names
 
 
@@ -51,7 +52,10 @@ def build(tmp_path, **config):
             return app
     migrate.upgrade(app)
     if key is not None and key not in _TEMPLATES:
-        template = _TEMPLATE_DIR / f"{len(_TEMPLATES)}.db"
+        if not _TEMPLATE_DIR:  # removed at the session's end, or the process's (a bench)
+            _TEMPLATE_DIR.append(Path(tempfile.mkdtemp(prefix="appliance-db-templates-")))
+            atexit.register(shutil.rmtree, _TEMPLATE_DIR[0], ignore_errors=True)
+        template = _TEMPLATE_DIR[0] / f"{len(_TEMPLATES)}.db"
         src, dest = sqlite3.connect(db_file), sqlite3.connect(template)
         try:
             src.backup(dest)
@@ -188,7 +192,8 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session):
     """Remove the template databases (and this process's PostgreSQL cluster, if it
     started one); remember what each file took, for the next run."""
-    shutil.rmtree(_TEMPLATE_DIR, ignore_errors=True)
+    for folder in _TEMPLATE_DIR:
+        shutil.rmtree(folder, ignore_errors=True)
     postgres_server.stop_shared()
     cache = getattr(session.config, "cache", None)
     if cache is not None and _took and not hasattr(session.config, "workerinput"):
