@@ -1,6 +1,7 @@
 """Fixtures in the Flask tutorial's shape: app, client, runner, admin."""
 
 import atexit
+import gc
 import os
 import re
 import shutil
@@ -182,6 +183,18 @@ def pytest_collection_modifyitems(config, items):
     def seconds(f: str) -> float:
         return took.get(f) or SECONDS.get(f) or 0.1 * counts[f]
     items.sort(key=lambda item: (-seconds(_file(item.nodeid)), first[_file(item.nodeid)]))
+
+
+def pytest_collection_finish(session):
+    """The cyclic garbage collector's full collections took 11 to 15 s of each worker (a
+    fifth of the suite's CPU): some 25 of them, each going through every object the process
+    holds (half a million). What is loaded by now (the modules of the appliance, its
+    libraries and the tests: never garbage) is left out of them, and a full collection
+    waits for 100 younger ones instead of 10. About 4 s a worker now, for about 150 MB more
+    memory at its peak (some 430 MB)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 10, 100)
 
 
 def pytest_runtest_logreport(report):
