@@ -6,6 +6,7 @@ fetches it."""
 
 import hashlib
 import logging
+import stat
 from pathlib import Path
 
 from flask import Flask, request
@@ -57,7 +58,7 @@ def wire(app: Flask) -> None:
             st = Path(path).stat() if path else None
         except OSError:
             return None
-        if st is None or not Path(path).is_file():
+        if st is None or not stat.S_ISREG(st.st_mode):
             return None
         known = digests.get(path)
         if known is None or known[:2] != (st.st_mtime_ns, st.st_size):
@@ -70,18 +71,23 @@ def wire(app: Flask) -> None:
     def _versioned(endpoint: str, values: dict) -> None:
         """A static file's URL carries its digest (?v=): a changed file has a new URL, so a
         browser may keep each one a year instead of asking again on every page."""
-        if (endpoint == "static" or endpoint.endswith(".static")) and "v" not in values \
+        if _static(endpoint) and "v" not in values \
                 and (v := digest(endpoint, values.get("filename", ""))):
             values["v"] = v
 
     @app.after_request
     def _cached(resp):
         endpoint = request.endpoint or ""
-        if (endpoint == "static" or endpoint.endswith(".static")) and resp.status_code in (
-                200, 304) and request.args.get("v") == digest(
-                    endpoint, (request.view_args or {}).get("filename", "")):
+        filename = (request.view_args or {}).get("filename", "")
+        if _static(endpoint) and resp.status_code in (200, 304) \
+                and request.args.get("v") == digest(endpoint, filename):
             resp.cache_control.no_cache = None
             resp.cache_control.public = True
             resp.cache_control.max_age = YEAR
             resp.cache_control.immutable = True
         return resp
+
+
+def _static(endpoint: str) -> bool:
+    """The app's or a blueprint's static files."""
+    return endpoint == "static" or endpoint.endswith(".static")
