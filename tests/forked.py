@@ -73,7 +73,7 @@ def _run(args: list[str], env: dict, cwd: str | None, out: int) -> None:
 
 class Forked:
     """The part of subprocess.Popen that ServerProcess uses, for a forked command line:
-    pid, stdout (text), poll(), wait(), terminate(), kill(), returncode."""
+    pid, stdout (text), poll(), wait(), terminate(), kill()."""
 
     def __init__(self, args: list[str], env: dict | None, cwd: str | None):
         read, write = os.pipe()
@@ -88,10 +88,6 @@ class Forked:
         self.stdout = open(read, encoding="utf-8", errors="backslashreplace")
         self._lock = threading.Lock()  # the exit code is read once, by one thread
 
-    @property
-    def returncode(self) -> int | None:
-        return self.poll()
-
     def poll(self) -> int | None:
         with self._lock:
             return self._proc.exitcode
@@ -101,10 +97,6 @@ class Forked:
         if (code := self.poll()) is None:
             raise TimeoutExpired("appliance", timeout)
         return code
-
-    def send_signal(self, sig: int) -> None:
-        if self._proc.exitcode is None:
-            os.kill(self.pid, sig)
 
     def terminate(self) -> None:
         self._proc.terminate()
